@@ -1,0 +1,247 @@
+package introspection
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Claims is a parsed RFC 7662 introspection response.
+//
+// The registered claims tokengate enforces are typed fields; every claim of
+// the response (registered or not) is kept, as raw JSON, in Raw so it can be
+// mapped to upstream headers. A Claims value is immutable once parsed and safe
+// to share between goroutines.
+type Claims struct {
+	Active    bool
+	Scopes    []string // from "scope" (space-delimited), else from "scp"
+	ClientID  string
+	Username  string
+	TokenType string
+	Subject   string
+	Issuer    string
+	JTI       string
+	Audience  []string // "aud" as a string becomes a one-element slice
+
+	// Expiry, NotBefore and IssuedAt are zero when the claim is absent.
+	Expiry    time.Time
+	NotBefore time.Time
+	IssuedAt  time.Time
+
+	// Raw holds every non-null claim of the response as it arrived.
+	Raw map[string]json.RawMessage
+}
+
+// HasScope reports whether the token carries scope s.
+func (c *Claims) HasScope(s string) bool {
+	for _, have := range c.Scopes {
+		if have == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ScopeString is the token's scopes space-separated, as "scope" carries them.
+func (c *Claims) ScopeString() string { return strings.Join(c.Scopes, " ") }
+
+// ParseClaims decodes an introspection response body. A body that is not a
+// JSON object, lacks a boolean "active", or has a registered claim of the
+// wrong JSON type is an error wrapping ErrIntrospection: tokengate must not
+// guess what a malformed answer meant. JSON null counts as absent.
+func ParseClaims(body []byte) (*Claims, error) {
+	raw, err := decodeObject(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrIntrospection, err)
+	}
+	for k, v := range raw {
+		if isNull(v) {
+			delete(raw, k)
+		}
+	}
+	c := &Claims{Raw: raw}
+	p := claimParser{raw: raw}
+	active, ok := p.boolean("active")
+	if !ok && p.err == nil {
+		p.err = fmt.Errorf("no boolean \"active\"")
+	}
+	c.Active = active
+	c.ClientID = p.str("client_id")
+	c.Username = p.str("username")
+	c.TokenType = p.str("token_type")
+	c.Subject = p.str("sub")
+	c.Issuer = p.str("iss")
+	c.JTI = p.str("jti")
+	c.Audience = p.stringOrArray("aud")
+	c.Expiry = p.numericDate("exp")
+	c.NotBefore = p.numericDate("nbf")
+	c.IssuedAt = p.numericDate("iat")
+	if _, has := raw["scope"]; has {
+		c.Scopes = strings.Fields(p.str("scope"))
+		p.array("scp") // still type-checked, but "scope" wins
+	} else {
+		c.Scopes = p.array("scp")
+	}
+	if p.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrIntrospection, p.err)
+	}
+	return c, nil
+}
+
+// claimParser decodes typed claims, remembering the first type error.
+type claimParser struct {
+	raw map[string]json.RawMessage
+	err error
+}
+
+func (p *claimParser) fail(name, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("claim %q is not %s", name, want)
+	}
+}
+
+func (p *claimParser) boolean(name string) (bool, bool) {
+	v, ok := p.raw[name]
+	if !ok {
+		return false, false
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		p.fail(name, "a boolean")
+		return false, false
+	}
+	return b, true
+}
+
+func (p *claimParser) str(name string) string {
+	v, ok := p.raw[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		p.fail(name, "a string")
+	}
+	return s
+}
+
+func (p *claimParser) array(name string) []string {
+	v, ok := p.raw[name]
+	if !ok {
+		return nil
+	}
+	a, ok := stringArray(v)
+	if !ok {
+		p.fail(name, "an array of strings")
+	}
+	return a
+}
+
+func (p *claimParser) stringOrArray(name string) []string {
+	v, ok := p.raw[name]
+	if !ok {
+		return nil
+	}
+	if len(v) > 0 && v[0] == '"' {
+		return []string{p.str(name)}
+	}
+	a, ok := stringArray(v)
+	if !ok {
+		p.fail(name, "a string or an array of strings")
+	}
+	return a
+}
+
+// stringArray decodes an array whose every element is a string; null or any
+// other element type is refused rather than turned into "".
+func stringArray(v json.RawMessage) ([]string, bool) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(v, &elems); err != nil || elems == nil {
+		return nil, false
+	}
+	a := make([]string, len(elems))
+	for i, e := range elems {
+		if len(e) == 0 || e[0] != '"' || json.Unmarshal(e, &a[i]) != nil {
+			return nil, false
+		}
+	}
+	return a, true
+}
+
+// numericDate reads an RFC 7519 NumericDate: seconds since the epoch, integer
+// or fractional.
+func (p *claimParser) numericDate(name string) time.Time {
+	v, ok := p.raw[name]
+	if !ok {
+		return time.Time{}
+	}
+	var f float64
+	if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &f) != nil {
+		p.fail(name, "a number")
+		return time.Time{}
+	}
+	// Clamp so that absurd values cannot overflow int64 (a wrapped "nbf"
+	// would turn "valid in a million years" into "valid since forever").
+	const limit = 1e15
+	f = min(max(f, -limit), limit)
+	sec := int64(f)
+	nsec := int64((f - float64(sec)) * 1e9)
+	return time.Unix(sec, nsec)
+}
+
+// decodeObject reads exactly one JSON object and nothing after it. A key
+// that appears twice is refused: a proxy or log reader in between could take
+// the other copy, so no single reading of such an answer is safe.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err != nil {
+			return nil, fmt.Errorf("response is not a JSON object: %s", shortJSONError(err))
+		}
+		return nil, errors.New("response is not a JSON object: a JSON value, but not an object")
+	}
+	raw := make(map[string]json.RawMessage, 16)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("response is not a JSON object: %s", shortJSONError(err))
+		}
+		key, _ := tok.(string) // object keys are always strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("response is not a JSON object: %s", shortJSONError(err))
+		}
+		if _, dup := raw[key]; dup {
+			return nil, fmt.Errorf("claim %q appears twice", key)
+		}
+		raw[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("response is not a JSON object: %s", shortJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("response has data after the JSON object")
+	}
+	return raw, nil
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// shortJSONError keeps a decoder error free of body content (which could
+// echo a token) while still saying what kind of problem it was.
+func shortJSONError(err error) string {
+	switch err.(type) {
+	case *json.SyntaxError:
+		return "invalid JSON syntax"
+	case *json.UnmarshalTypeError:
+		return "not an object"
+	}
+	if err.Error() == "EOF" {
+		return "empty body"
+	}
+	return "invalid JSON"
+}

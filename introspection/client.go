@@ -1,0 +1,392 @@
+package introspection
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokengate/tokengate/internal/httpsyntax"
+)
+
+// AuthMethod is how the client authenticates to the authorization server.
+// The values are the config file's auth_method words.
+type AuthMethod string
+
+const (
+	// AuthClientSecretBasic sends HTTP Basic credentials, each half
+	// form-url-encoded first (RFC 6749 §2.3.1). The zero value means this.
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends client_id and client_secret in the form.
+	AuthClientSecretPost AuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT (RFC 7523) is not implemented yet: NewClient
+	// rejects it.
+	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
+	// AuthBearer (a client-credentials access token) is not implemented
+	// yet: NewClient rejects it.
+	AuthBearer AuthMethod = "bearer"
+	// AuthNone sends no credentials; client_id goes in the form when set.
+	AuthNone AuthMethod = "none"
+)
+
+const (
+	// DefaultTimeout bounds a whole Introspect call when Options.Timeout is 0.
+	DefaultTimeout = 2 * time.Second
+	// DefaultUserAgent is sent when Options.UserAgent is empty.
+	DefaultUserAgent = "tokengate"
+	// MaxResponseBytes is the largest 200 body accepted. Real responses are
+	// a few hundred bytes; the cap keeps a broken or hostile server from
+	// making every check allocate without bound.
+	MaxResponseBytes = 1 << 20
+
+	// maxErrorBodyBytes is how much of a non-200 body is read for its
+	// OAuth "error" field and drained so the connection can be reused.
+	maxErrorBodyBytes = 64 << 10
+	// maxIdleConnsPerHost matches the default max_concurrent_introspections
+	// so a busy tenant keeps its connections warm instead of churning
+	// through TLS handshakes (net/http's default is 2).
+	maxIdleConnsPerHost = 64
+)
+
+// Options configures one tenant's client. The wiring code copies the
+// tenant's introspection settings into it; this package does not import the
+// config package.
+//
+// Options holds a secret: its String and GoString methods redact it, so
+// printing or logging an Options value does not leak ClientSecret.
+type Options struct {
+	Tenant     string     // used only in error messages
+	URL        string     // the introspection endpoint, http or https, without userinfo
+	AuthMethod AuthMethod // "" means AuthClientSecretBasic
+	// ClientID and ClientSecret authenticate tokengate to the server. Both
+	// are required for the client_secret_* methods.
+	ClientID     string
+	ClientSecret string
+	// TokenTypeHint is sent as token_type_hint when not empty.
+	TokenTypeHint string
+	// Timeout bounds the whole call, including the one retry and reading
+	// the body; 0 means DefaultTimeout. A shorter ctx deadline wins.
+	Timeout time.Duration
+	// CAFile names a PEM file whose certificates are trusted in addition to
+	// the system roots. Ignored when Transport is set.
+	CAFile string
+	// InsecureSkipVerify disables server certificate checks. Ignored when
+	// Transport is set.
+	InsecureSkipVerify bool
+	// Headers are extra request headers. They may replace Accept and
+	// User-Agent, and Authorization only with AuthNone; Content-Type,
+	// Content-Length, Transfer-Encoding and Connection belong to the client.
+	// "Host" sets the request's Host.
+	Headers map[string]string
+	// UserAgent is the User-Agent header; "" means DefaultUserAgent.
+	UserAgent string
+	// Transport, when set, carries the requests instead of a dedicated
+	// transport built by NewTransport (tests replace it; tracing wraps the
+	// one NewTransport returns). It must be safe for concurrent use.
+	Transport http.RoundTripper
+}
+
+// String describes o without its client secret.
+func (o Options) String() string {
+	secret := ""
+	if o.ClientSecret != "" {
+		secret = "REDACTED"
+	}
+	return fmt.Sprintf("{Tenant:%s URL:%s AuthMethod:%s ClientID:%s ClientSecret:%s TokenTypeHint:%s Timeout:%s CAFile:%s InsecureSkipVerify:%t Headers:%d UserAgent:%s}",
+		o.Tenant, o.URL, o.AuthMethod, o.ClientID, secret, o.TokenTypeHint, o.Timeout, o.CAFile, o.InsecureSkipVerify, len(o.Headers), o.UserAgent)
+}
+
+// GoString is String, so that %#v does not print the secret either.
+func (o Options) GoString() string { return "introspection.Options" + o.String() }
+
+// Client is an RFC 7662 introspection client for one tenant. It implements
+// Introspector.
+//
+// A Client is safe for concurrent use by multiple goroutines and is meant to
+// be shared: it owns a pool of connections to its authorization server.
+// Options are copied by NewClient; later changes to the caller's Options
+// (including its Headers map) do not affect the Client.
+type Client struct {
+	tenant  string
+	url     string
+	host    string // Host override from Options.Headers; "" means from url
+	timeout time.Duration
+	header  http.Header // static headers, cloned for every request
+	form    url.Values  // static form fields (client credentials), never mutated
+	hint    string
+	secret  string // only to keep it out of quoted server error codes
+	http    *http.Client
+}
+
+// Compile-time check that *Client is an Introspector.
+var _ Introspector = (*Client)(nil)
+
+// NewClient validates opts and builds a client for one tenant. Errors name
+// the tenant and the field but never the secret.
+func NewClient(opts Options) (*Client, error) {
+	fail := func(format string, args ...any) (*Client, error) {
+		return nil, fmt.Errorf("introspection client for tenant %q: "+format, append([]any{opts.Tenant}, args...)...)
+	}
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The parse error is not shown: it quotes the URL, which may carry
+		// query parameters the operator considers secret.
+		return fail("url must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		// net/http would turn userinfo into a Basic header behind our back.
+		return fail("url must not contain credentials; use client_id and client_secret")
+	}
+	if opts.Timeout < 0 {
+		return fail("timeout must not be negative")
+	}
+	c := &Client{
+		tenant:  opts.Tenant,
+		url:     u.String(),
+		timeout: opts.Timeout,
+		hint:    opts.TokenTypeHint,
+		secret:  opts.ClientSecret,
+		header:  make(http.Header),
+		form:    make(url.Values),
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+
+	c.header.Set("Accept", "application/json")
+	c.header.Set("User-Agent", DefaultUserAgent)
+	if opts.UserAgent != "" {
+		c.header.Set("User-Agent", opts.UserAgent)
+	}
+	method := opts.AuthMethod
+	if method == "" {
+		method = AuthClientSecretBasic
+	}
+	for name, value := range opts.Headers {
+		if !httpsyntax.IsToken(name) {
+			return fail("header name %q is not a valid HTTP token", name)
+		}
+		if !httpsyntax.IsSafeValue(value) {
+			// The value is not shown: headers often carry API keys.
+			return fail("header %q has a control character in its value", name)
+		}
+		switch canonical := http.CanonicalHeaderKey(name); canonical {
+		case "Content-Type", "Content-Length", "Transfer-Encoding", "Connection":
+			return fail("header %q is set by the client and cannot be configured", canonical)
+		case "Authorization":
+			if method != AuthNone {
+				return fail("header \"Authorization\" conflicts with auth_method %s", method)
+			}
+			c.header.Set(canonical, value)
+		case "Host":
+			c.host = value
+		default:
+			c.header.Set(canonical, value)
+		}
+	}
+
+	switch method {
+	case AuthClientSecretBasic, AuthClientSecretPost:
+		if opts.ClientID == "" || opts.ClientSecret == "" {
+			return fail("auth_method %s needs client_id and client_secret", method)
+		}
+		if method == AuthClientSecretBasic {
+			// RFC 6749 §2.3.1: form-url-encode both halves, then Basic. A
+			// plain SetBasicAuth would break on a ":" in the client id.
+			creds := url.QueryEscape(opts.ClientID) + ":" + url.QueryEscape(opts.ClientSecret)
+			c.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(creds)))
+		} else {
+			c.form.Set("client_id", opts.ClientID)
+			c.form.Set("client_secret", opts.ClientSecret)
+		}
+	case AuthNone:
+		if opts.ClientID != "" {
+			c.form.Set("client_id", opts.ClientID)
+		}
+	case AuthPrivateKeyJWT, AuthBearer:
+		return fail("auth_method %s is not implemented yet", method)
+	default:
+		return fail("unknown auth_method %q", method)
+	}
+	c.header.Set("Content-Type", "application/x-www-form-urlencoded")
+
+	rt := opts.Transport
+	if rt == nil {
+		t, err := NewTransport(opts)
+		if err != nil {
+			return fail("%v", err)
+		}
+		rt = t
+	}
+	c.http = &http.Client{
+		Transport: rt,
+		// A redirect is an error, not something to follow: re-posting the
+		// token (and credentials) to wherever a Location points would leak
+		// them, and RFC 7662 has no redirects.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// NewTransport returns the dedicated, pooled transport NewClient uses when
+// Options.Transport is nil: TLS 1.2 or newer, the system roots plus
+// opts.CAFile, opts.InsecureSkipVerify, proxies from the environment
+// (HTTPS_PROXY, NO_PROXY). It is exported so that wiring code can wrap it
+// (for tracing) and pass the wrapper back as Options.Transport.
+func NewTransport(opts Options) (*http.Transport, error) {
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: opts.InsecureSkipVerify, //nolint:gosec // explicit operator choice
+	}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		// ca_file adds to the system roots rather than replacing them, so
+		// pointing at a private CA does not break public ones.
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", opts.CAFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		// No dial timeout of its own: the call's context bounds everything.
+		DialContext:            (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:        tlsConf,
+		ForceAttemptHTTP2:      true, // a custom TLSClientConfig would otherwise turn HTTP/2 off
+		MaxIdleConns:           maxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		MaxResponseHeaderBytes: MaxResponseBytes,
+	}, nil
+}
+
+// Close closes the client's idle connections; call it when the tenant goes
+// away (for example on a config reload). It does not interrupt calls in
+// flight, and a closed Client still works (it dials again), so a reload
+// racing with checks is harmless.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Introspect asks the authorization server about token. The token is only
+// sent to the server: it is not kept, logged or put in errors.
+//
+// The call, including at most one retry, is bounded by the earlier of ctx's
+// deadline and Options.Timeout; cancelling ctx aborts it at once. The retry
+// happens only for a connection that failed before any response byte
+// arrived (refused, reset, closed), never for a timeout or any HTTP
+// response. Only status 200 with a valid body is an answer; every failure
+// wraps ErrIntrospection, and a non-200 status is a *StatusError.
+func (c *Client) Introspect(ctx context.Context, token string) (Result, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	form := maps.Clone(c.form) // c.form is shared by concurrent calls
+	form.Set("token", token)
+	if c.hint != "" {
+		form.Set("token_type_hint", c.hint)
+	}
+	body := form.Encode()
+
+	for attempt := 1; ; attempt++ {
+		claims, retry, err := c.attempt(ctx, body, token)
+		if err == nil {
+			return Result{Claims: claims, Cache: CacheNone}, nil
+		}
+		if ctx.Err() != nil {
+			return Result{}, c.contextError(parent, ctx)
+		}
+		if !retry || attempt == 2 {
+			return Result{}, err
+		}
+	}
+}
+
+// attempt makes one request. retry reports whether the failure happened on
+// the connection before any response byte, where a second try is safe (an
+// introspection has no side effects) and likely to get a fresh connection.
+func (c *Client) attempt(ctx context.Context, body, token string) (claims *Claims, retry bool, err error) {
+	var gotResponseByte atomic.Bool
+	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { gotResponseByte.Store(true) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, strings.NewReader(body))
+	if err != nil {
+		return nil, false, c.errorf("building the request failed")
+	}
+	req.Header = c.header.Clone()
+	if c.host != "" {
+		req.Host = c.host
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		early := !gotResponseByte.Load()
+		return nil, early && isConnectionFailure(err), c.errorf("%s", describeTransportError(err, !early))
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes)) // lets the connection be reused
+		return nil, false, &StatusError{Tenant: c.tenant, StatusCode: resp.StatusCode, OAuthError: c.oauthErrorCode(data, token)}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, false, c.errorf("reading the response failed: %s", describeTransportError(err, false))
+	}
+	if len(data) > MaxResponseBytes {
+		return nil, false, c.errorf("response body is larger than 1 MiB")
+	}
+	claims, err = ParseClaims(data)
+	if err != nil {
+		// ParseClaims says "introspection failed: <why>"; say it once, with
+		// the tenant.
+		return nil, false, c.errorf("%s", strings.TrimPrefix(err.Error(), ErrIntrospection.Error()+": "))
+	}
+	return claims, false, nil
+}
+
+// contextError explains why ctx ended: the caller's cancellation or
+// deadline, or the client's own Timeout. It wraps the context error too, so
+// callers can tell a timeout from a broken server.
+func (c *Client) contextError(parent, ctx context.Context) error {
+	if err := parent.Err(); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return c.wrapf(err, "canceled by the caller")
+		}
+		return c.wrapf(err, "caller's deadline exceeded")
+	}
+	return c.wrapf(ctx.Err(), "no answer within %s", c.timeout)
+}
+
+func (c *Client) errorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s%s", ErrIntrospection, tenantPrefix(c.tenant), fmt.Sprintf(format, args...))
+}
+
+func (c *Client) wrapf(cause error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s%s: %w", ErrIntrospection, tenantPrefix(c.tenant), fmt.Sprintf(format, args...), cause)
+}
+
+func tenantPrefix(tenant string) string {
+	if tenant == "" {
+		return ""
+	}
+	return "tenant " + tenant + ": "
+}
