@@ -1,0 +1,114 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/tokengate/tokengate/internal/httpsyntax"
+
+	"gopkg.in/yaml.v3"
+)
+
+// routes decodes the routes list; at least one route is required.
+func (d *decoder) routes(root *object, tenants map[string]bool) []Route {
+	n := root.values["routes"]
+	var out []Route
+	switch {
+	case n == nil:
+		d.errorf("routes", "no routes configured: at least one route is required")
+	case n.Kind != yaml.SequenceNode:
+		d.errorf("routes", "must be a list, not %s", kindName(n))
+	case len(n.Content) == 0:
+		d.errorf("routes", "no routes configured: at least one route is required")
+	}
+	names := map[string]int{}
+	if n != nil && n.Kind == yaml.SequenceNode {
+		for i, e := range n.Content {
+			path := index("routes", i)
+			d.at(path, e.Line)
+			r := d.route(e, path, tenants)
+			if r.Name != "" {
+				if first, dup := names[r.Name]; dup {
+					d.errorf(join(path, "name"), "duplicate route name %s (first at routes[%d])", d.q(join(path, "name"), r.Name), first)
+				} else {
+					names[r.Name] = i
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Route {
+	o := d.object(n, path, "name", "tenant", "hosts", "path_prefix", "methods", "scopes",
+		"any_scopes", "audiences", "public")
+	if isNull(d.resolve(n)) {
+		d.errorf(path, "must be a mapping, not null")
+		o.invalid = true
+	}
+	at := func(key string) string { return join(path, key) }
+	r := Route{PathPrefix: DefaultPathPrefix}
+	r.Public, _ = d.boolean(o, "public")
+
+	name, st := d.str(o, "name")
+	switch {
+	case st == absent:
+		d.required(o, "name")
+	case st == set && !isName(name, routeNameChar):
+		d.errorf(at("name"), "%s must match [A-Za-z0-9._-]+", d.q(at("name"), name))
+	}
+	r.Name = name
+
+	tenant, st := d.str(o, "tenant")
+	switch {
+	case st == set && tenant != "" && !tenants[tenant]:
+		d.errorf(at("tenant"), "unknown tenant %s", d.q(at("tenant"), tenant))
+	case st != invalid && tenant == "" && !r.Public && !o.invalid:
+		d.errorf(at("tenant"), "required unless public is true")
+	}
+	r.Tenant = tenant
+
+	if hosts, st := d.strList(o, "hosts"); st == set && len(hosts) > 0 {
+		r.Hosts = make([]string, len(hosts))
+		for i, h := range hosts {
+			r.Hosts[i] = strings.ToLower(h)
+			d.checkHost(index(at("hosts"), i), r.Hosts[i])
+		}
+		d.uniqueStrings(at("hosts"), r.Hosts, "host", func(string) bool { return true })
+	}
+	if p, st := d.str(o, "path_prefix"); st == set && p != "" {
+		d.checkPathPrefix(at("path_prefix"), p)
+		r.PathPrefix = p
+	}
+	if methods, st := d.strList(o, "methods"); st == set && len(methods) > 0 {
+		r.Methods = make([]string, len(methods))
+		for i, m := range methods {
+			r.Methods[i] = strings.ToUpper(m)
+		}
+		d.uniqueStrings(at("methods"), r.Methods, "method", httpsyntax.IsToken)
+	}
+	r.Scopes = d.scopes(o, "scopes", r.Public)
+	r.AnyScopes = d.scopes(o, "any_scopes", r.Public)
+	if auds, st := d.strList(o, "audiences"); st == set && len(auds) > 0 {
+		d.uniqueStrings(at("audiences"), auds, "audience", nil)
+		d.notPublic(at("audiences"), r.Public)
+		r.Audiences = auds
+	}
+	return r
+}
+
+func (d *decoder) scopes(o *object, key string, public bool) []string {
+	list, st := d.strList(o, key)
+	if st != set || len(list) == 0 {
+		return nil
+	}
+	d.uniqueStrings(join(o.path, key), list, "scope", isScopeToken)
+	d.notPublic(join(o.path, key), public)
+	return list
+}
+
+func (d *decoder) notPublic(path string, public bool) {
+	if public {
+		d.errorf(path, "not allowed on a public route (public routes need no token)")
+	}
+}
