@@ -1,0 +1,107 @@
+// Package routing finds the route a checked request belongs to: by the name
+// Envoy passes in a context extension, or by the first rule whose host, path
+// prefix and method all match.
+package routing
+
+import (
+	"net"
+	"strings"
+)
+
+// Rule is the matching part of one configured route.
+type Rule struct {
+	Name       string
+	Hosts      []string // lowercase; exact names or "*.suffix" wildcards; empty: any
+	PathPrefix string   // "" means "/"
+	Methods    []string // uppercase; empty: any
+}
+
+// Table matches requests against rules in order. It is immutable once built
+// and safe for concurrent use.
+type Table struct {
+	rules  []Rule
+	byName map[string]int
+}
+
+// NewTable keeps rules in order; rule names are expected to be unique
+// (config validation ensures it), the first one wins otherwise.
+func NewTable(rules []Rule) *Table {
+	t := &Table{rules: make([]Rule, len(rules)), byName: make(map[string]int, len(rules))}
+	for i, r := range rules {
+		if r.PathPrefix == "" {
+			r.PathPrefix = "/"
+		}
+		t.rules[i] = r
+		if _, dup := t.byName[r.Name]; !dup {
+			t.byName[r.Name] = i
+		}
+	}
+	return t
+}
+
+// Lookup returns the index of the rule with that name.
+func (t *Table) Lookup(name string) (int, bool) {
+	i, ok := t.byName[name]
+	return i, ok
+}
+
+// Match returns the index of the first rule matching the request. host is
+// as received (a port is removed, case is ignored); path must already be
+// normalized by NormalizePath; method is compared in uppercase.
+func (t *Table) Match(host, path, method string) (int, bool) {
+	host = NormalizeHost(host)
+	method = strings.ToUpper(method)
+	for i := range t.rules {
+		r := &t.rules[i]
+		if strings.HasPrefix(path, r.PathPrefix) && matchHost(r.Hosts, host) && matchMethod(r.Methods, method) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// NormalizeHost lowercases a host and removes its port and one trailing dot
+// ("Orders.Example.:8443" → "orders.example"). Bracketed IPv6 literals keep
+// their brackets.
+func NormalizeHost(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i >= 0 {
+			h = h[:i+1]
+		}
+	} else if strings.Count(h, ":") == 1 {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+	}
+	h = strings.TrimSuffix(h, ".")
+	return strings.ToLower(h)
+}
+
+func matchHost(patterns []string, host string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if suffix, wild := strings.CutPrefix(p, "*"); wild {
+			// "*.example.com": one or more labels before the suffix, never the bare domain
+			if label, ok := strings.CutSuffix(host, suffix); ok && label != "" && !strings.HasSuffix(label, ".") {
+				return true
+			}
+		} else if host == p {
+			return true
+		}
+	}
+	return false
+}
+
+func matchMethod(methods []string, method string) bool {
+	if len(methods) == 0 {
+		return true
+	}
+	for _, m := range methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}

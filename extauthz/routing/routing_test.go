@@ -1,0 +1,154 @@
+package routing
+
+import "testing"
+
+func TestNormalizePath(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"/", "/"},
+		{"/orders", "/orders"},
+		{"/orders/1?x=../..&y=%2F", "/orders/1"},
+		{"/orders?", "/orders"},
+		{"/orders//1", "/orders/1"},
+		{"//orders///1//", "/orders/1/"},
+		{"/%6Frders", "/orders"},
+		{"/%6frders", "/orders"},
+		{"/a%2Db%2ec%5Fd%7Ee", "/a-b.c_d~e"},
+		{"/a%20b", "/a%20b"},
+		{"/a%3Fb", "/a%3Fb"},
+		{"/a%25b", "/a%25b"},
+		{"/a%252e%252e/b", "/a%252e%252e/b"},
+		{"/a/..b/c.", "/a/..b/c."},
+		{"/a/.well-known", "/a/.well-known"},
+		{"/a/...", "/a/..."},
+		{"/%2F%2F", ""},
+		{"/orders%2f1", ""},
+		{"/orders%2F1", ""},
+		{"/orders%5c1", ""},
+		{"/orders%5C1", ""},
+		{"/orders\\1", ""},
+		{"/orders/./1", ""},
+		{"/orders/../admin", ""},
+		{"/orders/..", ""},
+		{"/orders/.", ""},
+		{"/.", ""},
+		{"/..", ""},
+		{"/orders/%2e%2e/admin", ""},
+		{"/orders/%2E%2E/admin", ""},
+		{"/orders/.%2e/admin", ""},
+		{"/orders/%2e/admin", ""},
+		{"/orders//..//admin", ""},
+		{"/orders/%", ""},
+		{"/orders/%2", ""},
+		{"/orders/%zz", ""},
+		{"/orders/\x00", ""},
+		{"/orders/\n", ""},
+		{"/orders/\x7f", ""},
+		{"", ""},
+		{"orders", ""},
+		{"*", ""},
+		{"http://evil/orders", ""},
+		{"?x=1", ""},
+	}
+	for _, tt := range tests {
+		got, ok := NormalizePath(tt.in)
+		if ok != (tt.want != "") || got != tt.want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.want != "")
+		}
+	}
+}
+
+func TestNormalizeHost(t *testing.T) {
+	tests := map[string]string{
+		"orders.acme.example":      "orders.acme.example",
+		"Orders.ACME.example":      "orders.acme.example",
+		"orders.acme.example:8443": "orders.acme.example",
+		"orders.acme.example.":     "orders.acme.example",
+		"orders.acme.example.:443": "orders.acme.example",
+		"127.0.0.1:9000":           "127.0.0.1",
+		"[::1]:8080":               "[::1]",
+		"[::1]":                    "[::1]",
+		"::1":                      "::1",
+		"":                         "",
+	}
+	for in, want := range tests {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func table() *Table {
+	return NewTable([]Rule{
+		{Name: "orders-read", Hosts: []string{"orders.acme.example"}, PathPrefix: "/orders", Methods: []string{"GET", "HEAD"}},
+		{Name: "orders-write", Hosts: []string{"orders.acme.example"}, PathPrefix: "/orders", Methods: []string{"POST"}},
+		{Name: "wild", Hosts: []string{"*.acme.example"}, PathPrefix: "/api"},
+		{Name: "health", PathPrefix: "/healthz"},
+		{Name: "root-any"}, // empty prefix means "/", any host, any method
+	})
+}
+
+func TestMatch(t *testing.T) {
+	tt := table()
+	tests := []struct {
+		host, path, method, want string
+	}{
+		{"orders.acme.example", "/orders", "GET", "orders-read"},
+		{"orders.acme.example", "/orders/1", "get", "orders-read"},
+		{"ORDERS.acme.EXAMPLE:8443", "/orders/1", "HEAD", "orders-read"},
+		{"orders.acme.example", "/orders/1", "POST", "orders-write"},
+		{"orders.acme.example", "/orders/1", "DELETE", "root-any"},
+		{"orders.acme.example", "/Orders", "GET", "root-any"}, // paths are case-sensitive
+		{"billing.orders.acme.example", "/orders", "GET", "root-any"},
+		{"x.acme.example", "/api/v1", "PUT", "wild"},
+		{"a.b.acme.example", "/api", "GET", "wild"},
+		{"acme.example", "/api", "GET", "root-any"}, // wildcard never matches the bare domain
+		{".acme.example", "/api", "GET", "root-any"},
+		{"evilacme.example", "/api", "GET", "root-any"},
+		{"anything", "/healthz", "GET", "health"},
+	}
+	for _, c := range tests {
+		i, ok := tt.Match(c.host, c.path, c.method)
+		if !ok || tt.rules[i].Name != c.want {
+			name := ""
+			if ok {
+				name = tt.rules[i].Name
+			}
+			t.Errorf("Match(%q, %q, %q) = %q, %v; want %q", c.host, c.path, c.method, name, ok, c.want)
+		}
+	}
+}
+
+func TestNoMatch(t *testing.T) {
+	tt := NewTable([]Rule{{Name: "only", Hosts: []string{"a.example"}, PathPrefix: "/x", Methods: []string{"GET"}}})
+	for _, c := range [][3]string{
+		{"b.example", "/x", "GET"},
+		{"a.example", "/y", "GET"},
+		{"a.example", "/x", "POST"},
+		{"", "/x", "GET"},
+	} {
+		if _, ok := tt.Match(c[0], c[1], c[2]); ok {
+			t.Errorf("Match%v matched", c)
+		}
+	}
+}
+
+func TestLookup(t *testing.T) {
+	tt := table()
+	if i, ok := tt.Lookup("wild"); !ok || i != 2 {
+		t.Errorf("Lookup(wild) = %d, %v", i, ok)
+	}
+	if _, ok := tt.Lookup("nope"); ok {
+		t.Error("Lookup(nope) found something")
+	}
+}
+
+func BenchmarkNormalizePathClean(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := NormalizePath("/orders/12345/items?page=2"); !ok {
+			b.Fatal()
+		}
+	}
+}
