@@ -1,0 +1,191 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokengate/tokengate/extauthz/bearer"
+	"github.com/tokengate/tokengate/extauthz/claimheaders"
+	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/extauthz/routing"
+	"github.com/tokengate/tokengate/introspection"
+)
+
+// Request is the checked HTTP request, as the front end saw it.
+type Request struct {
+	Method string
+	Host   string // :authority or Host, port allowed
+	Path   string // raw path with query string
+	// Authorization is the header value ("" when absent). Several headers
+	// must arrive comma-joined, so that they are refused.
+	Authorization string
+	// RouteName is Envoy's `route` context extension; "" counts as absent.
+	RouteName string
+}
+
+// Outcome is the result of one check, ready for a front end to render.
+type Outcome struct {
+	Decision decision.Decision
+	Tenant   string // "" before a route is found, or for a tenant-less public route
+	Route    string
+	// Set and Remove are the upstream header changes of an allow.
+	Set    []claimheaders.Header
+	Remove []string
+	// TokenID identifies a syntactically valid token in logs ("" otherwise).
+	TokenID  string
+	Cache    introspection.CacheStatus
+	Metadata Metadata
+}
+
+// Metadata is what an allow passes on as Envoy dynamic metadata.
+type Metadata struct {
+	Tenant, Route, Subject, ClientID, Scope string
+}
+
+// Options configures a Checker.
+type Options struct {
+	Logger *slog.Logger     // default slog.Default()
+	Now    func() time.Time // default time.Now; tests pin the clock
+}
+
+// Checker runs checks against the current Snapshot. It is safe for
+// concurrent use; Swap replaces the snapshot for checks that start later,
+// while checks in flight finish on the one they began with.
+type Checker struct {
+	snap atomic.Pointer[Snapshot]
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New returns a Checker serving s.
+func New(s *Snapshot, o Options) *Checker {
+	c := &Checker{log: o.Logger, now: o.Now}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.snap.Store(s)
+	return c
+}
+
+// Swap installs s for new checks and returns the previous snapshot.
+func (c *Checker) Swap(s *Snapshot) *Snapshot { return c.snap.Swap(s) }
+
+// Snapshot returns the snapshot new checks use.
+func (c *Checker) Snapshot() *Snapshot { return c.snap.Load() }
+
+// Check decides one request. It never fails: every problem is a deny.
+func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
+	out := c.decide(ctx, c.snap.Load(), req)
+	c.logOutcome(ctx, &out)
+	return out
+}
+
+func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome {
+	out := Outcome{Cache: introspection.CacheNone}
+	path, ok := routing.NormalizePath(req.Path)
+	if !ok {
+		out.Decision = decision.DenyMalformedRequest()
+		return out
+	}
+	i, ok := c.findRoute(s, req, path)
+	if !ok {
+		out.Decision = decision.DenyNoRoute()
+		return out
+	}
+	route := &s.routes[i]
+	out.Route = route.Rule.Name
+	if route.Tenant != nil {
+		out.Tenant = route.Tenant.Name
+	}
+	if route.Public {
+		out.Decision = decision.AllowPublic()
+		out.Remove = s.publicRemove
+		return out
+	}
+	tenant := route.Tenant
+	if tenant == nil { // config validation prevents it; fail closed anyway
+		out.Decision = decision.DenyNoRoute()
+		return out
+	}
+	token, syntax := bearer.Parse(req.Authorization)
+	switch syntax {
+	case bearer.Missing:
+		out.Decision = decision.DenyMissingToken(tenant.Name)
+		return out
+	case bearer.Malformed:
+		out.Decision = decision.DenyMalformedToken(tenant.Name)
+		return out
+	}
+	out.TokenID = bearer.ID(token)
+
+	res, err := c.introspect(ctx, tenant, token)
+	out.Cache = res.Cache
+	if err != nil {
+		out.Decision = decision.DenyIntrospectionError()
+		c.log.WarnContext(ctx, "introspection failed",
+			slog.String("tenant", tenant.Name), slog.String("route", out.Route),
+			slog.String("token_id", out.TokenID), slog.String("error", err.Error()))
+		return out
+	}
+	out.Decision = decision.Decide(&route.Policy, res.Claims, c.now())
+	if out.Decision.Allow {
+		out.Set, out.Remove = tenant.Headers.Apply(res.Claims)
+		out.Metadata = Metadata{
+			Tenant: tenant.Name, Route: out.Route,
+			Subject: res.Claims.Subject, ClientID: res.Claims.ClientID, Scope: res.Claims.ScopeString(),
+		}
+	}
+	return out
+}
+
+func (c *Checker) findRoute(s *Snapshot, req *Request, path string) (int, bool) {
+	if req.RouteName != "" {
+		return s.table.Lookup(req.RouteName)
+	}
+	return s.table.Match(req.Host, path, req.Method)
+}
+
+// introspect bounds the call by the tenant's timeout when the caller set no
+// deadline, so that waiting for a concurrency slot cannot last forever.
+func (c *Checker) introspect(ctx context.Context, t *Tenant, token string) (introspection.Result, error) {
+	if _, has := ctx.Deadline(); !has && t.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	res, err := t.Introspector.Introspect(ctx, token)
+	if err == nil && res.Claims == nil {
+		err = fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection) // never trust an empty answer
+	}
+	if res.Cache == "" {
+		res.Cache = introspection.CacheNone
+	}
+	return res, err
+}
+
+func (c *Checker) logOutcome(ctx context.Context, out *Outcome) {
+	level := slog.LevelInfo
+	msg := "deny"
+	if out.Decision.Allow {
+		level, msg = slog.LevelDebug, "allow"
+	}
+	if !c.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("tenant", out.Tenant),
+		slog.String("route", out.Route),
+		slog.String("reason", string(out.Decision.Reason)),
+		slog.Int("status", out.Decision.Status),
+	}
+	if out.TokenID != "" {
+		attrs = append(attrs, slog.String("token_id", out.TokenID))
+	}
+	c.log.LogAttrs(ctx, level, msg, attrs...)
+}

@@ -1,0 +1,129 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/extauthz/claimheaders"
+	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/extauthz/routing"
+	"github.com/tokengate/tokengate/introspection"
+)
+
+// fakeIntrospector answers from a table and counts calls; no I/O.
+type fakeIntrospector struct {
+	answers map[string]*introspection.Claims
+	err     error
+	calls   atomic.Int64
+	sawDL   atomic.Bool
+}
+
+func (f *fakeIntrospector) Introspect(ctx context.Context, token string) (introspection.Result, error) {
+	f.calls.Add(1)
+	if _, ok := ctx.Deadline(); ok {
+		f.sawDL.Store(true)
+	}
+	if f.err != nil {
+		return introspection.Result{}, f.err
+	}
+	c, ok := f.answers[token]
+	if !ok {
+		c = &introspection.Claims{}
+	}
+	return introspection.Result{Claims: c, Cache: introspection.CacheMiss}, nil
+}
+
+func newChecker(f *fakeIntrospector) *Checker {
+	tenant := &Tenant{Name: "acme", Introspector: f, Timeout: time.Second,
+		Headers: claimheaders.New(claimheaders.Options{Claims: []claimheaders.ClaimHeader{{Claim: "sub", Header: "x-sub"}}})}
+	snap := NewSnapshot([]Route{
+		{Rule: routing.Rule{Name: "pub", PathPrefix: "/public"}, Public: true},
+		{Rule: routing.Rule{Name: "api", PathPrefix: "/api"}, Tenant: tenant,
+			Policy: decision.Policy{Realm: "acme", Scopes: []string{"read"}}},
+		{Rule: routing.Rule{Name: "broken", PathPrefix: "/broken"}}, // no tenant, not public
+	})
+	return New(snap, Options{Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
+}
+
+
+func TestCheckFlow(t *testing.T) {
+	claims, err := introspection.ParseClaims([]byte(`{"active":true,"scope":"read","sub":"u1","client_id":"c"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeIntrospector{answers: map[string]*introspection.Claims{"good": claims}}
+	c := newChecker(f)
+	tests := []struct {
+		name   string
+		req    Request
+		reason decision.Reason
+		calls  int64
+	}{
+		{"allow", Request{Path: "/api/x", Authorization: "Bearer good"}, decision.Allowed, 1},
+		{"inactive", Request{Path: "/api/x", Authorization: "Bearer other"}, decision.Inactive, 1},
+		{"public", Request{Path: "/public"}, decision.Public, 0},
+		{"missing", Request{Path: "/api"}, decision.MissingToken, 0},
+		{"malformed", Request{Path: "/api", Authorization: "Bearer a b"}, decision.MalformedToken, 0},
+		{"bad path", Request{Path: "/api/../x", Authorization: "Bearer good"}, decision.MalformedRequest, 0},
+		{"no route", Request{Path: "/nope", Authorization: "Bearer good"}, decision.NoRoute, 0},
+		{"named route", Request{Path: "/whatever", RouteName: "api", Authorization: "Bearer good"}, decision.Allowed, 1},
+		{"route without tenant fails closed", Request{Path: "/broken", Authorization: "Bearer good"}, decision.NoRoute, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.calls.Load()
+			out := c.Check(context.Background(), &tt.req)
+			if out.Decision.Reason != tt.reason {
+				t.Fatalf("reason = %q, want %q", out.Decision.Reason, tt.reason)
+			}
+			if got := f.calls.Load() - before; got != tt.calls {
+				t.Errorf("introspections = %d, want %d", got, tt.calls)
+			}
+			if tt.calls > 0 && out.TokenID == "" {
+				t.Error("no token_id for a well-formed token")
+			}
+		})
+	}
+	if !f.sawDL.Load() {
+		t.Error("introspection ran without a deadline although the caller set none")
+	}
+	out := c.Check(context.Background(), &Request{Path: "/api", Authorization: "Bearer good"})
+	if out.Cache != introspection.CacheMiss || out.Metadata.Subject != "u1" || out.Metadata.ClientID != "c" {
+		t.Errorf("outcome = %+v", out)
+	}
+}
+
+func TestIntrospectionErrorAndNilClaimsFailClosed(t *testing.T) {
+	f := &fakeIntrospector{err: errors.New("boom")}
+	c := newChecker(f)
+	if out := c.Check(context.Background(), &Request{Path: "/api", Authorization: "Bearer x"}); out.Decision.Reason != decision.IntrospectionError {
+		t.Fatalf("reason = %q", out.Decision.Reason)
+	}
+	nilClaims := NewSnapshot([]Route{{Rule: routing.Rule{Name: "api"}, Tenant: &Tenant{Name: "t",
+		Introspector: nilIntrospector{}, Headers: claimheaders.New(claimheaders.Options{})}}})
+	c.Swap(nilClaims)
+	if out := c.Check(context.Background(), &Request{Path: "/", Authorization: "Bearer x"}); out.Decision.Allow {
+		t.Fatal("nil claims allowed")
+	}
+}
+
+type nilIntrospector struct{}
+
+func (nilIntrospector) Introspect(context.Context, string) (introspection.Result, error) {
+	return introspection.Result{}, nil
+}
+
+func TestSwapKeepsInFlightSnapshot(t *testing.T) {
+	c := newChecker(&fakeIntrospector{})
+	old := c.Snapshot()
+	next := NewSnapshot(nil)
+	if got := c.Swap(next); got != old {
+		t.Fatal("Swap did not return the previous snapshot")
+	}
+	if out := c.Check(context.Background(), &Request{Path: "/public"}); out.Decision.Reason != decision.NoRoute {
+		t.Fatalf("new snapshot not used: %q", out.Decision.Reason)
+	}
+}

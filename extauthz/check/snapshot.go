@@ -1,0 +1,69 @@
+// Package check runs one authorization check: it takes a protocol-neutral
+// Request (built by the gRPC or HTTP front end), finds the route and tenant,
+// extracts the bearer token, gets the token's claims, applies the decision
+// and returns an Outcome the front end renders. All of its configuration
+// lives in an immutable Snapshot that is swapped atomically on reload.
+package check
+
+import (
+	"time"
+
+	"github.com/tokengate/tokengate/extauthz/claimheaders"
+	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/extauthz/routing"
+	"github.com/tokengate/tokengate/introspection"
+)
+
+// Tenant is one authorization server and what tokengate does with its
+// answers. It is read-only once built.
+type Tenant struct {
+	Name         string
+	Introspector introspection.Introspector
+	// Timeout bounds the wait for a concurrency slot plus the call when the
+	// checked request carries no deadline of its own.
+	Timeout time.Duration
+	Headers *claimheaders.Injector
+}
+
+// Route is one configured route. Tenant is nil only for a public route
+// that names no tenant.
+type Route struct {
+	Rule   routing.Rule
+	Public bool
+	Tenant *Tenant
+	Policy decision.Policy
+}
+
+// Snapshot is everything a check needs from the configuration. It is
+// immutable once built and safe for concurrent use; a reload builds a new
+// one instead of changing this one.
+type Snapshot struct {
+	routes []Route
+	table  *routing.Table
+	// publicRemove is every header any tenant could set: public routes
+	// strip them all.
+	publicRemove []string
+}
+
+// NewSnapshot takes ownership of routes (first match wins, in order).
+func NewSnapshot(routes []Route) *Snapshot {
+	rules := make([]routing.Rule, len(routes))
+	seen := map[*Tenant]bool{}
+	names := map[string]bool{}
+	s := &Snapshot{routes: routes}
+	for i, r := range routes {
+		rules[i] = r.Rule
+		if r.Tenant == nil || seen[r.Tenant] {
+			continue
+		}
+		seen[r.Tenant] = true
+		for _, h := range r.Tenant.Headers.Names() {
+			if !names[h] {
+				names[h] = true
+				s.publicRemove = append(s.publicRemove, h)
+			}
+		}
+	}
+	s.table = routing.NewTable(rules)
+	return s
+}

@@ -1,0 +1,147 @@
+// Package grpcauthz is the Envoy ext_authz v3 gRPC front end: a thin adapter
+// that turns a CheckRequest into a check.Request and a check.Outcome into a
+// CheckResponse. Every deny is a CheckResponse, never a gRPC error.
+package grpcauthz
+
+import (
+	"context"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tokengate/tokengate/extauthz/check"
+)
+
+// Server implements envoy.service.auth.v3.Authorization. It holds no state
+// of its own and is safe for concurrent use.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+	checker *check.Checker
+}
+
+// New returns a Server answering with checker.
+func New(checker *check.Checker) *Server { return &Server{checker: checker} }
+
+// Check implements the ext_authz Check RPC.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r := Request(req)
+	out := s.checker.Check(ctx, &r)
+	return Response(&out), nil
+}
+
+// Request extracts the checked request from a CheckRequest. Missing parts
+// are left empty, which the check denies.
+func Request(req *authv3.CheckRequest) check.Request {
+	attrs := req.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	r := check.Request{
+		Method:    h.GetMethod(),
+		Host:      h.GetHost(),
+		Path:      h.GetPath(),
+		RouteName: attrs.GetContextExtensions()["route"],
+	}
+	if r.Host == "" {
+		r.Host = header(h, ":authority")
+	}
+	if r.Host == "" {
+		r.Host = header(h, "host")
+	}
+	r.Authorization = header(h, "authorization")
+	return r
+}
+
+// header finds a request header by its lowercase name, in the headers map
+// Envoy normally sends or in header_map (encode_raw_headers). Several values
+// are comma-joined, as Envoy joins duplicate headers.
+func header(h *authv3.AttributeContext_HttpRequest, name string) string {
+	if v, ok := h.GetHeaders()[name]; ok {
+		return v
+	}
+	var values []string
+	for k, v := range h.GetHeaders() { // not from Envoy: keys may not be lowercase
+		if strings.EqualFold(k, name) {
+			values = append(values, v)
+		}
+	}
+	for _, hv := range h.GetHeaderMap().GetHeaders() {
+		if strings.EqualFold(hv.GetKey(), name) {
+			v := hv.GetValue()
+			if v == "" {
+				v = string(hv.GetRawValue())
+			}
+			values = append(values, v)
+		}
+	}
+	return strings.Join(values, ",")
+}
+
+// Response renders an outcome as a CheckResponse.
+func Response(out *check.Outcome) *authv3.CheckResponse {
+	d := &out.Decision
+	if d.Allow {
+		ok := &authv3.OkHttpResponse{HeadersToRemove: out.Remove}
+		for _, hdr := range out.Set {
+			ok.Headers = append(ok.Headers, overwrite(hdr.Name, hdr.Value))
+		}
+		resp := &authv3.CheckResponse{
+			Status:       &rpcstatus.Status{Code: int32(codes.OK), Message: string(d.Reason)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+		}
+		if out.Metadata.Tenant != "" { // public routes pass nothing on
+			resp.DynamicMetadata = metadata(&out.Metadata)
+		}
+		return resp
+	}
+	headers := []*corev3.HeaderValueOption{overwrite("content-type", "application/json")}
+	if c := d.Challenge(); c != "" {
+		headers = append(headers, overwrite("www-authenticate", c))
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Headers: headers,
+			Body:    string(d.Body()),
+		}},
+	}
+}
+
+func overwrite(name, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: name, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// grpcCode is the CheckResponse status code for a deny's HTTP status; any
+// non-OK code makes Envoy send the denied_response.
+func grpcCode(httpStatus int) codes.Code {
+	switch httpStatus {
+	case 400:
+		return codes.InvalidArgument
+	case 401:
+		return codes.Unauthenticated
+	case 503:
+		return codes.Unavailable
+	default:
+		return codes.PermissionDenied
+	}
+}
+
+func metadata(m *check.Metadata) *structpb.Struct {
+	fields := map[string]*structpb.Value{
+		"tenant": structpb.NewStringValue(m.Tenant),
+		"route":  structpb.NewStringValue(m.Route),
+	}
+	for k, v := range map[string]string{"sub": m.Subject, "client_id": m.ClientID, "scope": m.Scope} {
+		if v != "" {
+			fields[k] = structpb.NewStringValue(v)
+		}
+	}
+	return &structpb.Struct{Fields: fields}
+}
