@@ -1,0 +1,186 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	code = Main(ctx, Env{Args: args, Stdout: &out, Stderr: &errOut, Version: "v1.2.3"})
+	return code, out.String(), errOut.String()
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, context.Background(), "version")
+	if code != 0 || strings.TrimSpace(out) != "tokengate v1.2.3" {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, errOut := run(t, context.Background(), "frobnicate"); code != 2 || !strings.Contains(errOut, "usage") {
+		t.Fatalf("unknown command: %d %q", code, errOut)
+	}
+}
+
+func TestValidateOK(t *testing.T) {
+	path := writeConfig(t, testConfig("http://127.0.0.1:1"))
+	code, out, errOut := run(t, context.Background(), "validate", "--config", path)
+	if code != 0 || strings.TrimSpace(out) != "config OK" {
+		t.Fatalf("validate: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestValidateReportsEveryErrorOneALine(t *testing.T) {
+	path := writeConfig(t, `
+tenants:
+  - name: Bad_Name
+    introspection:
+      url: "not a url"
+      client_id: x
+      client_secret: "${TOKENGATE_TEST_UNSET_SECRET}"
+routes:
+  - name: r
+    tenant: nope
+`)
+	code, out, errOut := run(t, context.Background(), "validate", "--config", path)
+	if code != 1 || out != "" {
+		t.Fatalf("validate: exit %d, stdout %q", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("want every error on its own line, got %q", errOut)
+	}
+	for _, want := range []string{"tenants[0].name", "tenants[0].introspection.url", "TOKENGATE_TEST_UNSET_SECRET", "routes[0].tenant"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in %q", want, errOut)
+		}
+	}
+}
+
+func TestValidateRejectsWhatThisVersionCannotServe(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1") + "admin:\n  address: 127.0.0.1:0\n  token: t\n"
+	code, _, errOut := run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
+	if code != 1 || !strings.Contains(errOut, "admin:") {
+		t.Fatalf("validate: %d %q", code, errOut)
+	}
+}
+
+func TestServeLogsServingAndDrainsOnSignal(t *testing.T) {
+	as := newFakeAS(t)
+	path := writeConfig(t, testConfig(as.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &syncBuffer{}, Stderr: &stderr})
+	}()
+	var line map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for line == nil && time.Now().Before(deadline) {
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, `"msg":"serving"`) {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatalf("serving line is not JSON: %q", l)
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if line == nil {
+		cancel()
+		t.Fatalf("no serving line: %s", stderr.String())
+	}
+	grpcAddr, _ := line["grpc_address"].(string)
+	httpAddr, _ := line["http_address"].(string)
+	resp, err := http.Get("http://" + httpAddr + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, svc := range []string{"", authService} {
+		hr, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q: %v %v", svc, hr, err)
+		}
+	}
+	cancel() // as SIGTERM does
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exit code %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"draining"`) {
+		t.Error("no draining line")
+	}
+}
+
+func TestServeFailsOnBadConfig(t *testing.T) {
+	code, _, errOut := run(t, context.Background(), "serve", "--config", writeConfig(t, "tenants: []\n"))
+	if code != 1 || !strings.Contains(errOut, `"level":"ERROR"`) {
+		t.Fatalf("serve: %d %q", code, errOut)
+	}
+}
+
+func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	path := writeConfig(t, testConfig(as.URL))
+	h := startHarnessAt(t, path)
+	if a := h.check(t, req{path: "/orders", auth: "Bearer good"}); !a.allow {
+		t.Fatalf("before reload: %s", a.reason)
+	}
+	// Invalid: the old config stays.
+	if err := os.WriteFile(path, []byte("tenants: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(context.Background()); err == nil {
+		t.Fatal("invalid reload accepted")
+	}
+	if a := h.check(t, req{path: "/orders", auth: "Bearer good"}); !a.allow {
+		t.Fatalf("after invalid reload: %s", a.reason)
+	}
+	// Valid, with the orders routes gone: new checks use it.
+	cfg := strings.Replace(testConfig(as.URL), `path_prefix: "/orders"`, `path_prefix: "/v2/orders"`, -1)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(context.Background()); err != nil {
+		t.Fatalf("valid reload: %v", err)
+	}
+	if a := h.check(t, req{path: "/orders", auth: "Bearer good"}); a.reason != "no_route" {
+		t.Fatalf("after valid reload: %s", a.reason)
+	}
+	if a := h.check(t, req{path: "/v2/orders", auth: "Bearer good"}); !a.allow {
+		t.Fatalf("new route after reload: %s", a.reason)
+	}
+}

@@ -1,0 +1,255 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/extauthz/grpcauthz"
+	"github.com/tokengate/tokengate/internal/config"
+)
+
+// Options configures Start.
+type Options struct {
+	ConfigPath  string
+	GRPCAddress string // overrides grpc.address when set
+	HTTPAddress string // overrides http.address when set
+	Logger      *slog.Logger
+	Version     string
+}
+
+// Server is a running tokengate: the gRPC and HTTP listeners over one
+// Checker. Its methods are safe for concurrent use.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	checker *check.Checker
+	grpc    *grpc.Server
+	health  *health.Server
+	http    *http.Server
+	ready   atomic.Bool
+
+	grpcAddr, httpAddr string
+	served             sync.WaitGroup
+
+	mu      sync.Mutex // serializes Reload and Shutdown
+	current *built
+}
+
+const authService = "envoy.service.auth.v3.Authorization"
+
+// Start loads the configuration, binds both listeners and serves. It
+// returns once both accept connections, after logging "serving".
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	b, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, log: o.Logger, current: b}
+	s.checker = check.New(b.snap, check.Options{Logger: o.Logger})
+	if err := s.listen(ctx, cfg); err != nil {
+		b.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
+	grpcAddr := firstNonEmpty(s.opts.GRPCAddress, cfg.GRPC.Address)
+	httpAddr := firstNonEmpty(s.opts.HTTPAddress, cfg.HTTP.Address)
+	var lc net.ListenConfig
+	grpcLis, err := lc.Listen(ctx, "tcp", grpcAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	httpLis, err := lc.Listen(ctx, "tcp", httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	var grpcOpts []grpc.ServerOption
+	if t := cfg.GRPC.TLS; t != nil {
+		tc, err := serverTLS(t)
+		if err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return fmt.Errorf("grpc.tls: %w", err)
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	if t := cfg.HTTP.TLS; t != nil {
+		tc, err := serverTLS(t)
+		if err != nil {
+			grpcLis.Close()
+			httpLis.Close()
+			return fmt.Errorf("http.tls: %w", err)
+		}
+		httpLis = tls.NewListener(httpLis, tc)
+	}
+	s.grpc = grpc.NewServer(grpcOpts...)
+	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker))
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.http = &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.grpcAddr, s.httpAddr = grpcLis.Addr().String(), httpLis.Addr().String()
+	s.served.Add(2)
+	go func() {
+		defer s.served.Done()
+		if err := s.grpc.Serve(grpcLis); err != nil {
+			s.log.Error("grpc server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	go func() {
+		defer s.served.Done()
+		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	s.setServing(true)
+	s.log.Info("serving", slog.String("grpc_address", s.grpcAddr), slog.String("http_address", s.httpAddr),
+		slog.String("version", s.opts.Version))
+	return nil
+}
+
+// GRPCAddress and HTTPAddress are the bound listener addresses.
+func (s *Server) GRPCAddress() string { return s.grpcAddr }
+func (s *Server) HTTPAddress() string { return s.httpAddr }
+
+// Checker is the server's checker, for in-process callers such as tests.
+func (s *Server) Checker() *check.Checker { return s.checker }
+
+func (s *Server) setServing(on bool) {
+	s.ready.Store(on)
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if on {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(authService, st)
+}
+
+// Reload re-reads the configuration. A valid one replaces the old for new
+// checks; an invalid one is logged with every error and the old one stays.
+func (s *Server) Reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, err := config.Load(s.opts.ConfigPath)
+	var b *built
+	if err == nil {
+		b, err = build(cfg)
+	}
+	if err != nil {
+		for _, line := range errorLines(err) {
+			s.log.ErrorContext(ctx, "config reload failed, keeping the old config", slog.String("error", line))
+		}
+		return err
+	}
+	s.checker.Swap(b.snap)
+	old := s.current
+	s.current = b
+	old.close()
+	s.log.InfoContext(ctx, "config reloaded")
+	return nil
+}
+
+// Shutdown drains: readiness and gRPC health turn NOT_SERVING at once, the
+// listeners stop accepting, and checks in flight finish until ctx ends,
+// when the remaining connections are cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setServing(false)
+	s.log.Info("draining")
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	httpErr := s.http.Shutdown(ctx)
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-stopped
+	}
+	s.served.Wait()
+	s.current.close()
+	s.log.Info("stopped")
+	if httpErr != nil && !errors.Is(httpErr, context.DeadlineExceeded) {
+		return httpErr
+	}
+	return nil
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func serverTLS(t *config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA file %s holds no PEM certificate", t.ClientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
