@@ -48,7 +48,6 @@ func newChecker(f *fakeIntrospector) *Checker {
 	return New(snap, Options{Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
 }
 
-
 func TestCheckFlow(t *testing.T) {
 	claims, err := introspection.ParseClaims([]byte(`{"active":true,"scope":"read","sub":"u1","client_id":"c"}`))
 	if err != nil {
