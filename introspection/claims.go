@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,29 @@ type Claims struct {
 
 	// Raw holds every non-null claim of the response as it arrived.
 	Raw map[string]json.RawMessage
+
+	// derived keeps one value a consumer computed from these claims, so
+	// that a cached answer is, e.g., formatted into headers once rather
+	// than on every check. See Derive.
+	derived atomic.Pointer[derivedValue]
+}
+
+type derivedValue struct {
+	key   any
+	value any
+}
+
+// Derive returns the value compute gives for these claims, computing it at
+// most once per key while the same key keeps asking (a new key replaces
+// the old value; concurrent first calls may both compute). The value must
+// be immutable: it is shared by every goroutine that reads these claims.
+func (c *Claims) Derive(key any, compute func() any) any {
+	if d := c.derived.Load(); d != nil && d.key == key {
+		return d.value
+	}
+	v := compute()
+	c.derived.Store(&derivedValue{key: key, value: v})
+	return v
 }
 
 // HasScope reports whether the token carries scope s.

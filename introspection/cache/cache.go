@@ -1,0 +1,100 @@
+// Package cache shields an authorization server: a decorator with the same
+// one-method interface as the introspection client, holding the claims of
+// recent answers (never decisions: policy is applied to every check) and
+// coalescing concurrent misses for one token into one call.
+package cache
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tokengate/tokengate/introspection"
+)
+
+// Cache is an introspection.Introspector that answers from a Store and asks
+// next only on a miss. It is safe for concurrent use.
+type Cache struct {
+	next        introspection.Introspector
+	store       *Store
+	group       singleflight.Group
+	callTimeout time.Duration
+}
+
+// Wrap returns a Cache over next. callTimeout bounds the one shared call a
+// group of coalesced misses makes (the tenant's introspection timeout): the
+// call runs on its own, so a caller that gives up early does not cancel it
+// for the others, and its answer is still stored.
+func (s *Store) Wrap(next introspection.Introspector, callTimeout time.Duration) *Cache {
+	return &Cache{next: next, store: s, callTimeout: callTimeout}
+}
+
+// Store returns the store the cache answers from.
+func (c *Cache) Store() *Store { return c.store }
+
+// Introspect implements introspection.Introspector. Errors are never stored.
+// A caller waiting on another caller's call gives up at its own deadline.
+func (c *Cache) Introspect(ctx context.Context, token string) (introspection.Result, error) {
+	key := c.store.key(token)
+	if claims, status, ok := c.store.get(key); ok {
+		c.count(status)
+		return introspection.Result{Claims: claims, Cache: status}, nil
+	}
+	leader := false
+	ch := c.group.DoChan(key, func() (any, error) {
+		leader = true
+		return c.fetch(ctx, key, token)
+	})
+	select {
+	case r := <-ch:
+		status := introspection.CacheCoalesced
+		if leader {
+			status = introspection.CacheMiss
+		}
+		c.count(status)
+		if r.Err != nil {
+			return introspection.Result{Cache: status}, r.Err
+		}
+		return introspection.Result{Claims: r.Val.(*introspection.Claims), Cache: status}, nil
+	case <-ctx.Done():
+		c.count(introspection.CacheCoalesced)
+		return introspection.Result{Cache: introspection.CacheCoalesced},
+			fmt.Errorf("%w: waiting for the authorization server: %w", introspection.ErrIntrospection, ctx.Err())
+	}
+}
+
+// fetch is the one call a group of concurrent misses makes. It checks the
+// store again first: an earlier group may have stored the answer just after
+// this caller's lookup.
+func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Claims, error) {
+	if claims, _, ok := c.store.get(key); ok {
+		return claims, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
+	defer cancel()
+	res, err := c.next.Introspect(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if res.Claims == nil {
+		return nil, fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection)
+	}
+	c.store.put(key, res.Claims)
+	return res.Claims, nil
+}
+
+func (c *Cache) count(s introspection.CacheStatus) {
+	st := &c.store.stats
+	switch s {
+	case introspection.CacheHit:
+		st.Hits.Add(1)
+	case introspection.CacheNegativeHit:
+		st.NegativeHits.Add(1)
+	case introspection.CacheMiss:
+		st.Misses.Add(1)
+	case introspection.CacheCoalesced:
+		st.Coalesced.Add(1)
+	}
+}
