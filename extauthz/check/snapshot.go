@@ -6,8 +6,6 @@
 package check
 
 import (
-	"time"
-
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/routing"
@@ -19,10 +17,7 @@ import (
 type Tenant struct {
 	Name         string
 	Introspector introspection.Introspector
-	// Timeout bounds the wait for a concurrency slot plus the call when the
-	// checked request carries no deadline of its own.
-	Timeout time.Duration
-	Headers *claimheaders.Injector
+	Headers      *claimheaders.Injector
 }
 
 // Route is one configured route. Tenant is nil only for a public route

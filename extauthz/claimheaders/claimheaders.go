@@ -56,8 +56,21 @@ func New(o Options) *Injector {
 
 // Apply returns the headers to set and to remove for an allow with claims c.
 // A configured header whose claim is absent, null, or not safe to send is
-// removed instead of set.
+// removed instead of set. The result is computed once per claims and
+// Injector and shared: callers must not modify the slices.
 func (in *Injector) Apply(c *introspection.Claims) (set []Header, remove []string) {
+	a := c.Derive(in, func() any { return in.apply(c) }).(applied)
+	return a.set, a.remove
+}
+
+type applied struct {
+	set    []Header
+	remove []string
+}
+
+func (in *Injector) apply(c *introspection.Claims) applied {
+	var set []Header
+	var remove []string
 	set = make([]Header, 0, len(in.claims)+1)
 	remove = make([]string, 0, len(in.remove)+len(in.claims))
 	for _, ch := range in.claims {
@@ -74,7 +87,7 @@ func (in *Injector) Apply(c *introspection.Claims) (set []Header, remove []strin
 			remove = append(remove, in.claimsHeader)
 		}
 	}
-	return set, append(remove, in.remove...)
+	return applied{set: set, remove: append(remove, in.remove...)}
 }
 
 // Names lists every header an Injector may set, for public routes that strip them all.

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
@@ -10,26 +11,55 @@ import (
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/cache"
 )
 
-// built is a snapshot with the resources it owns.
+// built is a snapshot with the per-tenant resources it owns.
 type built struct {
 	snap    *check.Snapshot
-	clients []*introspection.Client
+	tenants map[string]*tenantRuntime
 }
 
-// close releases the snapshot's idle connections; checks still using it
-// keep working (closing idle connections does not break calls in flight).
+// tenantRuntime is what survives a reload when a tenant's introspection
+// and cache settings stay the same: its client (with its connection pool)
+// and its cache store.
+type tenantRuntime struct {
+	introspection config.Introspection
+	cache         config.Cache
+	client        *introspection.Client
+	store         *cache.Store
+}
+
+// close releases the idle connections of the clients still owned; checks
+// still using the snapshot keep working (calls in flight are not cut).
 func (b *built) close() {
-	for _, c := range b.clients {
-		c.Close()
+	for _, t := range b.tenants {
+		t.client.Close()
 	}
+}
+
+// canLend reports whether b has a runtime for tenant t with the same
+// introspection and cache settings.
+func (b *built) canLend(t *config.Tenant) bool {
+	if b == nil {
+		return false
+	}
+	rt, ok := b.tenants[t.Name]
+	return ok && rt.cache == t.Cache && reflect.DeepEqual(rt.introspection, t.Introspection)
+}
+
+// takeOver moves tenant t's runtime out of b (canLend must be true), so the
+// new snapshot keeps its cache and b no longer closes its client.
+func (b *built) takeOver(t *config.Tenant) *tenantRuntime {
+	rt := b.tenants[t.Name]
+	delete(b.tenants, t.Name)
+	return rt
 }
 
 // checkBuildable reports the configuration problems that only building the
 // runtime finds (for `tokengate validate`).
 func checkBuildable(cfg *config.Config) error {
-	b, err := build(cfg)
+	b, err := build(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -38,8 +68,10 @@ func checkBuildable(cfg *config.Config) error {
 }
 
 // build turns a validated configuration into a check snapshot, with one
-// introspection client per tenant. Every error is reported, joined.
-func build(cfg *config.Config) (*built, error) {
+// introspection client and cache per tenant: client → concurrency limit →
+// cache. Tenants whose settings are unchanged take over prev's client and
+// cache store (prev may be nil). Every error is reported, joined.
+func build(cfg *config.Config, prev *built) (*built, error) {
 	var errs []error
 	if cfg.Redis != nil {
 		errs = append(errs, errors.New("redis: the shared cache is not supported by this version"))
@@ -47,26 +79,40 @@ func build(cfg *config.Config) (*built, error) {
 	if cfg.Admin != nil {
 		errs = append(errs, errors.New("admin: the admin listener is not supported by this version"))
 	}
-	b := &built{}
-	tenants := make(map[string]*check.Tenant, len(cfg.Tenants))
+	// First pass: a runtime for every tenant prev cannot lend, so that a
+	// bad configuration fails before prev loses anything.
+	b := &built{tenants: make(map[string]*tenantRuntime, len(cfg.Tenants))}
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
-		client, err := introspection.NewClient(clientOptions(t))
+		if prev.canLend(t) {
+			continue
+		}
+		rt, err := newTenantRuntime(t)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tenants[%d].introspection: %w", i, err))
 			continue
 		}
-		b.clients = append(b.clients, client)
-		tenants[t.Name] = &check.Tenant{
-			Name:         t.Name,
-			Introspector: introspection.Limit(client, t.MaxConcurrentIntrospections),
-			Timeout:      t.Introspection.Timeout,
-			Headers:      claimheaders.New(headerOptions(cfg, i)),
-		}
+		b.tenants[t.Name] = rt
 	}
 	if err := errors.Join(errs...); err != nil {
 		b.close()
 		return nil, err
+	}
+	// Second pass: take over the unchanged tenants and wire client → limit → cache.
+	tenants := make(map[string]*check.Tenant, len(cfg.Tenants))
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		rt := b.tenants[t.Name]
+		if rt == nil {
+			rt = prev.takeOver(t)
+			b.tenants[t.Name] = rt
+		}
+		limited := introspection.Limit(rt.client, t.MaxConcurrentIntrospections)
+		tenants[t.Name] = &check.Tenant{
+			Name:         t.Name,
+			Introspector: rt.store.Wrap(limited, t.Introspection.Timeout),
+			Headers:      claimheaders.New(headerOptions(cfg, i)),
+		}
 	}
 	routes := make([]check.Route, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -74,6 +120,20 @@ func build(cfg *config.Config) (*built, error) {
 	}
 	b.snap = check.NewSnapshot(routes)
 	return b, nil
+}
+
+func newTenantRuntime(t *config.Tenant) (*tenantRuntime, error) {
+	client, err := introspection.NewClient(clientOptions(t))
+	if err != nil {
+		return nil, err
+	}
+	store := cache.NewStore(cache.Options{
+		Tenant:      t.Name,
+		MaxTTL:      t.Cache.MaxTTL,
+		NegativeTTL: t.Cache.NegativeTTL,
+		MaxEntries:  t.Cache.MaxEntries,
+	})
+	return &tenantRuntime{introspection: t.Introspection, cache: t.Cache, client: client, store: store}, nil
 }
 
 func clientOptions(t *config.Tenant) introspection.Options {

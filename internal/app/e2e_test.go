@@ -13,6 +13,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+
+	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/extauthz/grpcauthz"
 )
 
 type req struct {
@@ -305,11 +308,14 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 	as := newFakeAS(t)
 	h := startHarness(t, testConfig(as.URL))
 	release := make(chan struct{})
-	as.answer("blocking", func(w http.ResponseWriter) { <-release; w.Write([]byte(`{"active":false}`)) })
+	block := func(w http.ResponseWriter) { <-release; w.Write([]byte(`{"active":false}`)) }
+	as.answer("blocking-1", block)
+	as.answer("blocking-2", block)
 	defer close(release)
-	// Fill both slots of acme (max_concurrent_introspections: 2).
-	for i := 0; i < 2; i++ {
-		go h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer blocking"}.proto())
+	// Fill both slots of acme (max_concurrent_introspections: 2) with two
+	// different tokens (one token would be coalesced into one call).
+	for _, token := range []string{"blocking-1", "blocking-2"} {
+		go h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer " + token}.proto())
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for as.inFlight.Load() < 2 && time.Now().Before(deadline) {
@@ -361,3 +367,5 @@ func TestDenyLogsTokenIDNeverToken(t *testing.T) {
 		t.Errorf("deny line lacks token_id or reason: %s", logs)
 	}
 }
+
+func checkRequest(r req) check.Request { return grpcauthz.Request(r.proto()) }

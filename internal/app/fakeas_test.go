@@ -183,8 +183,15 @@ func startHarness(t *testing.T, config string) *harness {
 
 func startHarnessAt(t *testing.T, path string) *harness {
 	t.Helper()
+	return startHarnessLevel(t, path, slog.LevelDebug)
+}
+
+// startHarnessLevel logs at level; benchmarks use the production default
+// (info), where allows are not logged.
+func startHarnessLevel(t *testing.T, path string, level slog.Level) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "test"})
 	if err != nil {
 		t.Fatalf("Start: %v", err)

@@ -64,7 +64,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := build(cfg)
+	b, err := build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	cfg, err := config.Load(s.opts.ConfigPath)
 	var b *built
 	if err == nil {
-		b, err = build(cfg)
+		b, err = build(cfg, s.current)
 	}
 	if err != nil {
 		for _, line := range errorLines(err) {

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// BenchmarkGRPCCheckCached is one full ext_authz check over a real gRPC
+// connection on 127.0.0.1, for a token already in the cache: the hot path.
+func BenchmarkGRPCCheckCached(b *testing.B) {
+	as := newFakeAS(&testing.T{})
+	defer as.Close()
+	as.claims("cached", goodClaims(nil))
+	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	defer h.srv.Shutdown(context.Background())
+	r := benchRequest()
+	ctx := context.Background()
+	if resp, err := h.client.Check(ctx, r); err != nil || resp.GetOkResponse() == nil {
+		b.Fatalf("warm-up: %v %v", resp, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := h.client.Check(ctx, r)
+			if err != nil || resp.GetOkResponse() == nil {
+				b.Fatalf("check: %v %v", resp, err)
+			}
+		}
+	})
+}
+
+// BenchmarkCheckerCached is the same check without gRPC: what tokengate
+// itself adds per request on a cache hit.
+func BenchmarkCheckerCached(b *testing.B) {
+	as := newFakeAS(&testing.T{})
+	defer as.Close()
+	as.claims("cached", goodClaims(nil))
+	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	defer h.srv.Shutdown(context.Background())
+	checker := h.srv.Checker()
+	r := checkRequest(req{path: "/orders/1", auth: "Bearer cached"})
+	ctx := context.Background()
+	if out := checker.Check(ctx, &r); !out.Decision.Allow {
+		b.Fatal(out.Decision.Reason)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if out := checker.Check(ctx, &r); !out.Decision.Allow {
+				b.Fatal(out.Decision.Reason)
+			}
+		}
+	})
+}
+
+// noopAuthz allows everything: the ceiling a gRPC ext_authz server can reach.
+type noopAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+func (noopAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}, nil
+}
+
+// BenchmarkGRPCCheckNoop is BenchmarkGRPCCheckCached's request against a
+// server that allows without looking: compare the two in one run.
+func BenchmarkGRPCCheckNoop(b *testing.B) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(srv, noopAuthz{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	client := authv3.NewAuthorizationClient(conn)
+	r := benchRequest()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := client.Check(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchRequest() *authv3.CheckRequest {
+	return req{path: "/orders/1", auth: "Bearer cached", extraHeaders: map[string]string{
+		"user-agent": "bench", "x-request-id": "2f1c7e7e-5c1b-4c54-9d3c-5b8f7f0f6a11", "accept": "*/*",
+	}}.proto()
+}
