@@ -36,6 +36,8 @@ type Claims struct {
 	// Raw holds every non-null claim of the response as it arrived.
 	Raw map[string]json.RawMessage
 
+	scope string // Scopes joined, computed once at parse time
+
 	// derived keeps one value a consumer computed from these claims, so
 	// that a cached answer is, e.g., formatted into headers once rather
 	// than on every check. See Derive.
@@ -71,7 +73,12 @@ func (c *Claims) HasScope(s string) bool {
 }
 
 // ScopeString is the token's scopes space-separated, as "scope" carries them.
-func (c *Claims) ScopeString() string { return strings.Join(c.Scopes, " ") }
+func (c *Claims) ScopeString() string {
+	if c.scope == "" && len(c.Scopes) > 0 { // built by hand rather than parsed
+		return strings.Join(c.Scopes, " ")
+	}
+	return c.scope
+}
 
 // ParseClaims decodes an introspection response body. A body that is not a
 // JSON object, lacks a boolean "active", or has a registered claim of the
@@ -113,6 +120,7 @@ func ParseClaims(body []byte) (*Claims, error) {
 	if p.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrIntrospection, p.err)
 	}
+	c.scope = strings.Join(c.Scopes, " ")
 	return c, nil
 }
 

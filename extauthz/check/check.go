@@ -2,10 +2,16 @@ package check
 
 import (
 	"context"
+
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
@@ -35,9 +41,11 @@ type Outcome struct {
 	Set    []claimheaders.Header
 	Remove []string
 	// TokenID identifies a syntactically valid token in logs ("" otherwise).
-	TokenID  string
-	Cache    introspection.CacheStatus
-	Metadata Metadata
+	TokenID string
+	Cache   introspection.CacheStatus
+	// IntrospectionTime is how long getting the claims took (cache included).
+	IntrospectionTime time.Duration
+	Metadata          Metadata
 }
 
 // Metadata is what an allow passes on as Envoy dynamic metadata.
@@ -49,20 +57,37 @@ type Metadata struct {
 type Options struct {
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // default time.Now; tests pin the clock
+	// Tracer makes one span per check, a child of whatever span context the
+	// front end put in ctx (default: no spans).
+	Tracer trace.Tracer
+	// Observer is told every outcome (metrics); default: nobody.
+	Observer Observer
+}
+
+// Observer is told the outcome of every check. Implementations must be
+// safe for concurrent use. out is passed by value so that it stays on
+// the caller's stack.
+type Observer interface {
+	Decided(ctx context.Context, out Outcome)
 }
 
 // Checker runs checks against the current Snapshot. It is safe for
 // concurrent use; Swap replaces the snapshot for checks that start later,
 // while checks in flight finish on the one they began with.
 type Checker struct {
-	snap atomic.Pointer[Snapshot]
-	log  *slog.Logger
-	now  func() time.Time
+	snap     atomic.Pointer[Snapshot]
+	log      *slog.Logger
+	now      func() time.Time
+	tracer   trace.Tracer
+	observer Observer
 }
 
 // New returns a Checker serving s.
 func New(s *Snapshot, o Options) *Checker {
-	c := &Checker{log: o.Logger, now: o.Now}
+	c := &Checker{log: o.Logger, now: o.Now, tracer: o.Tracer, observer: o.Observer}
+	if c.tracer == nil {
+		c.tracer = noop.NewTracerProvider().Tracer("")
+	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -81,7 +106,29 @@ func (c *Checker) Snapshot() *Snapshot { return c.snap.Load() }
 
 // Check decides one request. It never fails: every problem is a deny.
 func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
+	ctx, span := c.tracer.Start(ctx, "tokengate.check")
+	defer span.End()
 	out := c.decide(ctx, c.snap.Load(), req)
+	if span.IsRecording() {
+		decisionWord := "deny"
+		if out.Decision.Allow {
+			decisionWord = "allow"
+		}
+		span.SetAttributes(
+			attribute.String("tokengate.tenant", out.Tenant),
+			attribute.String("tokengate.route", out.Route),
+			attribute.String("tokengate.decision", decisionWord),
+			attribute.String("tokengate.reason", string(out.Decision.Reason)),
+			attribute.String("tokengate.cache", string(out.Cache)),
+		)
+		// A deny is the service working; only failing to get an answer is an error.
+		if out.Decision.Reason == decision.IntrospectionError {
+			span.SetStatus(codes.Error, "introspection failed")
+		}
+	}
+	if c.observer != nil {
+		c.observer.Decided(ctx, out)
+	}
 	c.logOutcome(ctx, &out)
 	return out
 }
@@ -122,14 +169,17 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		out.Decision = decision.DenyMalformedToken(tenant.Name)
 		return out
 	}
+	start := time.Now()
 	res, err := c.introspect(ctx, tenant, token)
+	out.IntrospectionTime = time.Since(start)
 	out.Cache = res.Cache
 	if err != nil {
 		out.Decision = decision.DenyIntrospectionError()
 		out.TokenID = bearer.ID(token)
 		c.log.WarnContext(ctx, "introspection failed",
 			slog.String("tenant", tenant.Name), slog.String("route", out.Route),
-			slog.String("token_id", out.TokenID), slog.String("error", err.Error()))
+			slog.String("token_id", out.TokenID), slog.String("error", err.Error()),
+			slog.String("trace_id", trace.SpanContextFromContext(ctx).TraceID().String()))
 		return out
 	}
 	out.Decision = decision.Decide(&route.Policy, res.Claims, c.now())
@@ -185,6 +235,9 @@ func (c *Checker) logOutcome(ctx context.Context, out *Outcome) {
 	}
 	if out.TokenID != "" {
 		attrs = append(attrs, slog.String("token_id", out.TokenID))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	c.log.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -5,13 +5,18 @@ package grpcauthz
 
 import (
 	"context"
+
 	"strings"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tokengate/tokengate/extauthz/check"
@@ -21,17 +26,66 @@ import (
 // of its own and is safe for concurrent use.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	checker *check.Checker
+	checker    *check.Checker
+	propagator propagation.TextMapPropagator
+}
+
+// Options configures a Server.
+type Options struct {
+	// Propagator reads trace context from gRPC metadata and from the
+	// checked request's headers (W3C traceparent, b3); nil: none.
+	Propagator propagation.TextMapPropagator
 }
 
 // New returns a Server answering with checker.
-func New(checker *check.Checker) *Server { return &Server{checker: checker} }
+func New(checker *check.Checker, o Options) *Server {
+	return &Server{checker: checker, propagator: o.Propagator}
+}
 
 // Check implements the ext_authz Check RPC.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r := Request(req)
-	out := s.checker.Check(ctx, &r)
+	out := s.checker.Check(s.traceParent(ctx, req), &r)
 	return Response(&out), nil
+}
+
+// traceParent puts the check in the trace of the checked request: the gRPC
+// call's trace context when its metadata carries one, else the checked
+// request's own traceparent or b3 headers. Without either, the check starts
+// a trace of its own.
+func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest) context.Context {
+	if s.propagator == nil {
+		return ctx
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if sc := trace.SpanContextFromContext(s.propagator.Extract(context.Background(), metadataCarrier(md))); sc.IsValid() {
+			return ctx // otelgrpc's server span is already the child of it
+		}
+	}
+	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+	remote := s.propagator.Extract(context.Background(), propagation.MapCarrier(headers))
+	if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
+		return trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	return ctx
+}
+
+// metadataCarrier reads gRPC metadata as a propagation carrier.
+type metadataCarrier metadata.MD
+
+func (m metadataCarrier) Get(key string) string {
+	if v := metadata.MD(m).Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+func (m metadataCarrier) Set(key, value string) { metadata.MD(m).Set(key, value) }
+func (m metadataCarrier) Keys() []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // Request extracts the checked request from a CheckRequest. Missing parts
@@ -93,7 +147,7 @@ func Response(out *check.Outcome) *authv3.CheckResponse {
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		}
 		if out.Metadata.Tenant != "" { // public routes pass nothing on
-			resp.DynamicMetadata = metadata(&out.Metadata)
+			resp.DynamicMetadata = dynamicMetadata(&out.Metadata)
 		}
 		return resp
 	}
@@ -133,7 +187,7 @@ func grpcCode(httpStatus int) codes.Code {
 	}
 }
 
-func metadata(m *check.Metadata) *structpb.Struct {
+func dynamicMetadata(m *check.Metadata) *structpb.Struct {
 	fields := map[string]*structpb.Value{
 		"tenant": structpb.NewStringValue(m.Tenant),
 		"route":  structpb.NewStringValue(m.Route),

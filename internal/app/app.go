@@ -27,6 +27,7 @@ type Env struct {
 const usage = `usage:
   tokengate serve    --config FILE [--grpc-address ADDR] [--http-address ADDR] [--log-level LEVEL] [--drain-timeout D]
   tokengate validate --config FILE
+  tokengate check    --config FILE [--method M] [--host H] [--path P] [--header "k: v" ...] [--route NAME] [--token T | --token-file F]
   tokengate version
 `
 
@@ -42,6 +43,8 @@ func Main(ctx context.Context, env Env) int {
 		return serveCommand(ctx, env, args)
 	case "validate":
 		return validateCommand(env, args)
+	case "check":
+		return checkCommand(ctx, env, args)
 	case "version", "--version", "-version":
 		fmt.Fprintln(env.Stdout, "tokengate", Version(env.Version))
 		return 0

@@ -2,14 +2,21 @@ package app
 
 import (
 	"errors"
+
 	"fmt"
 	"reflect"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
 )
@@ -59,7 +66,7 @@ func (b *built) takeOver(t *config.Tenant) *tenantRuntime {
 // checkBuildable reports the configuration problems that only building the
 // runtime finds (for `tokengate validate`).
 func checkBuildable(cfg *config.Config) error {
-	b, err := build(cfg, nil)
+	b, err := build(cfg, nil, buildEnv{})
 	if err != nil {
 		return err
 	}
@@ -71,7 +78,7 @@ func checkBuildable(cfg *config.Config) error {
 // introspection client and cache per tenant: client → concurrency limit →
 // cache. Tenants whose settings are unchanged take over prev's client and
 // cache store (prev may be nil). Every error is reported, joined.
-func build(cfg *config.Config, prev *built) (*built, error) {
+func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 	var errs []error
 	if cfg.Redis != nil {
 		errs = append(errs, errors.New("redis: the shared cache is not supported by this version"))
@@ -87,7 +94,7 @@ func build(cfg *config.Config, prev *built) (*built, error) {
 		if prev.canLend(t) {
 			continue
 		}
-		rt, err := newTenantRuntime(t)
+		rt, err := newTenantRuntime(t, env)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tenants[%d].introspection: %w", i, err))
 			continue
@@ -107,7 +114,11 @@ func build(cfg *config.Config, prev *built) (*built, error) {
 			rt = prev.takeOver(t)
 			b.tenants[t.Name] = rt
 		}
-		limited := introspection.Limit(rt.client, t.MaxConcurrentIntrospections)
+		var client introspection.Introspector = rt.client
+		if env.metrics != nil {
+			client = env.metrics.Instrument(client, t.Name)
+		}
+		limited := introspection.Limit(client, t.MaxConcurrentIntrospections)
 		tenants[t.Name] = &check.Tenant{
 			Name:         t.Name,
 			Introspector: rt.store.Wrap(limited, t.Introspection.Timeout),
@@ -122,8 +133,29 @@ func build(cfg *config.Config, prev *built) (*built, error) {
 	return b, nil
 }
 
-func newTenantRuntime(t *config.Tenant) (*tenantRuntime, error) {
-	client, err := introspection.NewClient(clientOptions(t))
+// buildEnv is what a snapshot is built with besides the configuration;
+// its zero value (for `validate`) instruments nothing.
+type buildEnv struct {
+	metrics        *telemetry.Metrics
+	tracerProvider trace.TracerProvider
+	propagator     propagation.TextMapPropagator
+}
+
+func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
+	opts := clientOptions(t)
+	if env.tracerProvider != nil {
+		// Each call to the authorization server is a child client span, and
+		// its traceparent reaches the server.
+		base, err := introspection.NewTransport(opts)
+		if err != nil {
+			return nil, err
+		}
+		opts.Transport = otelhttp.NewTransport(base,
+			otelhttp.WithTracerProvider(env.tracerProvider),
+			otelhttp.WithPropagators(env.propagator),
+			otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()))
+	}
+	client, err := introspection.NewClient(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -184,3 +184,72 @@ func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
 		t.Fatalf("new route after reload: %s", a.reason)
 	}
 }
+
+func TestCheckCommand(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	path := writeConfig(t, testConfig(as.URL))
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("good\n"), 0o600)
+
+	code, out, errOut := run(t, context.Background(), "check", "--config", path, "--host", "orders.acme.example", "--path", "/orders/1", "--token-file", tokenFile)
+	if code != 0 {
+		t.Fatalf("allow: exit %d: %s %s", code, out, errOut)
+	}
+	var e explanation
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("output is not JSON: %q", out)
+	}
+	if e.Decision != "allow" || e.Reason != "allowed" || e.Route != "orders-read" || e.HeadersSet["x-auth-subject"] != "user-1" || e.Cache != "miss" {
+		t.Errorf("allow explanation: %+v", e)
+	}
+
+	code, out, _ = run(t, context.Background(), "check", "--config", path, "--host", "orders.acme.example", "--path", "/orders/1", "--header", "Authorization: Bearer nope")
+	if code != 1 || json.Unmarshal([]byte(out), &e) != nil || e.Reason != "inactive" || e.Status != 401 || !strings.Contains(e.WWWAuthenticate, `error="invalid_token"`) {
+		t.Fatalf("deny: exit %d %q", code, out)
+	}
+	if strings.Contains(out, "nope") {
+		t.Error("the token is printed")
+	}
+
+	if code, _, _ := run(t, context.Background(), "check", "--config", writeConfig(t, "nope: 1\n")); code != 2 {
+		t.Fatalf("bad config: exit %d, want 2", code)
+	}
+}
+
+func TestDrainLetsInFlightChecksFinish(t *testing.T) {
+	as := newFakeAS(t)
+	as.answer("slow", func(w http.ResponseWriter) {
+		time.Sleep(400 * time.Millisecond)
+		w.Write([]byte(`{"active":true,"scope":"orders.read","aud":"api://orders"}`))
+	})
+	h := startHarness(t, testConfig(as.URL))
+	results := make(chan answer, 3)
+	for _, token := range []string{"slow", "slow", "slow"} {
+		go func() { results <- h.check(t, req{path: "/orders", auth: "Bearer " + token}) }()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for as.inFlight.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		drained <- h.srv.Shutdown(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	resp, err := http.Get("http://" + h.srv.HTTPAddress() + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for i := 0; i < 3; i++ {
+		if a := <-results; !a.allow {
+			t.Errorf("in-flight check %d: %d %s", i, a.status, a.reason)
+		}
+	}
+	if err := <-drained; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

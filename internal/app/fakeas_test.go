@@ -19,6 +19,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tokengate/tokengate/internal/telemetry"
 )
 
 // fakeAS is an RFC 7662 endpoint whose answers tests choose per token. It
@@ -32,6 +34,8 @@ type fakeAS struct {
 	inFlight atomic.Int64
 	peak     atomic.Int64
 	lastAuth string
+	// traceparents received, in order
+	traceparents []string
 }
 
 func newFakeAS(t *testing.T) *fakeAS {
@@ -51,6 +55,9 @@ func (f *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[token]++
 	f.lastAuth = r.Header.Get("Authorization")
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		f.traceparents = append(f.traceparents, tp)
+	}
 	answer, ok := f.answers[token]
 	f.mu.Unlock()
 	if !ok {
@@ -190,9 +197,14 @@ func startHarnessAt(t *testing.T, path string) *harness {
 // (info), where allows are not logged.
 func startHarnessLevel(t *testing.T, path string, level slog.Level) *harness {
 	t.Helper()
+	return startHarnessOpts(t, path, level, nil)
+}
+
+func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetry.Telemetry) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
-	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "test"})
+	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "test", Telemetry: tel})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

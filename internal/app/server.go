@@ -15,6 +15,9 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -23,6 +26,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/telemetry"
 )
 
 // Options configures Start.
@@ -32,6 +36,9 @@ type Options struct {
 	HTTPAddress string // overrides http.address when set
 	Logger      *slog.Logger
 	Version     string
+	// Telemetry is the process's OpenTelemetry setup; nil: one that
+	// exports nothing (spans still carry ids for the logs).
+	Telemetry *telemetry.Telemetry
 }
 
 // Server is a running tokengate: the gRPC and HTTP listeners over one
@@ -39,6 +46,8 @@ type Options struct {
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	tel     *telemetry.Telemetry
+	metrics *telemetry.Metrics
 	checker *check.Checker
 	grpc    *grpc.Server
 	health  *health.Server
@@ -50,6 +59,7 @@ type Server struct {
 
 	mu      sync.Mutex // serializes Reload and Shutdown
 	current *built
+	stopped bool
 }
 
 const authService = "envoy.service.auth.v3.Authorization"
@@ -60,16 +70,29 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	tel := o.Telemetry
+	if tel == nil {
+		var err error
+		if tel, err = telemetry.New(ctx, telemetry.Options{Version: o.Version}); err != nil {
+			return nil, err
+		}
+	}
+	metrics, err := telemetry.NewMetrics(tel.Meter)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
-	b, err := build(cfg, nil)
+	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics}
+	b, err := build(cfg, nil, s.buildEnv())
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger, current: b}
-	s.checker = check.New(b.snap, check.Options{Logger: o.Logger})
+	s.current = b
+	s.checker = check.New(b.snap, check.Options{Logger: o.Logger, Tracer: tel.Tracer, Observer: metrics})
+	metrics.SetCacheEntries(s.cacheEntries)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
 		return nil, err
@@ -109,8 +132,14 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 		}
 		httpLis = tls.NewListener(httpLis, tc)
 	}
+	grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+		otelgrpc.WithTracerProvider(s.tel.TracerProvider),
+		otelgrpc.WithMeterProvider(noopmetric.NewMeterProvider()), // the contract's metrics only
+		otelgrpc.WithPropagators(s.tel.Propagator),
+		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
+	)))
 	s.grpc = grpc.NewServer(grpcOpts...)
-	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker))
+	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.http = &http.Server{
@@ -163,8 +192,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	cfg, err := config.Load(s.opts.ConfigPath)
 	var b *built
 	if err == nil {
-		b, err = build(cfg, s.current)
+		b, err = build(cfg, s.current, s.buildEnv())
 	}
+	s.metrics.Reloaded(ctx, err == nil)
 	if err != nil {
 		for _, line := range errorLines(err) {
 			s.log.ErrorContext(ctx, "config reload failed, keeping the old config", slog.String("error", line))
@@ -180,11 +210,16 @@ func (s *Server) Reload(ctx context.Context) error {
 }
 
 // Shutdown drains: readiness and gRPC health turn NOT_SERVING at once, the
-// listeners stop accepting, and checks in flight finish until ctx ends,
-// when the remaining connections are cut.
+// gRPC listener stops accepting, and checks in flight finish until ctx ends,
+// when the remaining connections are cut. The HTTP listener keeps answering
+// (/readyz: 503) until the gRPC checks are done, then drains too.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
 	s.setServing(false)
 	s.log.Info("draining")
 	stopped := make(chan struct{})
@@ -192,15 +227,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.grpc.GracefulStop()
 		close(stopped)
 	}()
-	httpErr := s.http.Shutdown(ctx)
 	select {
 	case <-stopped:
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-stopped
 	}
+	httpErr := s.http.Shutdown(ctx)
+	if httpErr != nil {
+		s.http.Close()
+	}
 	s.served.Wait()
 	s.current.close()
+	if s.opts.Telemetry == nil { // ours: flush and stop it
+		if err := s.tel.Shutdown(ctx); err != nil {
+			s.log.Warn("telemetry shutdown", slog.String("error", err.Error()))
+		}
+	}
 	s.log.Info("stopped")
 	if httpErr != nil && !errors.Is(httpErr, context.DeadlineExceeded) {
 		return httpErr
@@ -223,7 +266,24 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", s.tel.MetricsHandler())
 	return mux
+}
+
+// buildEnv is what building a snapshot needs from the running server.
+func (s *Server) buildEnv() buildEnv {
+	return buildEnv{metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator}
+}
+
+// cacheEntries reports each tenant's cache size, for the entries gauge.
+func (s *Server) cacheEntries() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sizes := make(map[string]int, len(s.current.tenants))
+	for name, t := range s.current.tenants {
+		sizes[name] = t.store.Len()
+	}
+	return sizes
 }
 
 func serverTLS(t *config.TLS) (*tls.Config, error) {

@@ -1,0 +1,214 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/tokengate/tokengate/internal/telemetry"
+)
+
+const (
+	remoteTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	remoteSpan  = "00f067aa0ba902b7"
+	traceparent = "00-" + remoteTrace + "-" + remoteSpan + "-01"
+)
+
+type traced struct {
+	*harness
+	as       *fakeAS
+	recorder *tracetest.SpanRecorder
+}
+
+func startTraced(t *testing.T) *traced {
+	t.Helper()
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	rec := tracetest.NewSpanRecorder()
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Version: "test", SpanProcessor: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	h := startHarnessOpts(t, writeConfig(t, testConfig(as.URL)), slog.LevelDebug, tel)
+	return &traced{harness: h, as: as, recorder: rec}
+}
+
+// checkSpan returns the one ended tokengate.check span.
+func (tr *traced) checkSpan(t *testing.T) sdktrace.ReadOnlySpan {
+	t.Helper()
+	var found []sdktrace.ReadOnlySpan
+	for _, s := range tr.recorder.Ended() {
+		if s.Name() == "tokengate.check" {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want 1 tokengate.check span, got %d", len(found))
+	}
+	return found[0]
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Attributes() {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
+}
+
+func (tr *traced) send(t *testing.T, ctx context.Context, r req) *authv3.CheckResponse {
+	t.Helper()
+	resp, err := tr.client.Check(ctx, r.proto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestSpanParentFromGRPCMetadata(t *testing.T) {
+	tr := startTraced(t)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "traceparent", traceparent)
+	// The checked request carries another trace: the gRPC call's wins.
+	tr.send(t, ctx, req{path: "/orders", auth: "Bearer good", extraHeaders: map[string]string{
+		"traceparent": "00-11111111111111111111111111111111-2222222222222222-01"}})
+	s := tr.checkSpan(t)
+	if got := s.SpanContext().TraceID().String(); got != remoteTrace {
+		t.Fatalf("trace id = %s, want the gRPC call's %s", got, remoteTrace)
+	}
+	a := attrs(s)
+	for k, v := range map[string]string{"tokengate.tenant": "acme", "tokengate.route": "orders-read",
+		"tokengate.decision": "allow", "tokengate.reason": "allowed", "tokengate.cache": "miss"} {
+		if a[k] != v {
+			t.Errorf("attribute %s = %q, want %q", k, a[k], v)
+		}
+	}
+	// The otelgrpc server span sits between the remote parent and the check.
+	var server sdktrace.ReadOnlySpan
+	for _, sp := range tr.recorder.Ended() {
+		if sp.SpanContext().SpanID() == s.Parent().SpanID() {
+			server = sp
+		}
+	}
+	if server == nil || server.Parent().SpanID().String() != remoteSpan {
+		t.Fatalf("check span's parent is not the gRPC server span of the remote call")
+	}
+}
+
+func TestSpanParentFromCheckedRequestTraceparent(t *testing.T) {
+	tr := startTraced(t)
+	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer nope", extraHeaders: map[string]string{"traceparent": traceparent}})
+	s := tr.checkSpan(t)
+	if s.SpanContext().TraceID().String() != remoteTrace || s.Parent().SpanID().String() != remoteSpan {
+		t.Fatalf("span %s parent %s, want child of %s", s.SpanContext().TraceID(), s.Parent().SpanID(), traceparent)
+	}
+	if a := attrs(s); a["tokengate.decision"] != "deny" || a["tokengate.reason"] != "inactive" {
+		t.Errorf("attributes %v", a)
+	}
+	// The deny line carries the trace id.
+	if !strings.Contains(tr.logs.String(), `"trace_id":"`+remoteTrace+`"`) {
+		t.Errorf("deny log lacks trace_id: %s", tr.logs.String())
+	}
+}
+
+func TestSpanParentFromB3(t *testing.T) {
+	for name, headers := range map[string]map[string]string{
+		"single":   {"b3": remoteTrace + "-" + remoteSpan + "-1"},
+		"multiple": {"x-b3-traceid": remoteTrace, "x-b3-spanid": remoteSpan, "x-b3-sampled": "1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tr := startTraced(t)
+			tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good", extraHeaders: headers})
+			s := tr.checkSpan(t)
+			if s.SpanContext().TraceID().String() != remoteTrace || s.Parent().SpanID().String() != remoteSpan {
+				t.Fatalf("b3 %s: trace %s parent %s", name, s.SpanContext().TraceID(), s.Parent().SpanID())
+			}
+		})
+	}
+}
+
+func TestSpanWithoutAnyTraceContext(t *testing.T) {
+	tr := startTraced(t)
+	tr.send(t, context.Background(), req{path: "/nope", auth: "Bearer good"})
+	s := tr.checkSpan(t)
+	if !s.SpanContext().IsValid() || s.SpanContext().TraceID().String() == remoteTrace {
+		t.Fatal("no new trace")
+	}
+	if a := attrs(s); a["tokengate.reason"] != "no_route" || a["tokengate.cache"] != "none" {
+		t.Errorf("attributes %v", a)
+	}
+}
+
+func TestIntrospectionSpanAndTraceparentReachTheServer(t *testing.T) {
+	tr := startTraced(t)
+	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good", extraHeaders: map[string]string{"traceparent": traceparent}})
+	check := tr.checkSpan(t)
+	var client sdktrace.ReadOnlySpan
+	for _, s := range tr.recorder.Ended() {
+		if s.SpanKind().String() == "client" && s.Parent().SpanID() == check.SpanContext().SpanID() {
+			client = s
+		}
+	}
+	if client == nil {
+		t.Fatal("no client span under the check span")
+	}
+	tr.as.mu.Lock()
+	tps := append([]string(nil), tr.as.traceparents...)
+	tr.as.mu.Unlock()
+	if len(tps) != 1 || !strings.Contains(tps[0], remoteTrace) || !strings.Contains(tps[0], client.SpanContext().SpanID().String()) {
+		t.Fatalf("authorization server got traceparent %v, want the client span of trace %s", tps, remoteTrace)
+	}
+}
+
+func TestMetricsScrape(t *testing.T) {
+	tr := startTraced(t)
+	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good"})
+	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good"})
+	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer nope"})
+	tr.send(t, context.Background(), req{path: "/nope"})
+	path := tr.srv.opts.ConfigPath
+	os.WriteFile(path, []byte("not: [valid"), 0o600)
+	tr.srv.Reload(context.Background())
+	resp, err := http.Get("http://" + tr.srv.HTTPAddress() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		`tokengate_decisions_total{decision="allow",reason="allowed",route="orders-read",tenant="acme"} 2`,
+		`tokengate_decisions_total{decision="deny",reason="inactive",route="orders-read",tenant="acme"} 1`,
+		`tokengate_decisions_total{decision="deny",reason="no_route",route="",tenant=""} 1`,
+		`tokengate_cache_lookups_total{result="hit",tenant="acme"} 1`,
+		`tokengate_cache_lookups_total{result="miss",tenant="acme"} 2`,
+		`tokengate_introspection_requests_total{outcome="active",tenant="acme"} 1`,
+		`tokengate_introspection_requests_total{outcome="inactive",tenant="acme"} 1`,
+		`tokengate_introspection_duration_seconds_count{tenant="acme"} 2`,
+		`tokengate_cache_entries{tenant="acme"} 2`,
+		`tokengate_config_reloads_total{result="failure"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, leak := range []string{"good", "user-1", "/orders"} {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "tokengate_") && strings.Contains(line, leak) {
+				t.Errorf("metric label leaks %q: %s", leak, line)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Log(text)
+	}
+}
