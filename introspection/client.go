@@ -21,101 +21,17 @@ import (
 	"github.com/tokengate/tokengate/internal/httpsyntax"
 )
 
-// AuthMethod is how the client authenticates to the authorization server.
-// The values are the config file's auth_method words.
-type AuthMethod string
-
-const (
-	// AuthClientSecretBasic sends HTTP Basic credentials, each half
-	// form-url-encoded first (RFC 6749 §2.3.1). The zero value means this.
-	AuthClientSecretBasic AuthMethod = "client_secret_basic"
-	// AuthClientSecretPost sends client_id and client_secret in the form.
-	AuthClientSecretPost AuthMethod = "client_secret_post"
-	// AuthPrivateKeyJWT (RFC 7523) is not implemented yet: NewClient
-	// rejects it.
-	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
-	// AuthBearer (a client-credentials access token) is not implemented
-	// yet: NewClient rejects it.
-	AuthBearer AuthMethod = "bearer"
-	// AuthNone sends no credentials; client_id goes in the form when set.
-	AuthNone AuthMethod = "none"
-)
-
-const (
-	// DefaultTimeout bounds a whole Introspect call when Options.Timeout is 0.
-	DefaultTimeout = 2 * time.Second
-	// DefaultUserAgent is sent when Options.UserAgent is empty.
-	DefaultUserAgent = "tokengate"
-	// MaxResponseBytes is the largest 200 body accepted. Real responses are
-	// a few hundred bytes; the cap keeps a broken or hostile server from
-	// making every check allocate without bound.
-	MaxResponseBytes = 1 << 20
-
-	// maxErrorBodyBytes is how much of a non-200 body is read for its
-	// OAuth "error" field and drained so the connection can be reused.
-	maxErrorBodyBytes = 64 << 10
-	// maxIdleConnsPerHost matches the default max_concurrent_introspections
-	// so a busy tenant keeps its connections warm instead of churning
-	// through TLS handshakes (net/http's default is 2).
-	maxIdleConnsPerHost = 64
-)
-
-// Options configures one tenant's client. The wiring code copies the
-// tenant's introspection settings into it; this package does not import the
-// config package.
-//
-// Options holds a secret: its String and GoString methods redact it, so
-// printing or logging an Options value does not leak ClientSecret.
-type Options struct {
-	Tenant     string     // used only in error messages
-	URL        string     // the introspection endpoint, http or https, without userinfo
-	AuthMethod AuthMethod // "" means AuthClientSecretBasic
-	// ClientID and ClientSecret authenticate tokengate to the server. Both
-	// are required for the client_secret_* methods.
-	ClientID     string
-	ClientSecret string
-	// TokenTypeHint is sent as token_type_hint when not empty.
-	TokenTypeHint string
-	// Timeout bounds the whole call, including the one retry and reading
-	// the body; 0 means DefaultTimeout. A shorter ctx deadline wins.
-	Timeout time.Duration
-	// CAFile names a PEM file whose certificates are trusted in addition to
-	// the system roots. Ignored when Transport is set.
-	CAFile string
-	// InsecureSkipVerify disables server certificate checks. Ignored when
-	// Transport is set.
-	InsecureSkipVerify bool
-	// Headers are extra request headers. They may replace Accept and
-	// User-Agent, and Authorization only with AuthNone; Content-Type,
-	// Content-Length, Transfer-Encoding and Connection belong to the client.
-	// "Host" sets the request's Host.
-	Headers map[string]string
-	// UserAgent is the User-Agent header; "" means DefaultUserAgent.
-	UserAgent string
-	// Transport, when set, carries the requests instead of a dedicated
-	// transport built by NewTransport (tests replace it; tracing wraps the
-	// one NewTransport returns). It must be safe for concurrent use.
-	Transport http.RoundTripper
-}
-
-// String describes o without its client secret.
-func (o Options) String() string {
-	secret := ""
-	if o.ClientSecret != "" {
-		secret = "REDACTED"
-	}
-	return fmt.Sprintf("{Tenant:%s URL:%s AuthMethod:%s ClientID:%s ClientSecret:%s TokenTypeHint:%s Timeout:%s CAFile:%s InsecureSkipVerify:%t Headers:%d UserAgent:%s}",
-		o.Tenant, o.URL, o.AuthMethod, o.ClientID, secret, o.TokenTypeHint, o.Timeout, o.CAFile, o.InsecureSkipVerify, len(o.Headers), o.UserAgent)
-}
-
-// GoString is String, so that %#v does not print the secret either.
-func (o Options) GoString() string { return "introspection.Options" + o.String() }
-
 // Client is an RFC 7662 introspection client for one tenant. It implements
 // Introspector.
 //
 // A Client is safe for concurrent use by multiple goroutines and is meant to
-// be shared: it owns a pool of connections to its authorization server.
+// be shared: it owns a pool of connections to its authorization server
+// (also used for its token endpoint and JWKS), and, depending on Options,
+// the private key that signs client assertions (private_key_jwt), the
+// current client-credentials access token (bearer) and the cached JWKS
+// keys (response_format jwt). None of these is ever logged or put in an
+// error.
+//
 // Options are copied by NewClient; later changes to the caller's Options
 // (including its Headers map) do not affect the Client.
 type Client struct {
@@ -128,6 +44,8 @@ type Client struct {
 	hint    string
 	secret  string // only to keep it out of quoted server error codes
 	http    *http.Client
+	auth    requestAuthorizer    // per-attempt credentials; nil for the static methods
+	jwt     *jwtResponseVerifier // nil unless ResponseFormat is "jwt"
 }
 
 // Compile-time check that *Client is an Introspector.
@@ -165,7 +83,20 @@ func NewClient(opts Options) (*Client, error) {
 		c.timeout = DefaultTimeout
 	}
 
-	c.header.Set("Accept", "application/json")
+	switch opts.ResponseFormat {
+	case "", "json":
+		c.header.Set("Accept", "application/json")
+	case "jwt":
+		if opts.ClientID == "" {
+			return fail("response_format jwt needs client_id: signed responses must name it in aud")
+		}
+		if !isHTTPURL(opts.JWKSURL) {
+			return fail("response_format jwt needs jwks_url, an absolute http or https URL without credentials")
+		}
+		c.header.Set("Accept", JWTResponseMediaType)
+	default:
+		return fail("unknown response_format %q", opts.ResponseFormat)
+	}
 	c.header.Set("User-Agent", DefaultUserAgent)
 	if opts.UserAgent != "" {
 		c.header.Set("User-Agent", opts.UserAgent)
@@ -215,8 +146,15 @@ func NewClient(opts Options) (*Client, error) {
 		if opts.ClientID != "" {
 			c.form.Set("client_id", opts.ClientID)
 		}
-	case AuthPrivateKeyJWT, AuthBearer:
-		return fail("auth_method %s is not implemented yet", method)
+	case AuthPrivateKeyJWT:
+		signer, err := newAssertionSigner(opts, c.url)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.form.Set("client_id", opts.ClientID)
+		c.auth = signer
+	case AuthBearer:
+		// Set up below, once the transport exists.
 	default:
 		return fail("unknown auth_method %q", method)
 	}
@@ -237,7 +175,24 @@ func NewClient(opts Options) (*Client, error) {
 		// them, and RFC 7662 has no redirects.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+	if method == AuthBearer {
+		b, err := newBearerAuth(opts, rt, c.timeout)
+		if err != nil {
+			return fail("%v", err)
+		}
+		c.auth = b
+	}
+	if opts.ResponseFormat == "jwt" {
+		jwks := newJWKSFetcher(opts.JWKSURL, c.http, c.header.Get("User-Agent"))
+		c.jwt = &jwtResponseVerifier{issuer: opts.Issuer, audience: opts.ClientID, jwks: jwks, now: time.Now}
+	}
 	return c, nil
+}
+
+// isHTTPURL reports whether s is an absolute http(s) URL without userinfo.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
 
 // NewTransport returns the dedicated, pooled transport NewClient uses when
@@ -305,10 +260,9 @@ func (c *Client) Introspect(ctx context.Context, token string) (Result, error) {
 	if c.hint != "" {
 		form.Set("token_type_hint", c.hint)
 	}
-	body := form.Encode()
 
 	for attempt := 1; ; attempt++ {
-		claims, retry, err := c.attempt(ctx, body, token)
+		claims, retry, err := c.attempt(ctx, form, token)
 		if err == nil {
 			return Result{Claims: claims, Cache: CacheNone}, nil
 		}
@@ -324,14 +278,23 @@ func (c *Client) Introspect(ctx context.Context, token string) (Result, error) {
 // attempt makes one request. retry reports whether the failure happened on
 // the connection before any response byte, where a second try is safe (an
 // introspection has no side effects) and likely to get a fresh connection.
-func (c *Client) attempt(ctx context.Context, body, token string) (claims *Claims, retry bool, err error) {
+// form belongs to this call: the auth method may set fields in it, fresh
+// for every attempt (a client assertion's jti is never reused).
+func (c *Client) attempt(ctx context.Context, form url.Values, token string) (claims *Claims, retry bool, err error) {
+	header := c.header.Clone()
+	var auth authorization
+	if c.auth != nil {
+		if auth, err = c.auth.authorize(ctx, form, header); err != nil {
+			return nil, false, c.wrap(err)
+		}
+	}
 	var gotResponseByte atomic.Bool
 	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { gotResponseByte.Store(true) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, false, c.errorf("building the request failed")
 	}
-	req.Header = c.header.Clone()
+	req.Header = header
 	if c.host != "" {
 		req.Host = c.host
 	}
@@ -345,7 +308,10 @@ func (c *Client) attempt(ctx context.Context, body, token string) (claims *Claim
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes)) // lets the connection be reused
-		return nil, false, &StatusError{Tenant: c.tenant, StatusCode: resp.StatusCode, OAuthError: c.oauthErrorCode(data, token)}
+		if resp.StatusCode == http.StatusUnauthorized && auth.rejected != nil {
+			auth.rejected()
+		}
+		return nil, false, &StatusError{Tenant: c.tenant, StatusCode: resp.StatusCode, OAuthError: c.oauthErrorCode(data, token, auth.credential)}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
@@ -353,6 +319,11 @@ func (c *Client) attempt(ctx context.Context, body, token string) (claims *Claim
 	}
 	if len(data) > MaxResponseBytes {
 		return nil, false, c.errorf("response body is larger than 1 MiB")
+	}
+	if c.jwt != nil {
+		if data, err = c.jwt.verify(ctx, resp.Header.Get("Content-Type"), data); err != nil {
+			return nil, false, c.wrap(err)
+		}
 	}
 	claims, err = ParseClaims(data)
 	if err != nil {
@@ -378,6 +349,12 @@ func (c *Client) contextError(parent, ctx context.Context) error {
 
 func (c *Client) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s%s", ErrIntrospection, tenantPrefix(c.tenant), fmt.Sprintf(format, args...))
+}
+
+// wrap marks cause, a short text with nothing secret in it, as this
+// tenant's introspection failure.
+func (c *Client) wrap(cause error) error {
+	return fmt.Errorf("%w: %s%w", ErrIntrospection, tenantPrefix(c.tenant), cause)
 }
 
 func (c *Client) wrapf(cause error, format string, args ...any) error {

@@ -649,8 +649,8 @@ func TestNewClientErrors(t *testing.T) {
 		{"bad url", func(o *introspection.Options) { o.URL = "http://[::1" }, "url"},
 		{"userinfo", func(o *introspection.Options) { o.URL = "https://u:" + testSecret + "@idp/x" }, "credentials"},
 		{"unknown method", func(o *introspection.Options) { o.AuthMethod = "digest" }, "unknown auth_method"},
-		{"private_key_jwt", func(o *introspection.Options) { o.AuthMethod = introspection.AuthPrivateKeyJWT }, "not implemented yet"},
-		{"bearer", func(o *introspection.Options) { o.AuthMethod = introspection.AuthBearer }, "not implemented yet"},
+		{"private_key_jwt", func(o *introspection.Options) { o.AuthMethod = introspection.AuthPrivateKeyJWT }, "private_key_file"},
+		{"bearer", func(o *introspection.Options) { o.AuthMethod = introspection.AuthBearer }, "token_url"},
 		{"basic without id", func(o *introspection.Options) { o.ClientID = "" }, "client_id"},
 		{"post without secret", func(o *introspection.Options) {
 			o.AuthMethod, o.ClientSecret = introspection.AuthClientSecretPost, ""

@@ -48,16 +48,23 @@ func (e *StatusError) Unwrap() error { return ErrIntrospection }
 const maxOAuthErrorLen = 64
 
 // oauthErrorCode extracts the "error" member of a JSON error body, if it is
-// a short string of [A-Za-z0-9_.-] that is neither the token nor the secret
-// (a server echoing them must not get them into our logs).
-func (c *Client) oauthErrorCode(body []byte, token string) string {
+// safe to quote (see safeOAuthCode). token and the client's secret, plus any
+// credential sent with the request (an access token or assertion), are never
+// quoted, so a server echoing them cannot get them into our logs.
+func (c *Client) oauthErrorCode(body []byte, token string, credentials ...string) string {
 	var v struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(body, &v) != nil {
 		return "" // not JSON, e.g. WSO2's {'error': 'Invalid input'}
 	}
-	e := v.Error
+	return safeOAuthCode(v.Error, append([]string{token, c.secret}, credentials...)...)
+}
+
+// safeOAuthCode returns e if it looks like an RFC 6749 error code: a short
+// string of [A-Za-z0-9_.-] that is not, and does not contain, any of
+// secrets. Otherwise it returns "".
+func safeOAuthCode(e string, secrets ...string) string {
 	if e == "" || len(e) > maxOAuthErrorLen {
 		return ""
 	}
@@ -67,7 +74,7 @@ func (c *Client) oauthErrorCode(body []byte, token string) string {
 			return ""
 		}
 	}
-	for _, s := range []string{token, c.secret} {
+	for _, s := range secrets {
 		// A code that contains a secret, or is a long piece of one, is not
 		// quoted. Real codes are never 8+ character substrings of a token.
 		if s != "" && (strings.Contains(e, s) || len(e) >= 8 && strings.Contains(s, e)) {

@@ -31,10 +31,13 @@ type built struct {
 // and cache settings stay the same: its client (with its connection pool)
 // and its cache store.
 type tenantRuntime struct {
-	introspection config.Introspection
-	cache         config.Cache
-	client        *introspection.Client
-	store         *cache.Store
+	// clientOpts is everything the client was built from (the tenant's
+	// introspection settings and its issuer, which signed responses are
+	// checked against).
+	clientOpts introspection.Options
+	cache      config.Cache
+	client     *introspection.Client
+	store      *cache.Store
 }
 
 // close releases the idle connections of the clients still owned; checks
@@ -52,7 +55,7 @@ func (b *built) canLend(t *config.Tenant) bool {
 		return false
 	}
 	rt, ok := b.tenants[t.Name]
-	return ok && rt.cache == t.Cache && reflect.DeepEqual(rt.introspection, t.Introspection)
+	return ok && rt.cache == t.Cache && reflect.DeepEqual(rt.clientOpts, clientOptions(t))
 }
 
 // takeOver moves tenant t's runtime out of b (canLend must be true), so the
@@ -165,7 +168,7 @@ func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
 		NegativeTTL: t.Cache.NegativeTTL,
 		MaxEntries:  t.Cache.MaxEntries,
 	})
-	return &tenantRuntime{introspection: t.Introspection, cache: t.Cache, client: client, store: store}, nil
+	return &tenantRuntime{clientOpts: clientOptions(t), cache: t.Cache, client: client, store: store}, nil
 }
 
 func clientOptions(t *config.Tenant) introspection.Options {
@@ -181,6 +184,13 @@ func clientOptions(t *config.Tenant) introspection.Options {
 		CAFile:             in.CAFile,
 		InsecureSkipVerify: in.InsecureSkipVerify,
 		Headers:            in.Headers,
+		PrivateKeyFile:     in.PrivateKeyFile,
+		KeyID:              in.KeyID,
+		AssertionAudience:  in.AssertionAudience,
+		TokenURL:           in.TokenURL,
+		ResponseFormat:     in.ResponseFormat,
+		JWKSURL:            in.JWKSURL,
+		Issuer:             t.Issuer,
 	}
 }
 

@@ -1,18 +1,16 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tokengate/tokengate/internal/signingkey"
 )
 
 // maxFileSize bounds every file read while loading (secrets, keys, CAs).
@@ -97,52 +95,14 @@ func (d *decoder) checkKeyPair(path, certFile, keyFile string) {
 	}
 }
 
-// checkSigningKey requires an unencrypted PEM private key usable for RS256
-// (RSA, >= 2048 bits) or ES256 (ECDSA P-256), in PKCS#8, PKCS#1 or SEC1.
+// checkSigningKey requires a key signingkey.Parse accepts: an unencrypted
+// PEM private key usable for RS256 (RSA, >= 2048 bits) or ES256 (P-256).
 func (d *decoder) checkSigningKey(path, name string) {
 	b, ok := d.read(path, name)
 	if !ok {
 		return
 	}
-	var block *pem.Block
-	for rest := b; ; {
-		block, rest = pem.Decode(rest)
-		if block == nil || strings.HasSuffix(block.Type, "PRIVATE KEY") {
-			break
-		}
-	}
-	if block == nil {
-		d.errorf(path, "%q holds no PEM private key", name)
-		return
-	}
-	if strings.Contains(block.Type, "ENCRYPTED") || block.Headers["Proc-Type"] != "" {
-		d.errorf(path, "%q: encrypted private keys are not supported", name)
-		return
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
-	if err != nil {
-		d.errorf(path, "%q: not a valid PKCS#8, PKCS#1 or SEC1 private key", name)
-		return
-	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		if k.N.BitLen() < 2048 {
-			d.errorf(path, "%q: RSA key has %d bits, RS256 needs at least 2048", name, k.N.BitLen())
-		}
-	case *ecdsa.PrivateKey:
-		if k.Curve != elliptic.P256() {
-			d.errorf(path, "%q: ECDSA key must use curve P-256 (ES256)", name)
-		}
-	default:
-		d.errorf(path, "%q: unsupported key type (want RSA for RS256 or ECDSA P-256 for ES256)", name)
+	if _, _, err := signingkey.Parse(b); err != nil {
+		d.errorf(path, "%q: %v", name, err)
 	}
 }

@@ -1,0 +1,299 @@
+package introspection_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/introspection"
+)
+
+// tokenServer is a fake client-credentials token endpoint. It issues
+// "at-1", "at-2", ... and checks the client's Basic credentials.
+type tokenServer struct {
+	*httptest.Server
+	calls     atomic.Int32
+	expiresIn int           // seconds; 0 omits expires_in
+	delay     time.Duration // before answering
+	status    int           // 0 means 200
+	body      string        // when set, the answer instead of a token
+}
+
+func newTokenServer(t *testing.T, ts *tokenServer, useTLS bool) *tokenServer {
+	t.Helper()
+	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := ts.calls.Add(1)
+		_ = r.ParseForm()
+		// Basic with both halves form-url-encoded (RFC 6749 §2.3.1).
+		want := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape("rs-acme")+":"+url.QueryEscape(testSecret)))
+		if got := r.Header.Get("Authorization"); got != want {
+			t.Errorf("token request Authorization = %q, want %q", got, want)
+		}
+		if r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Has("client_secret") {
+			t.Errorf("token request form = %v", r.PostForm)
+		}
+		time.Sleep(ts.delay)
+		w.Header().Set("Content-Type", "application/json")
+		if ts.body != "" {
+			if ts.status != 0 {
+				w.WriteHeader(ts.status)
+			}
+			_, _ = io.WriteString(w, ts.body)
+			return
+		}
+		exp := ""
+		if ts.expiresIn > 0 {
+			exp = fmt.Sprintf(`,"expires_in":%d`, ts.expiresIn)
+		}
+		fmt.Fprintf(w, `{"access_token":"at-%d","token_type":"Bearer"%s}`, n, exp)
+	}))
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // failed TLS handshakes are expected
+	if useTLS {
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// bearerAS answers 200 to "Bearer <accept>" ("" accepts any) and 401
+// otherwise.
+func bearerAS(t *testing.T, accept *atomic.Value, useTLS bool) *fakeAS {
+	h := func(w http.ResponseWriter, r *http.Request, s seen) {
+		want, _ := accept.Load().(string)
+		got := s.Header.Get("Authorization")
+		if !strings.HasPrefix(got, "Bearer at-") || want != "" && got != "Bearer "+want {
+			answer(401, `{"error":"invalid_token"}`)(w, r, s)
+			return
+		}
+		answer(200, activeBody)(w, r, s)
+	}
+	if useTLS {
+		return newFakeASTLS(t, h)
+	}
+	return newFakeAS(t, h)
+}
+
+func bearerOptions(introspectURL, tokenURL string) introspection.Options {
+	o := options(introspectURL)
+	o.AuthMethod = introspection.AuthBearer
+	o.TokenURL = tokenURL
+	return o
+}
+
+func TestBearerTokenReused(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, false)
+	var accept atomic.Value
+	accept.Store("at-1")
+	as := bearerAS(t, &accept, false)
+	c := newClient(t, bearerOptions(as.URL, ts.URL))
+	for range 5 {
+		if _, err := introspect(t, c, testToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ts.calls.Load(); n != 1 {
+		t.Errorf("%d token requests for 5 introspections, want 1", n)
+	}
+	for _, r := range as.requests() {
+		if r.Form.Has("client_id") || r.Form.Has("client_secret") || r.Form.Get("token") != testToken {
+			t.Errorf("introspection form = %v", r.Form)
+		}
+	}
+}
+
+func TestBearerTokenRefreshedWhenExpiring(t *testing.T) {
+	t.Parallel()
+	// 5 s is within oauth2's 10 s early expiry: every use needs a new one.
+	ts := newTokenServer(t, &tokenServer{expiresIn: 5}, false)
+	var accept atomic.Value
+	as := bearerAS(t, &accept, false)
+	c := newClient(t, bearerOptions(as.URL, ts.URL))
+	for i := 1; i <= 3; i++ {
+		accept.Store(fmt.Sprintf("at-%d", i)) // only the newest token works
+		if _, err := introspect(t, c, testToken); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := ts.calls.Load(); n != 3 {
+		t.Errorf("%d token requests, want 3", n)
+	}
+}
+
+func TestBearerConcurrentCallersShareOneTokenRequest(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t, &tokenServer{expiresIn: 3600, delay: 100 * time.Millisecond}, false)
+	var accept atomic.Value
+	accept.Store("at-1")
+	as := bearerAS(t, &accept, false)
+	c := newClient(t, bearerOptions(as.URL, ts.URL))
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			if _, err := c.Introspect(context.Background(), testToken); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := ts.calls.Load(); n != 1 {
+		t.Errorf("%d token requests for 50 concurrent introspections, want 1", n)
+	}
+	if n := as.count(); n != 50 {
+		t.Errorf("%d introspection requests, want 50", n)
+	}
+}
+
+func TestBearerTokenEndpointErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		ts     *tokenServer
+		closed bool
+		want   string
+	}{
+		{"401", &tokenServer{status: 401, body: `{"error":"invalid_client"}`}, false, `token endpoint answered 401 (error "invalid_client")`},
+		{"secret echoed", &tokenServer{status: 400, body: `{"error":"` + testSecret + `"}`}, false, "token endpoint answered 400"},
+		{"not a token", &tokenServer{body: `{"token_type":"Bearer","note":"` + testSecret + `"}`}, false, "without a valid access token"},
+		{"unreachable", &tokenServer{}, true, "token request failed: connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := newTokenServer(t, tc.ts, false)
+			if tc.closed {
+				ts.Close()
+			}
+			var accept atomic.Value
+			as := bearerAS(t, &accept, false)
+			res, err := introspect(t, newClient(t, bearerOptions(as.URL, ts.URL+"/token?x=1")), testToken)
+			err = mustFail(t, res, err)
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tenant acme") {
+				t.Errorf("error = %q, want it to contain %q and the tenant", err, tc.want)
+			}
+			for _, leak := range []string{testSecret, "/token", "x=1"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("error %q leaks %q", err, leak)
+				}
+			}
+			if as.count() != 0 {
+				t.Error("introspected without an access token")
+			}
+		})
+	}
+}
+
+func TestBearerRejectedTokenIsDropped(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, false)
+	var accept atomic.Value
+	accept.Store("at-1")
+	as := bearerAS(t, &accept, false)
+	c := newClient(t, bearerOptions(as.URL, ts.URL))
+	if _, err := introspect(t, c, testToken); err != nil {
+		t.Fatal(err)
+	}
+	accept.Store("at-2") // the server revoked at-1
+	res, err := introspect(t, c, testToken)
+	mustStatus(t, mustFail(t, res, err), http.StatusUnauthorized)
+	if n := as.count(); n != 2 {
+		t.Errorf("%d introspection requests after the 401, want 2 (no retry loop)", n)
+	}
+	if _, err := introspect(t, c, testToken); err != nil {
+		t.Fatalf("call after the 401: %v", err)
+	}
+	if n := ts.calls.Load(); n != 2 {
+		t.Errorf("%d token requests, want 2 (a new one after the 401)", n)
+	}
+	// While the server keeps answering 401, each call uses the token the
+	// previous one fetched after its 401 and drops it in turn: one token
+	// request per call, never more.
+	accept.Store("at-none")
+	for range 2 {
+		res, err := introspect(t, c, testToken)
+		mustFail(t, res, err)
+	}
+	if n := ts.calls.Load(); n != 3 {
+		t.Errorf("%d token requests, want 3", n)
+	}
+}
+
+func TestBearerTokenEndpointUsesTheClientTLSSettings(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, true)
+	var accept atomic.Value
+	as := bearerAS(t, &accept, true)
+	opts := bearerOptions(as.URL, ts.URL)
+	// Without the CA neither server is trusted; httptest TLS servers share
+	// one certificate, so the AS's CA file also covers the token endpoint.
+	res, err := introspect(t, newClient(t, opts), testToken)
+	if err = mustFail(t, res, err); !strings.Contains(err.Error(), "token request failed: TLS") {
+		t.Errorf("error = %q, want a TLS failure at the token endpoint", err)
+	}
+	opts.CAFile = as.caFile(t)
+	if _, err := introspect(t, newClient(t, opts), testToken); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBearerWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	ts := newTokenServer(t, &tokenServer{expiresIn: 3600, delay: 600 * time.Millisecond}, false)
+	var accept atomic.Value
+	as := bearerAS(t, &accept, false)
+	c := newClient(t, bearerOptions(as.URL, ts.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res, err := c.Introspect(ctx, testToken)
+	err = mustFail(t, res, err)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 400*time.Millisecond {
+		t.Errorf("after %s: error = %v, want the caller's deadline", time.Since(start), err)
+	}
+}
+
+func TestBearerOptionErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		edit func(*introspection.Options)
+		want string
+	}{
+		{"no token_url", func(o *introspection.Options) { o.TokenURL = "" }, "token_url"},
+		{"relative token_url", func(o *introspection.Options) { o.TokenURL = "/token" }, "token_url"},
+		{"token_url with userinfo", func(o *introspection.Options) { o.TokenURL = "https://u:" + testSecret + "@idp/token" }, "token_url"},
+		{"no secret", func(o *introspection.Options) { o.ClientSecret = "" }, "client_secret"},
+		{"Authorization header", func(o *introspection.Options) { o.Headers = map[string]string{"Authorization": "x"} }, "Authorization"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := bearerOptions("https://idp.acme.example/introspect", "https://idp.acme.example/token")
+			tc.edit(&o)
+			c, err := introspection.NewClient(o)
+			if err == nil {
+				c.Close()
+				t.Fatal("NewClient accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), testSecret) {
+				t.Errorf("error = %q, want it to mention %q and not the secret", err, tc.want)
+			}
+		})
+	}
+}

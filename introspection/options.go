@@ -1,0 +1,130 @@
+package introspection
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// AuthMethod is how the client authenticates to the authorization server.
+// The values are the config file's auth_method words.
+type AuthMethod string
+
+const (
+	// AuthClientSecretBasic sends HTTP Basic credentials, each half
+	// form-url-encoded first (RFC 6749 §2.3.1). The zero value means this.
+	AuthClientSecretBasic AuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends client_id and client_secret in the form.
+	AuthClientSecretPost AuthMethod = "client_secret_post"
+	// AuthPrivateKeyJWT sends client_id and a fresh RFC 7523 client
+	// assertion, signed with Options.PrivateKeyFile, in the form.
+	AuthPrivateKeyJWT AuthMethod = "private_key_jwt"
+	// AuthBearer sends "Authorization: Bearer" with a client-credentials
+	// access token from Options.TokenURL, reused until shortly before it
+	// expires.
+	AuthBearer AuthMethod = "bearer"
+	// AuthNone sends no credentials; client_id goes in the form when set.
+	AuthNone AuthMethod = "none"
+)
+
+const (
+	// DefaultTimeout bounds a whole Introspect call when Options.Timeout is 0.
+	DefaultTimeout = 2 * time.Second
+	// DefaultUserAgent is sent when Options.UserAgent is empty.
+	DefaultUserAgent = "tokengate"
+	// MaxResponseBytes is the largest 200 body accepted. Real responses are
+	// a few hundred bytes; the cap keeps a broken or hostile server from
+	// making every check allocate without bound.
+	MaxResponseBytes = 1 << 20
+
+	// maxErrorBodyBytes is how much of a non-200 body is read for its
+	// OAuth "error" field and drained so the connection can be reused.
+	maxErrorBodyBytes = 64 << 10
+	// maxIdleConnsPerHost matches the default max_concurrent_introspections
+	// so a busy tenant keeps its connections warm instead of churning
+	// through TLS handshakes (net/http's default is 2).
+	maxIdleConnsPerHost = 64
+)
+
+// Options configures one tenant's client. The wiring code copies the
+// tenant's introspection settings into it; this package does not import the
+// config package.
+//
+// Options holds a secret: its String and GoString methods redact it, so
+// printing or logging an Options value does not leak ClientSecret.
+type Options struct {
+	Tenant     string     // used only in error messages
+	URL        string     // the introspection endpoint, http or https, without userinfo
+	AuthMethod AuthMethod // "" means AuthClientSecretBasic
+	// ClientID and ClientSecret authenticate tokengate to the server. Both
+	// are required for the client_secret_* methods and bearer (at the token
+	// endpoint); ClientID alone for private_key_jwt and response_format jwt.
+	ClientID     string
+	ClientSecret string
+	// TokenTypeHint is sent as token_type_hint when not empty.
+	TokenTypeHint string
+	// Timeout bounds the whole call, including the one retry and reading
+	// the body; 0 means DefaultTimeout. A shorter ctx deadline wins.
+	Timeout time.Duration
+	// CAFile names a PEM file whose certificates are trusted in addition to
+	// the system roots. Ignored when Transport is set.
+	CAFile string
+	// InsecureSkipVerify disables server certificate checks. Ignored when
+	// Transport is set.
+	InsecureSkipVerify bool
+	// Headers are extra request headers. They may replace Accept and
+	// User-Agent, and Authorization only with AuthNone; Content-Type,
+	// Content-Length, Transfer-Encoding and Connection belong to the client.
+	// "Host" sets the request's Host.
+	Headers map[string]string
+	// UserAgent is the User-Agent header; "" means DefaultUserAgent.
+	UserAgent string
+	// Transport, when set, carries the requests instead of a dedicated
+	// transport built by NewTransport (tests replace it; tracing wraps the
+	// one NewTransport returns). It must be safe for concurrent use. The
+	// token endpoint (bearer) and JWKS (jwt responses) requests use it too.
+	Transport http.RoundTripper
+
+	// PrivateKeyFile (private_key_jwt) names a PEM private key: PKCS#8,
+	// PKCS#1 or SEC1, RSA (RS256) or ECDSA P-256 (ES256). It is read once,
+	// by NewClient.
+	PrivateKeyFile string
+	// KeyID (private_key_jwt) is the assertion's kid header; "" sends none.
+	KeyID string
+	// AssertionAudience (private_key_jwt) is the assertion's aud; "" means
+	// URL.
+	AssertionAudience string
+	// TokenURL (bearer) is the token endpoint of the client-credentials
+	// grant; ClientID and ClientSecret authenticate there (Basic).
+	TokenURL string
+	// ResponseFormat is "json" (or "") for plain RFC 7662 responses, or
+	// "jwt" for RFC 9701 signed ones: Accept asks for
+	// application/token-introspection+jwt (an Accept in Headers would
+	// override that), and the response must be a JWS of typ
+	// token-introspection+jwt, signed with an asymmetric alg by a key of
+	// JWKSURL, with iss = Issuer, aud containing ClientID and an iat not in
+	// the future. "jwt" needs ClientID and JWKSURL.
+	ResponseFormat string
+	// JWKSURL (response_format jwt) serves the keys that sign responses.
+	// It is fetched on first use, again for a kid it lacks (at most once
+	// per JWKSRefetchInterval) and after JWKSMaxAge.
+	JWKSURL string
+	// Issuer is the tenant's issuer; with ResponseFormat "jwt", a signed
+	// response's iss must equal it. "" skips that check (the signature
+	// against JWKSURL still has to verify).
+	Issuer string
+}
+
+// String describes o without its client secret.
+func (o Options) String() string {
+	secret := ""
+	if o.ClientSecret != "" {
+		secret = "REDACTED"
+	}
+	return fmt.Sprintf("{Tenant:%s URL:%s AuthMethod:%s ClientID:%s ClientSecret:%s TokenTypeHint:%s Timeout:%s CAFile:%s InsecureSkipVerify:%t Headers:%d UserAgent:%s PrivateKeyFile:%s KeyID:%s AssertionAudience:%s TokenURL:%s ResponseFormat:%s JWKSURL:%s Issuer:%s}",
+		o.Tenant, o.URL, o.AuthMethod, o.ClientID, secret, o.TokenTypeHint, o.Timeout, o.CAFile, o.InsecureSkipVerify, len(o.Headers), o.UserAgent,
+		o.PrivateKeyFile, o.KeyID, o.AssertionAudience, o.TokenURL, o.ResponseFormat, o.JWKSURL, o.Issuer)
+}
+
+// GoString is String, so that %#v does not print the secret either.
+func (o Options) GoString() string { return "introspection.Options" + o.String() }
