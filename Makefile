@@ -26,11 +26,29 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-test: vet
+test: vet realas-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
 
-bench:
+# internal/realas tests tokengate against a real authorization server
+# (oidc-provider on Node.js): `npm ci` there when node_modules is missing or
+# older than package.json / package-lock.json.
+REALAS_SERVER := internal/realas/server
+REALAS_STAMP  := $(REALAS_SERVER)/node_modules/.npm-ci.stamp
+
+.PHONY: realas-deps
+realas-deps: $(REALAS_STAMP)
+
+$(REALAS_STAMP): $(REALAS_SERVER)/package.json $(REALAS_SERVER)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "make test: Node.js (>= 20) and npm are required for the real authorization server tests in internal/realas; install them (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(REALAS_SERVER) --no-audit --no-fund
+	@touch $@
+
+# Go micro-benchmarks, then the closed-loop load generator against bin/tokengate
+# (bench/loadgen: ~60 s on 2 cores; `make bench LOADGEN_FLAGS=--quick` for a short run).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/loadgen --tokengate $(BIN)/tokengate $(LOADGEN_FLAGS)
 
 clean:
 	rm -rf $(BIN)

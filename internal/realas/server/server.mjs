@@ -1,0 +1,220 @@
+// A real OAuth 2.0 authorization server for tokengate's end-to-end tests:
+// panva's oidc-provider (the certified OpenID Provider for Node.js) with
+// client credentials, RFC 7662 introspection, RFC 9701 JWT introspection
+// responses, RFC 7009 revocation and RFC 8707 resource indicators, all in
+// memory. Test-only: every secret below is public.
+//
+//   node server.mjs                       # listens on 127.0.0.1, a free port
+//   REALAS_PORT=9400 node server.mjs      # a given port
+//   REALAS_CONFIG=/path/setup.json node server.mjs
+//
+// setup.json (optional): {"rs_jwt_jwks": {"keys": [<public JWK>]}} is the
+// key set of the private_key_jwt client "rs-jwt". Without it that client is
+// left out.
+//
+// Once it listens, the first (and only) line on stdout is
+//   REALAS_READY {"issuer":"http://127.0.0.1:PORT","port":PORT}
+// Everything else (oidc-provider's notices, request errors) goes to stderr.
+// SIGTERM/SIGINT stop it; with REALAS_EXIT_ON_STDIN_EOF=1 so does the end of
+// its standard input (the Go test harness holds it open).
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import process from 'node:process';
+
+import Provider, { errors } from 'oidc-provider';
+
+// oidc-provider prints development notices with console.info (stdout);
+// stdout is reserved for the ready line.
+console.info = console.error;
+console.log = console.error;
+
+// Resource servers (RFC 8707 resource indicators) and their scopes.
+const RESOURCES = {
+  'api://orders': { scope: 'orders.read orders.write' },
+  'api://billing': { scope: 'billing.read' },
+};
+
+// Clients whose client-credentials tokens live SHORT_TTL seconds.
+const SHORT_TTL = 3;
+const SHORT_TTL_CLIENTS = new Set(['app-short']);
+
+// The secrets. The introspecting ones contain characters that RFC 6749
+// form-encoding changes (":" "%" "+" "&" "=" "/" space), so a client that
+// does not encode them, or encodes them twice, fails to authenticate.
+export const SECRETS = {
+  app: 'app-secret',
+  'app-short': 'app-short-secret',
+  'rs:basic': 'b:s%2B+&=/ ~secret',
+  'rs-post': 'p:s%2B+&=/ ~secret',
+  'rs-jwtresp': 'jwtresp-secret',
+};
+
+function readSetup() {
+  const file = process.env.REALAS_CONFIG;
+  if (!file) return {};
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+function clients(setup) {
+  // A resource server only introspects: no grant, no response type.
+  const introspector = {
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  };
+  const list = [
+    // Obtain tokens with client credentials (client_secret_basic).
+    {
+      client_id: 'app',
+      client_secret: SECRETS.app,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    {
+      client_id: 'app-short',
+      client_secret: SECRETS['app-short'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    },
+    // Introspect with HTTP Basic; ":" in the client_id too.
+    {
+      ...introspector,
+      client_id: 'rs:basic',
+      client_secret: SECRETS['rs:basic'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    // Introspect with client_id/client_secret in the form.
+    {
+      ...introspector,
+      client_id: 'rs-post',
+      client_secret: SECRETS['rs-post'],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+    // Introspect with HTTP Basic and get signed JWT answers (RFC 9701) when
+    // asking with Accept: application/token-introspection+jwt. (RS256 is
+    // also oidc-provider's default for every client once jwtIntrospection
+    // is on: any client asking with that Accept gets a JWT.)
+    {
+      ...introspector,
+      client_id: 'rs-jwtresp',
+      client_secret: SECRETS['rs-jwtresp'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      introspection_signed_response_alg: 'RS256',
+    },
+    // No client authentication. oidc-provider accepts the call but, by its
+    // default features.introspection.allowedPolicy, answers active:false for
+    // every token issued to another client.
+    {
+      ...introspector,
+      client_id: 'rs-none',
+      token_endpoint_auth_method: 'none',
+    },
+  ];
+  if (setup.rs_jwt_jwks) {
+    // private_key_jwt (RFC 7523) with the test's public keys.
+    list.push({
+      ...introspector,
+      client_id: 'rs-jwt',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: setup.rs_jwt_jwks,
+    });
+  }
+  return list;
+}
+
+function signingKey() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, kid: `realas-${crypto.randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
+}
+
+function configuration(setup) {
+  return {
+    clients: clients(setup),
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    jwks: { keys: [signingKey()] },
+    cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      jwtIntrospection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // No implicit resource: a token request names one.
+        defaultResource: async (ctx, client, oneOf) => oneOf,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (ctx, resourceIndicator) => {
+          const rs = RESOURCES[resourceIndicator];
+          if (!rs) throw new errors.InvalidTarget();
+          return { ...rs, accessTokenFormat: 'opaque' };
+        },
+      },
+    },
+    // Client-credentials tokens have no end user; like Hydra and most other
+    // servers, give them the client as subject, plus one custom claim so
+    // tests can map an unregistered claim to a header.
+    extraTokenClaims: async (ctx, token) => (token.kind === 'ClientCredentials'
+      ? { sub: token.clientId, org_id: 'org-42' }
+      : undefined),
+    ttl: {
+      ClientCredentials: (ctx, token, client) => {
+        if (client && SHORT_TTL_CLIENTS.has(client.clientId)) return SHORT_TTL;
+        return token.resourceServer?.accessTokenTTL || 10 * 60;
+      },
+    },
+  };
+}
+
+async function main() {
+  const setup = readSetup();
+  const port = Number(process.env.REALAS_PORT || 0);
+  let handler = (req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const server = http.createServer((req, res) => handler(req, res));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const actual = server.address().port;
+  const issuer = `http://127.0.0.1:${actual}`;
+
+  const provider = new Provider(issuer, configuration(setup));
+  provider.on('server_error', (ctx, err) => console.error('server_error', ctx.path, err));
+  // Client authentication failures, for the test's logs.
+  for (const event of ['introspection.error', 'revocation.error', 'grant.error']) {
+    provider.on(event, (ctx, err) => console.error(event, err.error ?? '', err.error_description ?? err.message));
+  }
+  handler = provider.callback();
+
+  process.stdout.write(`REALAS_READY ${JSON.stringify({ issuer, port: actual })}\n`);
+
+  const stop = () => {
+    server.close();
+    server.closeAllConnections?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // Under a test harness: stop when the parent goes away (its end of our
+  // stdin closes), even if it could not signal us.
+  if (process.env.REALAS_EXIT_ON_STDIN_EOF === '1') {
+    process.stdin.on('end', stop);
+    process.stdin.on('close', stop);
+    process.stdin.resume();
+  }
+}
+
+main().catch((err) => {
+  console.error('realas:', err);
+  process.exit(1);
+});
