@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+// noopPrefix starts the line on which the no-op server announces its address.
+const noopPrefix = "noop-server listening on "
+
+// noopAuthz is an ext_authz server that allows everything with an empty
+// ok_response: the cost floor of a gRPC ext_authz round trip.
+type noopAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	resp *authv3.CheckResponse
+}
+
+// Check implements authv3.AuthorizationServer.
+func (n *noopAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return n.resp, nil
+}
+
+// serveNoop is the hidden --noop-server mode: a plain grpc.NewServer() (as
+// tokengate uses) on a free loopback port, announced on stdout. It stops on
+// ctx (SIGINT/SIGTERM) or when stdin closes, which happens when the parent
+// load generator exits.
+func serveNoop(ctx context.Context) error {
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("noop server listen: %w", err)
+	}
+	srv := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(srv, &noopAuthz{resp: &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}},
+	}})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	fmt.Printf("%s%s\n", noopPrefix, lis.Addr())
+
+	stdinClosed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(stdinClosed)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-stdinClosed:
+	case err := <-served:
+		return fmt.Errorf("noop server: %w", err)
+	}
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(3 * time.Second):
+		srv.Stop()
+	}
+	return nil
+}
+
+// startNoop re-executes this binary in --noop-server mode.
+func startNoop(ctx context.Context, env []string) (*child, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", fmt.Errorf("own executable: %w", err)
+	}
+	announce := func(line string) (string, bool) {
+		addr, ok := strings.CutPrefix(strings.TrimSpace(line), noopPrefix)
+		return addr, ok && addr != ""
+	}
+	return startChild(ctx, "noop server", self, []string{"--noop-server"}, env, false, announce, 15*time.Second)
+}

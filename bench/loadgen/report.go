@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// minRatio is the throughput target: tokengate at least this fraction of
+// the no-op server's checks per second.
+const minRatio = 0.90
+
+// results is every scenario's outcome, for the summary and the targets.
+type results struct {
+	tp       throughputResult
+	burst    burstResult
+	inactive inactiveResult
+	flood    floodResult
+}
+
+// missedTargets lists, one sentence each, the targets the results missed.
+func missedTargets(r results) []string {
+	var missed []string
+	miss := func(format string, args ...any) { missed = append(missed, fmt.Sprintf(format, args...)) }
+	switch {
+	case !r.tp.medianRatioOK:
+		miss("throughput ratio tokengate/noop could not be computed (no noop checks)")
+	case r.tp.medianRatio < minRatio:
+		miss("throughput ratio tokengate/noop %.3f < %.2f", r.tp.medianRatio, minRatio)
+	}
+	if r.tp.tgNonAllows != 0 {
+		miss("%d of %d tokengate throughput answers were not allows (want 0)", r.tp.tgNonAllows, r.tp.tgChecks)
+	}
+	if r.tp.noopNonAllows != 0 {
+		miss("%d noop server answers were not allows (want 0)", r.tp.noopNonAllows)
+	}
+	if r.burst.asCalls != 1 {
+		miss("cold burst made %d authorization server calls for one token (want 1)", r.burst.asCalls)
+	}
+	if r.burst.tally.allowed != int64(r.burst.checks) {
+		miss("cold burst allowed %d of %d checks (want all)", r.burst.tally.allowed, r.burst.checks)
+	}
+	if r.inactive.asCalls > int64(r.inactive.bound) {
+		miss("repeated inactive token made %d authorization server calls in %v (want <= %d)",
+			r.inactive.asCalls, r.inactive.duration, r.inactive.bound)
+	}
+	if n := r.inactive.res.tally.total(); r.inactive.inactive != n {
+		miss("repeated inactive token: %d of %d answers were 401 inactive (want all)", r.inactive.inactive, n)
+	}
+	if r.flood.asPeak > maxConcurrentLimit {
+		miss("flood: authorization server peak concurrency %d > max_concurrent_introspections %d",
+			r.flood.asPeak, maxConcurrentLimit)
+	}
+	if n := r.flood.during.tally.notAllowed(); n != 0 {
+		miss("flood: %d of %d cached good-token checks were not allows (want 0)", n, r.flood.during.tally.total())
+	}
+	return missed
+}
+
+// printSummary writes the final block: every figure, then the targets.
+func printSummary(out io.Writer, r results) {
+	fmt.Fprintf(out, "\n== Summary\n")
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(out, "%-18s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	row("throughput", "median RPS noop %.0f, tokengate %.0f; median ratio tokengate/noop %s (target >= %.2f)",
+		r.tp.medianNoopRPS, r.tp.medianTgRPS, ratioText(r.tp.medianRatio, r.tp.medianRatioOK), minRatio)
+	row("latency", "median p99 noop %s, tokengate %s; tokengate median p50 %s",
+		formatDuration(r.tp.medianNoopP99), formatDuration(r.tp.medianTgP99), formatDuration(r.tp.medianTgP50))
+	row("server CPU/check", "median noop %s, tokengate %s", formatMicros(r.tp.medianNoopCPU), formatMicros(r.tp.medianTgCPU))
+	row("non-allows", "tokengate %d of %d throughput checks (target 0)", r.tp.tgNonAllows, r.tp.tgChecks)
+	row("cold burst", "%d AS call(s) for %d concurrent checks of one new token (target 1); %d allowed",
+		r.burst.asCalls, r.burst.checks, r.burst.tally.allowed)
+	row("inactive token", "%d AS call(s) in %v (target <= %d); %d of %d answers 401 inactive",
+		r.inactive.asCalls, r.inactive.duration, r.inactive.bound, r.inactive.inactive, r.inactive.res.tally.total())
+	f := r.flood
+	row("flood", "%d of %d checks in %.1fs; AS peak concurrent %d (target <= %d); %d AS calls; 401=%d 503=%d",
+		f.tally.total(), f.plan.tokens, f.elapsed.Seconds(), f.asPeak, maxConcurrentLimit, f.asCalls,
+		f.tally.denied[401], f.tally.denied[503])
+	row("tokengate memory", "VmRSS before flood %s, after %s; VmHWM after %s",
+		formatKiB(f.memBefore.rssKiB), formatKiB(f.memAfter.rssKiB), formatKiB(f.memAfter.hwmKiB))
+	row("cached p99", "during flood %s vs without flood %s (%d clients each); throughput rounds %s (%d clients)",
+		formatDuration(f.during.lat.percentile(99)), formatDuration(f.baseline.lat.percentile(99)), f.plan.probes,
+		formatDuration(r.tp.medianTgP99), r.tp.clients)
+	missed := missedTargets(r)
+	for _, m := range missed {
+		fmt.Fprintf(out, "TARGET MISSED: %s\n", m)
+	}
+	if len(missed) == 0 {
+		fmt.Fprintln(out, "all targets met")
+	}
+}
