@@ -44,21 +44,37 @@ type Claims struct {
 	derived atomic.Pointer[derivedValue]
 }
 
+// derivedValue is an immutable list of (key, value) pairs; Derive replaces
+// it as a whole (copy on write) so readers never lock.
 type derivedValue struct {
-	key   any
-	value any
+	keys, values []any
 }
 
-// Derive returns the value compute gives for these claims, computing it at
-// most once per key while the same key keeps asking (a new key replaces
-// the old value; concurrent first calls may both compute). The value must
+// maxDerived bounds the values kept per claims (one per consumer and
+// route in practice); the oldest is dropped beyond it.
+const maxDerived = 8
+
+// Derive returns the value compute gives for these claims and key,
+// computing it at most once per key while it stays among the last
+// maxDerived keys (concurrent first calls may both compute). The value must
 // be immutable: it is shared by every goroutine that reads these claims.
 func (c *Claims) Derive(key any, compute func() any) any {
-	if d := c.derived.Load(); d != nil && d.key == key {
-		return d.value
+	old := c.derived.Load()
+	if old != nil {
+		for i, k := range old.keys {
+			if k == key {
+				return old.values[i]
+			}
+		}
 	}
 	v := compute()
-	c.derived.Store(&derivedValue{key: key, value: v})
+	next := &derivedValue{keys: []any{key}, values: []any{v}}
+	if old != nil {
+		n := min(len(old.keys), maxDerived-1)
+		next.keys = append(next.keys, old.keys[:n]...)
+		next.values = append(next.values, old.values[:n]...)
+	}
+	c.derived.Store(next) // a racing Store may drop one entry: it is recomputed later
 	return v
 }
 

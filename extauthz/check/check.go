@@ -46,6 +46,11 @@ type Outcome struct {
 	// IntrospectionTime is how long getting the claims took (cache included).
 	IntrospectionTime time.Duration
 	Metadata          Metadata
+	// Claims (shared, read-only) and RouteRef (the route within its
+	// snapshot) are set on an allow: what a front end renders from an allow
+	// depends on nothing else, so it may keep it with Claims.Derive(RouteRef, ...).
+	Claims   *introspection.Claims
+	RouteRef *Route
 }
 
 // Metadata is what an allow passes on as Envoy dynamic metadata.
@@ -60,6 +65,11 @@ type Options struct {
 	// Tracer makes one span per check, a child of whatever span context the
 	// front end put in ctx (default: no spans).
 	Tracer trace.Tracer
+	// SpansOnlyInTraces starts a span only for checks already in a trace.
+	// Set it when spans are not exported: a span of a new trace would then
+	// be seen by nobody, while one in an existing trace still gives the
+	// logs and the authorization server ids of that trace.
+	SpansOnlyInTraces bool
 	// Observer is told every outcome (metrics); default: nobody.
 	Observer Observer
 }
@@ -75,16 +85,17 @@ type Observer interface {
 // concurrent use; Swap replaces the snapshot for checks that start later,
 // while checks in flight finish on the one they began with.
 type Checker struct {
-	snap     atomic.Pointer[Snapshot]
-	log      *slog.Logger
-	now      func() time.Time
-	tracer   trace.Tracer
-	observer Observer
+	snap              atomic.Pointer[Snapshot]
+	log               *slog.Logger
+	now               func() time.Time
+	tracer            trace.Tracer
+	spansOnlyInTraces bool
+	observer          Observer
 }
 
 // New returns a Checker serving s.
 func New(s *Snapshot, o Options) *Checker {
-	c := &Checker{log: o.Logger, now: o.Now, tracer: o.Tracer, observer: o.Observer}
+	c := &Checker{log: o.Logger, now: o.Now, tracer: o.Tracer, observer: o.Observer, spansOnlyInTraces: o.SpansOnlyInTraces}
 	if c.tracer == nil {
 		c.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -106,8 +117,11 @@ func (c *Checker) Snapshot() *Snapshot { return c.snap.Load() }
 
 // Check decides one request. It never fails: every problem is a deny.
 func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
-	ctx, span := c.tracer.Start(ctx, "tokengate.check")
-	defer span.End()
+	span := trace.SpanFromContext(ctx)
+	if !c.spansOnlyInTraces || span.SpanContext().IsValid() {
+		ctx, span = c.tracer.Start(ctx, "tokengate.check")
+		defer span.End()
+	}
 	out := c.decide(ctx, c.snap.Load(), req)
 	if span.IsRecording() {
 		decisionWord := "deny"
@@ -188,6 +202,7 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		out.TokenID = bearer.ID(token)
 	}
 	if out.Decision.Allow {
+		out.Claims, out.RouteRef = res.Claims, route
 		out.Set, out.Remove = tenant.Headers.Apply(res.Claims)
 		out.Metadata = Metadata{
 			Tenant: tenant.Name, Route: out.Route,

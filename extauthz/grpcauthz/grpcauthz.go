@@ -17,6 +17,7 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tokengate/tokengate/extauthz/check"
@@ -57,17 +58,32 @@ func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest) cont
 	if s.propagator == nil {
 		return ctx
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if sc := trace.SpanContextFromContext(s.propagator.Extract(context.Background(), metadataCarrier(md))); sc.IsValid() {
-			return ctx // otelgrpc's server span is already the child of it
+	// Look the keys up first: most checks carry no trace context, and the
+	// propagators are not free.
+	if hasTraceKey(func(k string) bool { return len(metadata.ValueFromIncomingContext(ctx, k)) > 0 }) {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if sc := trace.SpanContextFromContext(s.propagator.Extract(context.Background(), metadataCarrier(md))); sc.IsValid() {
+				if trace.SpanContextFromContext(ctx).IsValid() {
+					return ctx // otelgrpc's server span is already the child of it
+				}
+				return trace.ContextWithRemoteSpanContext(ctx, sc)
+			}
 		}
 	}
 	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+	if !hasTraceKey(func(k string) bool { _, ok := headers[k]; return ok }) {
+		return ctx
+	}
 	remote := s.propagator.Extract(context.Background(), propagation.MapCarrier(headers))
 	if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	return ctx
+}
+
+// hasTraceKey reports whether a W3C or b3 trace header is present.
+func hasTraceKey(has func(string) bool) bool {
+	return has("traceparent") || has("b3") || has("x-b3-traceid")
 }
 
 // metadataCarrier reads gRPC metadata as a propagation carrier.
@@ -134,8 +150,32 @@ func header(h *authv3.AttributeContext_HttpRequest, name string) string {
 	return strings.Join(values, ",")
 }
 
-// Response renders an outcome as a CheckResponse.
+// Response renders an outcome as a CheckResponse. An allow's response is
+// built once per cached token and route and then shared (gRPC only reads
+// it): the caller must not modify it.
 func Response(out *check.Outcome) *authv3.CheckResponse {
+	if out.Decision.Allow && out.Claims != nil && out.RouteRef != nil {
+		return out.Claims.Derive(out.RouteRef, func() any { return preEncoded(render(out)) }).(*authv3.CheckResponse)
+	}
+	return render(out)
+}
+
+// preEncoded returns a message whose only content is m's wire encoding,
+// held as unknown fields: protobuf writes those out verbatim, so a response
+// sent many times is encoded once (its Struct metadata map is the costly
+// part). The bytes on the wire are exactly m's, so Envoy reads the same
+// fields.
+func preEncoded(m *authv3.CheckResponse) *authv3.CheckResponse {
+	wire, err := proto.Marshal(m)
+	if err != nil {
+		return m
+	}
+	r := &authv3.CheckResponse{}
+	r.ProtoReflect().SetUnknown(wire)
+	return r
+}
+
+func render(out *check.Outcome) *authv3.CheckResponse {
 	d := &out.Decision
 	if d.Allow {
 		ok := &authv3.OkHttpResponse{HeadersToRemove: out.Remove}

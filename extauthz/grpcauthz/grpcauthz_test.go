@@ -6,6 +6,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
@@ -111,5 +112,25 @@ func TestResponseAllow(t *testing.T) {
 	}
 	if _, has := f["client_id"]; has {
 		t.Error("absent client_id in metadata")
+	}
+}
+
+func TestPreEncodedIsTheSameOnTheWire(t *testing.T) {
+	m := render(&check.Outcome{
+		Decision: decision.Decision{Allow: true, Reason: decision.Allowed},
+		Set:      []claimheaders.Header{{Name: "x-sub", Value: "u"}},
+		Remove:   []string{"x-org"},
+		Metadata: check.Metadata{Tenant: "t", Route: "r", Subject: "u", Scope: "a b"},
+	})
+	wire, err := proto.Marshal(preEncoded(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded authv3.CheckResponse
+	if err := proto.Unmarshal(wire, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&decoded, m) {
+		t.Fatalf("decoded %v\nwant    %v", &decoded, m)
 	}
 }

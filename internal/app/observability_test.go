@@ -212,3 +212,21 @@ func TestMetricsScrape(t *testing.T) {
 		t.Log(text)
 	}
 }
+
+func TestDenyLogCarriesTraceIDWithoutExporter(t *testing.T) {
+	as := newFakeAS(t)
+	h := startHarness(t, testConfig(as.URL)) // default telemetry: nothing exported
+	resp, err := h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer nope",
+		extraHeaders: map[string]string{"traceparent": traceparent}}.proto())
+	if err != nil || resp.GetDeniedResponse() == nil {
+		t.Fatal(resp, err)
+	}
+	if !strings.Contains(h.logs.String(), `"trace_id":"`+remoteTrace+`"`) {
+		t.Fatalf("deny line lacks the checked request's trace id: %s", h.logs.String())
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if len(as.traceparents) != 1 || !strings.Contains(as.traceparents[0], remoteTrace) {
+		t.Fatalf("authorization server traceparents = %v", as.traceparents)
+	}
+}

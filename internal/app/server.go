@@ -91,7 +91,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s.current = b
-	s.checker = check.New(b.snap, check.Options{Logger: o.Logger, Tracer: tel.Tracer, Observer: metrics})
+	s.checker = check.New(b.snap, check.Options{
+		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: metrics,
+	})
 	metrics.SetCacheEntries(s.cacheEntries)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
@@ -132,12 +134,16 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 		}
 		httpLis = tls.NewListener(httpLis, tc)
 	}
-	grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(s.tel.TracerProvider),
-		otelgrpc.WithMeterProvider(noopmetric.NewMeterProvider()), // the contract's metrics only
-		otelgrpc.WithPropagators(s.tel.Propagator),
-		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
-	)))
+	if s.tel.Exporting {
+		// A server span per call is only worth its cost when spans are
+		// exported; the check span alone keeps ids for logs otherwise.
+		grpcOpts = append(grpcOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(s.tel.TracerProvider),
+			otelgrpc.WithMeterProvider(noopmetric.NewMeterProvider()), // the contract's metrics only
+			otelgrpc.WithPropagators(s.tel.Propagator),
+			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
+		)))
+	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()

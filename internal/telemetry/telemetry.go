@@ -42,7 +42,10 @@ type Telemetry struct {
 	Meter      metric.Meter
 	// TracerProvider is for instrumentation libraries (otelgrpc, otelhttp).
 	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
+	// Exporting says whether spans go anywhere; when not, spans are not
+	// recorded and per-RPC instrumentation can be skipped.
+	Exporting     bool
+	MeterProvider metric.MeterProvider
 
 	registry *prometheus.Registry
 	shutdown []func(context.Context) error
@@ -87,6 +90,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		sampler = sdktrace.ParentBased(sdktrace.AlwaysSample())
 	}
 	tpOpts = append(tpOpts, sdktrace.WithSampler(sampler))
+	t.Exporting = exporting
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	t.shutdown = append(t.shutdown, tp.Shutdown)
 	t.TracerProvider = tp
