@@ -75,13 +75,16 @@ func (noopAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResp
 
 // BenchmarkGRPCCheckNoop is BenchmarkGRPCCheckCached's request against a
 // server that allows without looking: compare the two in one run.
-func BenchmarkGRPCCheckNoop(b *testing.B) {
+func BenchmarkGRPCCheckNoop(b *testing.B) { benchGRPC(b, noopAuthz{}) }
+
+// benchGRPC drives impl over a real gRPC connection on 127.0.0.1.
+func benchGRPC(b *testing.B, impl authv3.AuthorizationServer) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	authv3.RegisterAuthorizationServer(srv, noopAuthz{})
+	authv3.RegisterAuthorizationServer(srv, impl)
 	go srv.Serve(lis)
 	defer srv.Stop()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -128,4 +131,31 @@ func BenchmarkAdapterCached(b *testing.B) {
 			b.Fatal(resp)
 		}
 	}
+}
+
+// fixedAuthz answers every check with one prepared response.
+type fixedAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	resp *authv3.CheckResponse
+}
+
+func (f fixedAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return f.resp, nil
+}
+
+// BenchmarkGRPCCheckNoopSameResponse is a no-op server that sends the very
+// allow response tokengate sends (headers, headers to remove, metadata):
+// the gap to BenchmarkGRPCCheckCached is tokengate's own work, the gap to
+// BenchmarkGRPCCheckNoop is the cost of carrying the contract's answer.
+func BenchmarkGRPCCheckNoopSameResponse(b *testing.B) {
+	as := newFakeAS(&testing.T{})
+	defer as.Close()
+	as.claims("cached", goodClaims(nil))
+	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	defer h.srv.Shutdown(context.Background())
+	resp, err := h.client.Check(context.Background(), benchRequest())
+	if err != nil || resp.GetOkResponse() == nil {
+		b.Fatal(resp, err)
+	}
+	benchGRPC(b, fixedAuthz{resp: resp})
 }
