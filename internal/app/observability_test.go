@@ -230,3 +230,12 @@ func TestDenyLogCarriesTraceIDWithoutExporter(t *testing.T) {
 		t.Fatalf("authorization server traceparents = %v", as.traceparents)
 	}
 }
+
+func TestHTTPModeCheckJoinsTheTrace(t *testing.T) {
+	tr := startTraced(t)
+	tr.httpCheck(t, req{path: "/orders", auth: "Bearer good"}, map[string]string{"traceparent": traceparent})
+	s := tr.checkSpan(t)
+	if s.SpanContext().TraceID().String() != remoteTrace || s.Parent().SpanID().String() != remoteSpan {
+		t.Fatalf("HTTP-mode check span: trace %s parent %s", s.SpanContext().TraceID(), s.Parent().SpanID())
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
+	"github.com/tokengate/tokengate/extauthz/httpauthz"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
 )
@@ -57,6 +58,10 @@ type Server struct {
 	grpcAddr, httpAddr string
 	served             sync.WaitGroup
 
+	// forwarded is http.forwarded_headers; like the listeners, it is fixed
+	// at start.
+	forwarded string
+
 	mu      sync.Mutex // serializes Reload and Shutdown
 	current *built
 	stopped bool
@@ -85,7 +90,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics}
+	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, forwarded: cfg.HTTP.ForwardedHeaders}
 	b, err := build(cfg, nil, s.buildEnv())
 	if err != nil {
 		return nil, err
@@ -273,7 +278,16 @@ func (s *Server) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", s.tel.MetricsHandler())
-	return mux
+	authz := httpauthz.New(s.checker, httpauthz.Options{ForwardedHeaders: s.forwarded, Propagator: s.tel.Propagator})
+	// Checks go to the adapter before the mux, which would clean and
+	// redirect a path like /authz/../x instead of letting the check judge it.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpauthz.IsCheck(r) {
+			authz.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // buildEnv is what building a snapshot needs from the running server.
