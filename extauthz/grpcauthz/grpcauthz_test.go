@@ -1,11 +1,14 @@
 package grpcauthz
 
 import (
+	"bytes"
+
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tokengate/tokengate/extauthz/check"
@@ -132,5 +135,28 @@ func TestPreEncodedIsTheSameOnTheWire(t *testing.T) {
 	}
 	if !proto.Equal(&decoded, m) {
 		t.Fatalf("decoded %v\nwant    %v", &decoded, m)
+	}
+}
+
+func TestCodecDecodesInvalidUTF8AsReplacement(t *testing.T) {
+	req := httpReq(&authv3.AttributeContext_HttpRequest{Path: "/p/é", Headers: map[string]string{"authorization": "Bearer é"}}, nil)
+	wire, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.ReplaceAll(wire, []byte("é"), []byte{0xff, 0xfe})
+	if proto.Unmarshal(bad, &authv3.CheckRequest{}) == nil {
+		t.Fatal("strict protobuf accepted invalid UTF-8; the test proves nothing")
+	}
+	var got authv3.CheckRequest
+	if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(bad)}, &got); err != nil {
+		t.Fatalf("lenient decode: %v", err)
+	}
+	h := got.GetAttributes().GetRequest().GetHttp()
+	if h.GetPath() != "/p/\uFFFD" || h.GetHeaders()["authorization"] != "Bearer \uFFFD" {
+		t.Fatalf("decoded %q %q", h.GetPath(), h.GetHeaders()["authorization"])
+	}
+	if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0xff})}, &got); err == nil {
+		t.Fatal("a broken encoding was accepted")
 	}
 }

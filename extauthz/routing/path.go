@@ -1,6 +1,9 @@
 package routing
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // NormalizePath returns the path that routes match against, or ok=false when
 // the path must be refused with 400 before any route is considered.
@@ -20,6 +23,9 @@ func NormalizePath(raw string) (string, bool) {
 	}
 	if isClean(raw) {
 		return raw, true // the common case: nothing to rewrite, no allocation
+	}
+	if !utf8.ValidString(raw) || strings.ContainsRune(raw, utf8.RuneError) {
+		return "", false
 	}
 	var b strings.Builder
 	b.Grow(len(raw))
@@ -61,7 +67,7 @@ func NormalizePath(raw string) (string, bool) {
 func isClean(p string) bool {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c == '%' || c == '\\' || c < 0x20 || c == 0x7f {
+		if c == '%' || c == '\\' || c < 0x20 || c >= 0x7f {
 			return false
 		}
 		if c == '/' && i+1 < len(p) && p[i+1] == '/' {

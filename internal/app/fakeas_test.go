@@ -36,6 +36,8 @@ type fakeAS struct {
 	lastAuth string
 	// traceparents received, in order
 	traceparents []string
+	// last is the last request received (headers, URL and form).
+	last *http.Request
 }
 
 func newFakeAS(t *testing.T) *fakeAS {
@@ -55,6 +57,7 @@ func (f *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls[token]++
 	f.lastAuth = r.Header.Get("Authorization")
+	f.last = r
 	if tp := r.Header.Get("Traceparent"); tp != "" {
 		f.traceparents = append(f.traceparents, tp)
 	}
@@ -175,6 +178,7 @@ routes:
 // harness is a running tokengate with a gRPC client.
 type harness struct {
 	srv    *Server
+	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 	logs   *syncBuffer
 }
@@ -220,7 +224,7 @@ func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{srv: srv, client: authv3.NewAuthorizationClient(conn), logs: logs}
+	return &harness{srv: srv, conn: conn, client: authv3.NewAuthorizationClient(conn), logs: logs}
 }
 
 // syncBuffer collects log output from many goroutines.

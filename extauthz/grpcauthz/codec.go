@@ -1,0 +1,89 @@
+package grpcauthz
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Codec is the gRPC codec of tokengate's server: protobuf, except that a
+// request whose string fields hold invalid UTF-8 is still decoded (the bad
+// bytes become U+FFFD) instead of failing the call. Envoy can send such
+// bytes (header values are bytes on the wire), and a failed call is a gRPC
+// error, where the contract wants a deny. A path carrying U+FFFD is then
+// refused by the check, so a replaced byte can never change a decision into
+// an allow. It is stateless and safe for concurrent use.
+func Codec() encoding.CodecV2 { return lenientCodec{base: encoding.GetCodecV2("proto")} }
+
+type lenientCodec struct{ base encoding.CodecV2 }
+
+func (c lenientCodec) Name() string { return c.base.Name() }
+
+func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+
+func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.base.Unmarshal(data, v)
+	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		return err
+	}
+	m, ok := v.(proto.Message)
+	if !ok {
+		return err
+	}
+	fixed, ok := validUTF8(data.Materialize(), m.ProtoReflect().Descriptor())
+	if !ok {
+		return err
+	}
+	proto.Reset(m)
+	return proto.Unmarshal(fixed, m)
+}
+
+// validUTF8 rewrites the wire encoding of a message of type md so that every
+// string field (in nested messages and maps too) is valid UTF-8. ok is false
+// when the bytes are not a well-formed encoding.
+func validUTF8(b []byte, md protoreflect.MessageDescriptor) ([]byte, bool) {
+	out := make([]byte, 0, len(b))
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		tag := b[:n]
+		b = b[n:]
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return nil, false
+			}
+			out = append(append(out, tag...), b[:m]...)
+			b = b[m:]
+			continue
+		}
+		value, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return nil, false
+		}
+		b = b[m:]
+		if fd := md.Fields().ByNumber(num); fd != nil {
+			switch fd.Kind() {
+			case protoreflect.StringKind:
+				if !utf8.Valid(value) {
+					value = []byte(strings.ToValidUTF8(string(value), "\uFFFD"))
+				}
+			case protoreflect.MessageKind:
+				var ok bool
+				if value, ok = validUTF8(value, fd.Message()); !ok {
+					return nil, false
+				}
+			}
+		}
+		out = append(out, tag...)
+		out = protowire.AppendBytes(out, value)
+	}
+	return out, true
+}
