@@ -2,9 +2,12 @@ package app
 
 import (
 	"errors"
+	"log/slog"
 
 	"fmt"
 	"reflect"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -28,8 +31,9 @@ type built struct {
 }
 
 // tenantRuntime is what survives a reload when a tenant's introspection
-// and cache settings stay the same: its client (with its connection pool)
-// and its cache store.
+// and cache settings stay the same: its client (with its connection pool),
+// its cache store and its circuit breaker (an open breaker stays open: the
+// server behind it is the same).
 type tenantRuntime struct {
 	// clientOpts is everything the client was built from (the tenant's
 	// introspection settings and its issuer, which signed responses are
@@ -38,6 +42,7 @@ type tenantRuntime struct {
 	cache      config.Cache
 	client     *introspection.Client
 	store      *cache.Store
+	breaker    *introspection.CircuitBreaker
 }
 
 // close releases the idle connections of the clients still owned; checks
@@ -79,8 +84,10 @@ func checkBuildable(cfg *config.Config) error {
 
 // build turns a validated configuration into a check snapshot, with one
 // introspection client and cache per tenant: client → concurrency limit →
-// cache. Tenants whose settings are unchanged take over prev's client and
-// cache store (prev may be nil). Every error is reported, joined.
+// circuit breaker → cache. Tenants whose settings are unchanged take over
+// prev's client, cache store and breaker (prev may be nil). Every error is
+// reported, joined. With env.metrics set, the breaker-state gauge is
+// pointed at the new snapshot's breakers.
 func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 	var errs []error
 	if cfg.Redis != nil {
@@ -102,14 +109,27 @@ func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 			errs = append(errs, fmt.Errorf("tenants[%d].introspection: %w", i, err))
 			continue
 		}
+		if t.Introspection.InsecureSkipVerify && env.logger != nil {
+			env.logger.Warn("TLS certificates of the authorization server are not verified (insecure_skip_verify)",
+				slog.String("tenant", t.Name))
+		}
 		b.tenants[t.Name] = rt
 	}
 	if err := errors.Join(errs...); err != nil {
 		b.close()
 		return nil, err
 	}
-	// Second pass: take over the unchanged tenants and wire client → limit → cache.
+	// Second pass: take over the unchanged tenants and wire
+	// client → limit → breaker → cache (the cache calls the breaker, which
+	// calls the limiter, which calls the client). The breaker sits above
+	// the limiter so that while it is open a miss fails at once instead of
+	// queueing for a slot that calls hanging on a dead server still hold;
+	// it counts only what the server did (a wait for a slot given up is
+	// excluded, see introspection.CircuitBreaker.Wrap). It sits below the
+	// cache so that hits and coalesced waiters never touch it: a cached
+	// token is allowed through an outage, and one call per token counts.
 	tenants := make(map[string]*check.Tenant, len(cfg.Tenants))
+	breakers := make(map[string]*introspection.CircuitBreaker, len(cfg.Tenants))
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		rt := b.tenants[t.Name]
@@ -122,11 +142,22 @@ func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 			client = env.metrics.Instrument(client, t.Name)
 		}
 		limited := introspection.Limit(client, t.MaxConcurrentIntrospections)
+		guarded := rt.breaker.Wrap(limited)
+		breakers[t.Name] = rt.breaker
 		tenants[t.Name] = &check.Tenant{
 			Name:         t.Name,
-			Introspector: rt.store.Wrap(limited, t.Introspection.Timeout),
+			Introspector: rt.store.Wrap(guarded, t.Introspection.Timeout),
 			Headers:      claimheaders.New(headerOptions(cfg, i)),
 		}
+	}
+	if env.metrics != nil {
+		env.metrics.SetBreakerStates(func() map[string]int {
+			states := make(map[string]int, len(breakers))
+			for name, cb := range breakers { // read-only after build
+				states[name] = int(cb.State())
+			}
+			return states
+		})
 	}
 	routes := make([]check.Route, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -139,10 +170,17 @@ func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 // buildEnv is what a snapshot is built with besides the configuration;
 // its zero value (for `validate`) instruments nothing.
 type buildEnv struct {
+	logger         *slog.Logger // nil: nothing logged
 	metrics        *telemetry.Metrics
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TextMapPropagator
 }
+
+// breakerCoolDown overrides the circuit breakers' open period when not 0
+// (nanoseconds). It is a test hook: the breaker's thresholds have no
+// config key, and production uses introspection.DefaultBreakerCoolDown.
+// Atomic because a test may set it while an earlier test's server reloads.
+var breakerCoolDown atomic.Int64
 
 func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
 	opts := clientOptions(t)
@@ -168,7 +206,16 @@ func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
 		NegativeTTL: t.Cache.NegativeTTL,
 		MaxEntries:  t.Cache.MaxEntries,
 	})
-	return &tenantRuntime{clientOpts: clientOptions(t), cache: t.Cache, client: client, store: store}, nil
+	logger := env.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler) // as documented on buildEnv
+	}
+	breaker := introspection.NewCircuitBreaker(introspection.BreakerOptions{
+		Tenant:   t.Name,
+		CoolDown: time.Duration(breakerCoolDown.Load()),
+		Logger:   logger,
+	})
+	return &tenantRuntime{clientOpts: clientOptions(t), cache: t.Cache, client: client, store: store, breaker: breaker}, nil
 }
 
 func clientOptions(t *config.Tenant) introspection.Options {

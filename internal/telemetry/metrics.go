@@ -27,6 +27,9 @@ type Metrics struct {
 	// entries reports each tenant's cache size; the app sets it to read
 	// the stores of the snapshot in use.
 	entries atomic.Pointer[func() map[string]int]
+	// breakers reports each tenant's circuit breaker state (0 closed,
+	// 1 half-open, 2 open); the app sets it when it builds a snapshot.
+	breakers atomic.Pointer[func() map[string]int]
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per label combination
@@ -74,6 +77,11 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithInt64Callback(m.observeEntries)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	if _, err = meter.Int64ObservableGauge("tokengate_circuit_breaker_state",
+		metric.WithDescription("State of each tenant's circuit breaker: 0 closed, 1 half-open, 2 open."),
+		metric.WithInt64Callback(m.observeBreakers)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	return m, nil
 }
 
@@ -81,7 +89,21 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 func (m *Metrics) SetCacheEntries(f func() map[string]int) { m.entries.Store(&f) }
 
 func (m *Metrics) observeEntries(_ context.Context, o metric.Int64Observer) error {
-	f := m.entries.Load()
+	return observePerTenant(m.entries.Load(), o)
+}
+
+// SetBreakerStates sets the function the circuit-breaker gauge reads: each
+// tenant's state, 0 closed, 1 half-open, 2 open. It is called at collection
+// time, from the exporter's goroutine, so it must be safe for concurrent
+// use; the latest function set wins (a reload replaces it).
+func (m *Metrics) SetBreakerStates(f func() map[string]int) { m.breakers.Store(&f) }
+
+func (m *Metrics) observeBreakers(_ context.Context, o metric.Int64Observer) error {
+	return observePerTenant(m.breakers.Load(), o)
+}
+
+// observePerTenant observes one value per tenant from f, if set.
+func observePerTenant(f *func() map[string]int, o metric.Int64Observer) error {
 	if f == nil {
 		return nil
 	}

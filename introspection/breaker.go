@@ -1,0 +1,220 @@
+package introspection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// ErrCircuitOpen marks a call refused without asking the authorization
+// server because the tenant's circuit breaker is open, or half-open with
+// its probe still in flight (see Breaker). Such errors also wrap
+// ErrIntrospection, so a check fails closed on them (503).
+var ErrCircuitOpen = errors.New("circuit breaker open")
+
+// The breaker's thresholds. They are constants on purpose: the
+// configuration schema has no key for them, and these values suit an
+// introspection endpoint, which answers in milliseconds when healthy.
+const (
+	// BreakerConsecutiveFailures failures in a row open the breaker.
+	BreakerConsecutiveFailures = 5
+	// BreakerFailureRatio of the calls that completed within
+	// BreakerWindow, once there are at least BreakerMinCalls of them, also
+	// opens it: a server failing every other call is broken too, even though
+	// it never fails five times in a row.
+	BreakerFailureRatio = 0.5
+	// BreakerMinCalls is how many completed calls the ratio needs.
+	BreakerMinCalls = 20
+	// BreakerWindow is the rolling window (one-second buckets) over which a
+	// closed breaker counts calls.
+	BreakerWindow = 10 * time.Second
+	// DefaultBreakerCoolDown is how long an open breaker refuses calls
+	// before it lets a probe through (BreakerOptions.CoolDown).
+	DefaultBreakerCoolDown = 5 * time.Second
+	// BreakerProbes is how many calls a half-open breaker lets through at
+	// once; that many successes in a row close it, and one failure opens
+	// it again for another cool-down.
+	BreakerProbes = 1
+
+	breakerBucket = time.Second
+)
+
+// BreakerState is a breaker's state; the numbers are the values of the
+// tokengate_circuit_breaker_state gauge.
+type BreakerState int
+
+const (
+	BreakerClosed   BreakerState = 0 // calls go through
+	BreakerHalfOpen BreakerState = 1 // BreakerProbes calls at a time go through
+	BreakerOpen     BreakerState = 2 // calls fail fast with ErrCircuitOpen
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerHalfOpen:
+		return "half-open"
+	case BreakerOpen:
+		return "open"
+	}
+	return fmt.Sprintf("BreakerState(%d)", int(s))
+}
+
+// BreakerOptions configures a CircuitBreaker. The zero value is usable.
+type BreakerOptions struct {
+	// Tenant names the breaker in logs and errors.
+	Tenant string
+	// CoolDown is how long the breaker stays open; 0 means
+	// DefaultBreakerCoolDown. There is no config key: tests shorten it.
+	CoolDown time.Duration
+	// Logger gets one line per state change (Warn when it opens, Info
+	// otherwise) with the tenant and the from/to states; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// OnStateChange, when set, is called after the log line on every state
+	// change. It runs under the breaker's lock (a gobreaker property), so it
+	// must be quick and must not call the breaker's methods: that deadlocks.
+	OnStateChange func(tenant string, from, to BreakerState)
+}
+
+// CircuitBreaker holds one tenant's breaker state (sony/gobreaker with the
+// thresholds above). Wrap puts it in front of an Introspector; the state
+// lives here, not in the wrapper, so that it can outlive a decorator chain
+// that is rebuilt (a config reload that keeps the tenant's client keeps its
+// breaker too). It is safe for concurrent use.
+type CircuitBreaker struct {
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	errOpen  error // returned as is: the open path allocates nothing
+	errProbe error
+}
+
+// NewCircuitBreaker returns a closed breaker.
+func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
+	if opts.CoolDown <= 0 {
+		opts.CoolDown = DefaultBreakerCoolDown
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tenant := tenantPrefix(opts.Tenant)
+	b := &CircuitBreaker{
+		errOpen: fmt.Errorf("%w: %s%w: the authorization server failed repeatedly; calling it again after a %s cool-down",
+			ErrIntrospection, tenant, ErrCircuitOpen, opts.CoolDown),
+		errProbe: fmt.Errorf("%w: %s%w: half-open, a probe call to the authorization server is in flight",
+			ErrIntrospection, tenant, ErrCircuitOpen),
+	}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         opts.Tenant,
+		MaxRequests:  BreakerProbes,
+		Interval:     BreakerWindow,
+		BucketPeriod: breakerBucket,
+		Timeout:      opts.CoolDown,
+		ReadyToTrip:  readyToTrip,
+		IsExcluded:   func(err error) bool { return err == errExcluded },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			level := slog.LevelInfo
+			if to == gobreaker.StateOpen {
+				level = slog.LevelWarn
+			}
+			log.Log(context.Background(), level, "circuit breaker state changed",
+				slog.String("tenant", opts.Tenant), slog.String("from", from.String()), slog.String("to", to.String()),
+				slog.Duration("cool_down", opts.CoolDown))
+			if opts.OnStateChange != nil {
+				opts.OnStateChange(opts.Tenant, BreakerState(from), BreakerState(to))
+			}
+		},
+	})
+	return b
+}
+
+// Breaker wraps next in a new CircuitBreaker; see CircuitBreaker.Wrap.
+func Breaker(next Introspector, opts BreakerOptions) Introspector {
+	return NewCircuitBreaker(opts).Wrap(next)
+}
+
+// Wrap returns an Introspector that asks next only while the breaker lets
+// it. Closed, every call goes through; BreakerConsecutiveFailures failures
+// in a row, or BreakerFailureRatio of at least BreakerMinCalls calls within
+// BreakerWindow, open it. Open, calls fail at once with an error wrapping
+// ErrIntrospection and ErrCircuitOpen, and next is not called. After the
+// cool-down it is half-open: BreakerProbes calls go through, and their
+// success closes it while a failure opens it again.
+//
+// What counts: an error wrapping ErrIntrospection is a failure, including
+// a timeout (the deadline given to next is the budget the server had). A
+// nil error is a success, an inactive token included: the server answered.
+// Excluded, neither success nor failure: the caller cancelling ctx (that
+// says nothing about the server, and counting it a success would let a
+// cancelled probe close the breaker), ErrConcurrencyLimit (our own queue,
+// not the server's answer: the calls holding the slots report on the
+// server), ErrCircuitOpen from a breaker further down, and any error not
+// wrapping ErrIntrospection.
+//
+// Several wrappers of one CircuitBreaker share its state. The returned
+// Introspector is safe for concurrent use if next is.
+func (b *CircuitBreaker) Wrap(next Introspector) Introspector {
+	return &breaker{b: b, next: next}
+}
+
+// State returns the current state. It may move an open breaker whose
+// cool-down is over to half-open (and log that), as a call would.
+func (b *CircuitBreaker) State() BreakerState { return BreakerState(b.cb.State()) }
+
+type breaker struct {
+	b    *CircuitBreaker
+	next Introspector
+}
+
+// errExcluded and errFailure are what the breaker is told about a call;
+// the caller still gets next's own error.
+var (
+	errExcluded = errors.New("excluded from the breaker's counts")
+	errFailure  = errors.New("failure")
+)
+
+func (g *breaker) Introspect(ctx context.Context, token string) (Result, error) {
+	done, err := g.b.cb.Allow()
+	if err != nil {
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return Result{}, g.b.errProbe
+		}
+		return Result{}, g.b.errOpen
+	}
+	// The outcome is reported even if next panics (as a failure):
+	// otherwise a half-open breaker would wait forever for its probe.
+	outcome := errFailure
+	defer func() { done(outcome) }()
+	res, err := g.next.Introspect(ctx, token)
+	outcome = classify(ctx, err)
+	return res, err
+}
+
+// classify maps next's answer to what the breaker counts (see Wrap).
+func classify(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled),
+		errors.Is(err, ErrConcurrencyLimit),
+		errors.Is(err, ErrCircuitOpen),
+		!errors.Is(err, ErrIntrospection):
+		return errExcluded
+	}
+	return errFailure
+}
+
+// readyToTrip is called by gobreaker after each failure while closed, with
+// the counts of the rolling window.
+func readyToTrip(c gobreaker.Counts) bool {
+	if c.ConsecutiveFailures >= BreakerConsecutiveFailures {
+		return true
+	}
+	completed := c.TotalSuccesses + c.TotalFailures // exclusions left out
+	return completed >= BreakerMinCalls && float64(c.TotalFailures) >= BreakerFailureRatio*float64(completed)
+}
