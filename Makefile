@@ -4,7 +4,7 @@ BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test vet bench clean
+.PHONY: all build demo test vet bench fuzz clean
 
 all: build
 
@@ -26,8 +26,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-test: vet realas-deps
-	$(GO) test -race -count=1 -timeout 10m ./...
+# Everything: vet, the real authorization server's npm packages, nginx, the
+# Dockerfile's build (static binary), then every Go test with the race detector.
+test: vet realas-deps nginx-deps image-check
+	$(GO) test -race -count=1 -timeout 12m ./...
 
 # internal/realas tests tokengate against a real authorization server
 # (oidc-provider on Node.js): `npm ci` there when node_modules is missing or
@@ -50,7 +52,90 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/loadgen --tokengate $(BIN)/tokengate $(LOADGEN_FLAGS)
 
+# What `docker build` does, without a Docker engine: run the Dockerfile's own
+# `RUN CGO_ENABLED=0 go build` line (VERSION=check, into a temporary directory,
+# so the check follows the Dockerfile), then check that the binary is static
+# (no PT_INTERP/PT_DYNAMIC program header, read with od; `file` and `readelf`
+# double-check when installed) and says "tokengate check", and that the final
+# stage is distroless static, nonroot, running `/tokengate serve`.
+.PHONY: image-check
+image-check:
+	@set -eu; \
+	fail() { echo "image-check: FAIL: $$*" >&2; exit 1; }; \
+	ok() { echo "image-check: ok: $$*"; }; \
+	n=$$(grep -c '^RUN CGO_ENABLED=0 go build ' Dockerfile || true); \
+	[ "$$n" = 1 ] || fail "Dockerfile needs exactly one line starting 'RUN CGO_ENABLED=0 go build ' (found $$n)"; \
+	cmd=$$(sed -n 's/^RUN \(CGO_ENABLED=0 go build .*\)$$/\1/p' Dockerfile); \
+	case "$$cmd" in *'\') fail "the go build line must be on one line";; esac; \
+	case "$$cmd" in *' -o /out/tokengate '*) ;; *) fail "the go build line must write -o /out/tokengate";; esac; \
+	gov=$$(sed -n 's/^go \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' go.mod); \
+	grep -Eq "^FROM golang:$$gov([-.].*)? AS build$$" Dockerfile || fail "the build stage must be FROM golang:$$gov... AS build (go.mod says go $$gov)"; \
+	grep -q '^ARG VERSION=' Dockerfile || fail "the build stage must declare ARG VERSION=..."; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	local_cmd=$$(printf '%s\n' "$$cmd" | sed "s# -o /out/tokengate # -o $$tmp/tokengate #"); \
+	echo "image-check: VERSION=check $$local_cmd"; \
+	VERSION=check GOFLAGS= GOOS= GOARCH= sh -c "$$local_cmd" || fail "the Dockerfile's go build failed"; \
+	bin=$$tmp/tokengate; \
+	[ "$$(od -An -tx1 -N4 "$$bin" | tr -d ' \n')" = 7f454c46 ] || fail "$$bin is not an ELF binary (image-check needs Linux)"; \
+	[ "$$(od -An -tu1 -j4 -N2 "$$bin" | tr -s ' ' | sed 's/^ //')" = "2 1" ] || fail "$$bin is not a 64-bit little-endian ELF"; \
+	phoff=$$(od -An --endian=little -tu8 -j32 -N8 "$$bin" | tr -d ' \n'); \
+	phentsize=$$(od -An --endian=little -tu2 -j54 -N2 "$$bin" | tr -d ' \n'); \
+	phnum=$$(od -An --endian=little -tu2 -j56 -N2 "$$bin" | tr -d ' \n'); \
+	[ "$$phnum" -gt 0 ] || fail "$$bin has no program headers"; \
+	i=0; while [ "$$i" -lt "$$phnum" ]; do \
+		ptype=$$(od -An --endian=little -tu4 -j$$((phoff + i * phentsize)) -N4 "$$bin" | tr -d ' \n'); \
+		case "$$ptype" in \
+		2) fail "$$bin has a PT_DYNAMIC program header: dynamically linked, would not run on distroless/static";; \
+		3) fail "$$bin has a PT_INTERP program header: dynamically linked, would not run on distroless/static";; \
+		esac; \
+		i=$$((i + 1)); \
+	done; \
+	ok "statically linked: no PT_INTERP or PT_DYNAMIC among $$phnum program headers"; \
+	if command -v file >/dev/null 2>&1; then \
+		file -b "$$bin" | grep -q 'statically linked' || fail "file says: $$(file -b "$$bin")"; \
+		ok "file: $$(file -b "$$bin" | cut -d, -f1-4)"; \
+	fi; \
+	if command -v readelf >/dev/null 2>&1; then \
+		! readelf -lW "$$bin" | grep -Eq '^ *(INTERP|DYNAMIC) ' || fail "readelf finds INTERP or DYNAMIC in $$bin"; \
+		ok "readelf: no INTERP or DYNAMIC segment"; \
+	fi; \
+	bi=$$(go version -m "$$bin"); \
+	echo "$$bi" | grep -Eq '^[[:space:]]+build[[:space:]]+CGO_ENABLED=0$$' || fail "go version -m: not built with CGO_ENABLED=0"; \
+	echo "$$bi" | grep -Eq '^[[:space:]]+build[[:space:]]+-trimpath=true$$' || fail "go version -m: not built with -trimpath"; \
+	ok "go version -m: CGO_ENABLED=0, -trimpath"; \
+	out=$$("$$bin" version) || fail "$$bin version exited non-zero"; \
+	[ "$$out" = "tokengate check" ] || fail "$$bin version printed '$$out', want 'tokengate check'"; \
+	ok "version: $$out"; \
+	final=$$(awk '/^FROM /{s=""} {s=s $$0 "\n"} END{printf "%s", s}' Dockerfile); \
+	[ "$$(printf '%s\n' "$$final" | head -n1)" = "FROM gcr.io/distroless/static-debian12:nonroot" ] || fail "the final stage must be FROM gcr.io/distroless/static-debian12:nonroot"; \
+	printf '%s\n' "$$final" | grep -qx 'COPY --from=build /out/tokengate /tokengate' || fail "the final stage must COPY --from=build /out/tokengate /tokengate"; \
+	printf '%s\n' "$$final" | grep -qx 'USER nonroot:nonroot' || fail "the final stage must run as USER nonroot:nonroot"; \
+	printf '%s\n' "$$final" | grep -Eqx 'ENTRYPOINT \[ *"/tokengate" *, *"serve" *\]' || fail "the final stage needs ENTRYPOINT [\"/tokengate\", \"serve\"]"; \
+	ok "final stage: distroless static nonroot, ENTRYPOINT /tokengate serve"; \
+	echo "image-check: PASS"
+
 clean:
 	rm -rf $(BIN)
 
 FORCE:
+
+# internal/nginxtest runs a real nginx (auth_request) in front of tokengate:
+# install it when it is neither on PATH nor at /usr/sbin/nginx (Debian, as root).
+.PHONY: nginx-deps
+nginx-deps:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	echo "nginx-deps: installing nginx (apt-get)"; \
+	{ apt-get update -qq && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }; } && \
+	{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || { \
+		echo "make nginx-deps: could not install nginx, which the nginx auth_request tests in internal/nginxtest require; install it by hand (Debian: apt-get install nginx-light or nginx)" >&2; exit 1; }
+
+# Runs each fuzz target for FUZZTIME (not in CI: make test replays the corpora
+# in testdata/fuzz). Inputs that fail are written to testdata/fuzz by go test.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./extauthz/bearer:FuzzParse ./extauthz/routing:FuzzNormalizePath ./extauthz/routing:FuzzMatch \
+	./introspection:FuzzParseClaims ./extauthz/claimheaders:FuzzFormatValue ./internal/config:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done

@@ -3,13 +3,11 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +52,7 @@ type Server struct {
 	health  *health.Server
 	http    *http.Server
 	ready   atomic.Bool
+	tls     tlsListeners // certificates of the TLS listeners (tls.go)
 
 	grpcAddr, httpAddr string
 	served             sync.WaitGroup
@@ -120,24 +119,18 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 		grpcLis.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	var grpcOpts []grpc.ServerOption
-	if t := cfg.GRPC.TLS; t != nil {
-		tc, err := serverTLS(t)
-		if err != nil {
-			grpcLis.Close()
-			httpLis.Close()
-			return fmt.Errorf("grpc.tls: %w", err)
-		}
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+	// The certificates are re-read by Reload (certReloader, tls.go).
+	if s.tls, err = newTLSListeners(cfg); err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
 	}
-	if t := cfg.HTTP.TLS; t != nil {
-		tc, err := serverTLS(t)
-		if err != nil {
-			grpcLis.Close()
-			httpLis.Close()
-			return fmt.Errorf("http.tls: %w", err)
-		}
-		httpLis = tls.NewListener(httpLis, tc)
+	var grpcOpts []grpc.ServerOption
+	if s.tls.grpc != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(s.tls.grpc.serverConfig())))
+	}
+	if s.tls.http != nil {
+		httpLis = tls.NewListener(httpLis, s.tls.http.serverConfig())
 	}
 	if s.tel.Exporting {
 		// A server span per call is only worth its cost when spans are
@@ -149,6 +142,10 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 		)))
 	}
+	// Explicit bounds: a CheckRequest carries headers (and, if Envoy is told
+	// to, part of the body); nothing legitimate comes near 4 MiB. The codec
+	// turns invalid UTF-8 into a deny instead of a gRPC error.
+	grpcOpts = append(grpcOpts, grpc.MaxRecvMsgSize(4<<20), grpc.ForceServerCodecV2(grpcauthz.Codec()))
 	s.grpc = grpc.NewServer(grpcOpts...)
 	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()
@@ -203,7 +200,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	cfg, err := config.Load(s.opts.ConfigPath)
 	var b *built
 	if err == nil {
-		b, err = build(cfg, s.current, s.buildEnv())
+		b, err = s.buildForReload(cfg) // build, and the new certificates
 	}
 	s.metrics.Reloaded(ctx, err == nil)
 	if err != nil {
@@ -292,7 +289,7 @@ func (s *Server) httpHandler() http.Handler {
 
 // buildEnv is what building a snapshot needs from the running server.
 func (s *Server) buildEnv() buildEnv {
-	return buildEnv{metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator}
+	return buildEnv{logger: s.log, metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator}
 }
 
 // cacheEntries reports each tenant's cache size, for the entries gauge.
@@ -304,27 +301,6 @@ func (s *Server) cacheEntries() map[string]int {
 		sizes[name] = t.store.Len()
 	}
 	return sizes
-}
-
-func serverTLS(t *config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("loading certificate: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA file %s holds no PEM certificate", t.ClientCAFile)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 func firstNonEmpty(a, b string) string {

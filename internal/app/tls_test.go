@@ -1,0 +1,571 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/tokengate/tokengate/internal/config"
+)
+
+// testCA is a throwaway certificate authority for TLS tests.
+type testCA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	certPEM []byte
+}
+
+func newTestCA(t *testing.T, cn string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// issue signs a leaf certificate: a server one for 127.0.0.1 and localhost,
+// or a client one. It returns the certificate and key in PEM.
+func (ca *testCA) issue(t *testing.T, serial int64, cn string, server bool) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.DNSNames = []string{"localhost"}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+}
+
+// clientCert is a client certificate for a tls.Config.
+func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM := ca.issue(t, 7, cn, false)
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tlsWriteFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tlsFiles are a server certificate's files in a temporary directory.
+type tlsFiles struct{ dir, cert, key string }
+
+func writeServerCert(t *testing.T, dir string, ca *testCA, serial int64) tlsFiles {
+	t.Helper()
+	f := tlsFiles{dir: dir, cert: filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	certPEM, keyPEM := ca.issue(t, serial, fmt.Sprintf("tokengate-%d", serial), true)
+	tlsWriteFile(t, f.cert, certPEM)
+	tlsWriteFile(t, f.key, keyPEM)
+	return f
+}
+
+// tlsYAML is a flow-style tls block; clientCA may be "".
+func tlsYAML(f tlsFiles, clientCA string) string {
+	s := fmt.Sprintf("  tls: {cert_file: %q, key_file: %q", f.cert, f.key)
+	if clientCA != "" {
+		s += fmt.Sprintf(", client_ca_file: %q", clientCA)
+	}
+	return s + "}\n"
+}
+
+// configWithTLS is testConfig with grpcTLS and httpTLS (tls blocks from
+// tlsYAML, or "") added to the listener sections.
+func configWithTLS(t *testing.T, asURL, grpcTLS, httpTLS string) string {
+	t.Helper()
+	cfg := testConfig(asURL)
+	for _, x := range []struct{ section, block string }{{"grpc", grpcTLS}, {"http", httpTLS}} {
+		anchor := x.section + ":\n  address: \"127.0.0.1:0\"\n"
+		if !strings.Contains(cfg, anchor) {
+			t.Fatalf("testConfig has no %q", anchor)
+		}
+		cfg = strings.Replace(cfg, anchor, anchor+x.block, 1)
+	}
+	return cfg
+}
+
+// dialTLS is an ext_authz client over TLS to the harness's gRPC listener.
+func dialTLS(t *testing.T, h *harness, tc *tls.Config) authv3.AuthorizationClient {
+	t.Helper()
+	conn, err := grpc.NewClient(h.srv.GRPCAddress(), grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return authv3.NewAuthorizationClient(conn)
+}
+
+// tlsCheck sends an allowed check over client and returns the server's
+// certificate serial; err is the gRPC error, if any.
+func tlsCheck(client authv3.AuthorizationClient) (serial int64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var p peer.Peer
+	resp, err := client.Check(ctx, req{path: "/orders", auth: "Bearer good"}.proto(), grpc.Peer(&p))
+	if err != nil {
+		return 0, err
+	}
+	if c := resp.GetStatus().GetCode(); c != int32(codes.OK) {
+		return 0, fmt.Errorf("check denied: %s", resp.GetStatus().GetMessage())
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return 0, fmt.Errorf("no TLS peer certificate (auth info %T)", p.AuthInfo)
+	}
+	if v := info.State.Version; v < tls.VersionTLS12 {
+		return 0, fmt.Errorf("TLS version %x", v)
+	}
+	return info.State.PeerCertificates[0].SerialNumber.Int64(), nil
+}
+
+// tlsRefused asserts that a check over client fails at the transport.
+func tlsRefused(t *testing.T, client authv3.AuthorizationClient, what string) {
+	t.Helper()
+	_, err := tlsCheck(client)
+	if err == nil {
+		t.Fatalf("%s: check succeeded", what)
+	}
+	if c := status.Code(err); c != codes.Unavailable {
+		t.Fatalf("%s: want Unavailable, got %v", what, err)
+	}
+}
+
+// handshakeSerial makes a new TLS connection to addr and returns the
+// serial of the certificate the server presented.
+func handshakeSerial(addr string, tc *tls.Config) (int64, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: tc}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
+}
+
+func httpsClient(ca *testCA) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: ca.pool()},
+		DisableKeepAlives: true, // every request is a new handshake
+	}}
+}
+
+// TestGRPCOverTLS: grpc.tls serves ext_authz over TLS 1.2+ to a client
+// that trusts the CA, and a plaintext client gets nowhere.
+func TestGRPCOverTLS(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	ca := newTestCA(t, "test CA")
+	f := writeServerCert(t, t.TempDir(), ca, 100)
+	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), "")))
+
+	serial, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()}))
+	if err != nil || serial != 100 {
+		t.Fatalf("check over TLS: serial %d, %v", serial, err)
+	}
+	// The harness's own client speaks plaintext.
+	tlsRefused(t, h.client, "plaintext client")
+	// Not trusting the CA: refused too.
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: newTestCA(t, "other CA").pool()}), "client without the CA")
+	// TLS 1.1 and older are not offered.
+	if _, err := handshakeSerial(h.srv.GRPCAddress(), &tls.Config{
+		RootCAs: ca.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, NextProtos: []string{"h2"},
+	}); err == nil {
+		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+}
+
+// TestGRPCMutualTLS: with client_ca_file, only clients presenting a
+// certificate signed by that CA get through.
+func TestGRPCMutualTLS(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	ca := newTestCA(t, "test CA")
+	dir := t.TempDir()
+	f := writeServerCert(t, dir, ca, 100)
+	caFile := filepath.Join(dir, "clients.pem")
+	tlsWriteFile(t, caFile, ca.certPEM)
+	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, caFile), "")))
+
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.pool()}), "client without a certificate")
+	good := dialTLS(t, h, &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{ca.clientCert(t, "envoy")}})
+	if _, err := tlsCheck(good); err != nil {
+		t.Fatalf("client certificate from the CA: %v", err)
+	}
+	other := newTestCA(t, "other CA")
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{other.clientCert(t, "mallory")}}),
+		"client certificate from another CA")
+}
+
+// TestHTTPOverTLS: http.tls serves /healthz over HTTPS; plain HTTP to the
+// port is not answered with a 200.
+func TestHTTPOverTLS(t *testing.T) {
+	as := newFakeAS(t)
+	ca := newTestCA(t, "test CA")
+	f := writeServerCert(t, t.TempDir(), ca, 100)
+	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
+
+	resp, err := httpsClient(ca).Get("https://" + h.srv.HTTPAddress() + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz over TLS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.PeerCertificates[0].SerialNumber.Int64() != 100 {
+		t.Fatalf("GET /healthz over TLS: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	plain := &http.Client{Timeout: 5 * time.Second}
+	if resp, err := plain.Get("http://" + h.srv.HTTPAddress() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP to the TLS port answered 200")
+		}
+	}
+}
+
+// TestReloadReplacesCertificates: after the certificate files are
+// replaced, Reload makes new connections (gRPC and HTTP) see the new
+// certificate; an invalid certificate file fails the reload and the last
+// good certificate keeps being served.
+func TestReloadReplacesCertificates(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	ca := newTestCA(t, "test CA")
+	dir := t.TempDir()
+	f := writeServerCert(t, dir, ca, 100)
+	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), tlsYAML(f, ""))))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	serials := func(when string, want int64) {
+		t.Helper()
+		if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})); err != nil || got != want {
+			t.Fatalf("%s: gRPC serial %d (%v), want %d", when, got, err, want)
+		}
+		resp, err := httpsClient(ca).Get("https://" + h.srv.HTTPAddress() + "/healthz")
+		if err != nil {
+			t.Fatalf("%s: https: %v", when, err)
+		}
+		resp.Body.Close()
+		if got := resp.TLS.PeerCertificates[0].SerialNumber.Int64(); got != want {
+			t.Fatalf("%s: HTTP serial %d, want %d", when, got, want)
+		}
+	}
+	serials("before reload", 100)
+	// An existing connection is not affected by a reload.
+	kept := dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})
+	if got, err := tlsCheck(kept); err != nil || got != 100 {
+		t.Fatalf("kept connection: %d %v", got, err)
+	}
+
+	writeServerCert(t, dir, ca, 200)
+	if err := h.srv.Reload(ctx); err != nil {
+		t.Fatalf("Reload with a new certificate: %v", err)
+	}
+	serials("after reload", 200)
+	if got, err := tlsCheck(kept); err != nil || got != 100 {
+		t.Fatalf("connection from before the reload: %d %v", got, err)
+	}
+
+	tlsWriteFile(t, f.cert, []byte("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n"))
+	if err := h.srv.Reload(ctx); err == nil {
+		t.Fatal("Reload accepted an invalid certificate file")
+	}
+	serials("after a failed reload", 200)
+	if !strings.Contains(h.logs.String(), "config reload failed") {
+		t.Errorf("failed reload not logged:\n%s", h.logs.String())
+	}
+}
+
+// TestReloadMovesToNewFilesAndClientCA: a reload may name other files,
+// including another client CA: clients of the old CA are refused from then
+// on, clients of the new one accepted.
+func TestReloadMovesToNewFilesAndClientCA(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	ca, ca2 := newTestCA(t, "CA one"), newTestCA(t, "CA two")
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	f1, f2 := writeServerCert(t, dir1, ca, 100), writeServerCert(t, dir2, ca2, 300)
+	ca1File, ca2File := filepath.Join(dir1, "clients.pem"), filepath.Join(dir2, "clients.pem")
+	tlsWriteFile(t, ca1File, ca.certPEM)
+	tlsWriteFile(t, ca2File, ca2.certPEM)
+	path := writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f1, ca1File), ""))
+	h := startHarnessAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	both := x509.NewCertPool()
+	both.AddCert(ca.cert)
+	both.AddCert(ca2.cert)
+	client1 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca.clientCert(t, "envoy-1")}}
+	client2 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca2.clientCert(t, "envoy-2")}}
+	if got, err := tlsCheck(dialTLS(t, h, client1)); err != nil || got != 100 {
+		t.Fatalf("before reload, client of CA one: %d %v", got, err)
+	}
+	tlsRefused(t, dialTLS(t, h, client2), "before reload, client of CA two")
+
+	tlsWriteFile(t, path, []byte(configWithTLS(t, as.URL, tlsYAML(f2, ca2File), "")))
+	if err := h.srv.Reload(ctx); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got, err := tlsCheck(dialTLS(t, h, client2)); err != nil || got != 300 {
+		t.Fatalf("after reload, client of CA two: %d %v", got, err)
+	}
+	tlsRefused(t, dialTLS(t, h, client1), "after reload, client of CA one")
+
+	// Dropping client_ca_file turns mTLS off: a client without a
+	// certificate gets through.
+	tlsWriteFile(t, path, []byte(configWithTLS(t, as.URL, tlsYAML(f2, ""), "")))
+	if err := h.srv.Reload(ctx); err != nil {
+		t.Fatalf("Reload without client_ca_file: %v", err)
+	}
+	if _, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: both})); err != nil {
+		t.Fatalf("after dropping client_ca_file, client without a certificate: %v", err)
+	}
+}
+
+// TestReloadCannotToggleTLS: turning a listener's TLS on or off takes a
+// restart, so such a reload fails as a whole and the old one stays.
+func TestReloadCannotToggleTLS(t *testing.T) {
+	as := newFakeAS(t)
+	as.claims("good", goodClaims(nil))
+	ca := newTestCA(t, "test CA")
+	f := writeServerCert(t, t.TempDir(), ca, 100)
+	path := writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), ""))
+	h := startHarnessAt(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	for _, c := range []struct{ name, cfg, want string }{
+		{"grpc off", configWithTLS(t, as.URL, "", ""), "grpc.tls: turning TLS off takes a restart"},
+		{"http on", configWithTLS(t, as.URL, tlsYAML(f, ""), tlsYAML(f, "")), "http.tls: turning TLS on takes a restart"},
+	} {
+		tlsWriteFile(t, path, []byte(c.cfg))
+		err := h.srv.Reload(ctx)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: Reload: %v", c.name, err)
+		}
+	}
+	if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})); err != nil || got != 100 {
+		t.Fatalf("after failed reloads: %d %v", got, err)
+	}
+}
+
+// TestCertReloaderKeepsStateOnBadFiles: the reloader's own error path
+// (files that vanish or go bad between config validation and loading):
+// nothing is published, and the errors name the section, not the contents.
+func TestCertReloaderKeepsStateOnBadFiles(t *testing.T) {
+	ca := newTestCA(t, "test CA")
+	dir := t.TempDir()
+	f := writeServerCert(t, dir, ca, 100)
+	good := &config.Config{GRPC: config.GRPC{TLS: &config.TLS{CertFile: f.cert, KeyFile: f.key}}}
+	l, err := newTLSListeners(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.grpc.current()
+	noPEM := filepath.Join(dir, "empty.pem")
+	tlsWriteFile(t, noPEM, []byte("secret-looking contents\n"))
+	for name, tc := range map[string]*config.TLS{
+		"missing cert":  {CertFile: filepath.Join(dir, "nope.crt"), KeyFile: f.key},
+		"not a pair":    {CertFile: f.cert, KeyFile: noPEM},
+		"missing CA":    {CertFile: f.cert, KeyFile: f.key, ClientCAFile: filepath.Join(dir, "nope.pem")},
+		"CA has no PEM": {CertFile: f.cert, KeyFile: f.key, ClientCAFile: noPEM},
+	} {
+		_, err := l.load(&config.Config{GRPC: config.GRPC{TLS: tc}})
+		if err == nil || !strings.HasPrefix(err.Error(), "grpc.tls: ") || strings.Contains(err.Error(), "secret-looking") {
+			t.Errorf("%s: %v", name, err)
+		}
+		if l.grpc.current() != before {
+			t.Errorf("%s: state changed", name)
+		}
+	}
+}
+
+// TestCertReloadDuringHandshakes: handshakes running while Reload swaps
+// certificates each see one whole certificate, old or new (run with -race).
+func TestCertReloadDuringHandshakes(t *testing.T) {
+	as := newFakeAS(t)
+	ca := newTestCA(t, "test CA")
+	dir := t.TempDir()
+	f := writeServerCert(t, dir, ca, 100)
+	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	const reloads, dialers, dials = 5, 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, dialers*dials)
+	for range dialers {
+		wg.Go(func() {
+			for range dials {
+				s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.pool()})
+				if err == nil && (s < 100 || s > 100+reloads) {
+					err = fmt.Errorf("unexpected serial %d", s)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := int64(1); i <= reloads; i++ {
+		writeServerCert(t, dir, ca, 100+i)
+		if err := h.srv.Reload(ctx); err != nil {
+			t.Errorf("Reload %d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.pool()}); err != nil || s != 100+reloads {
+		t.Fatalf("after the reloads: %d %v", s, err)
+	}
+}
+
+// TestMutualTLSSessionsDoNotOutliveTheClientCA: a client that holds a TLS
+// session ticket from before a reload cannot resume it to skip the check
+// of its certificate against the new client CA pool.
+func TestMutualTLSSessionsDoNotOutliveTheClientCA(t *testing.T) {
+	ca, ca2 := newTestCA(t, "CA one"), newTestCA(t, "CA two")
+	dir := t.TempDir()
+	f := writeServerCert(t, dir, ca, 100)
+	ca1File, ca2File := filepath.Join(dir, "ca1.pem"), filepath.Join(dir, "ca2.pem")
+	tlsWriteFile(t, ca1File, ca.certPEM)
+	tlsWriteFile(t, ca2File, ca2.certPEM)
+	r, err := newCertReloader("grpc.tls", &config.TLS{CertFile: f.cert, KeyFile: f.key, ClientCAFile: ca1File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tln := tls.NewListener(ln, r.serverConfig())
+	go func() { // answer "ok" on every connection that completes a handshake
+		for {
+			c, err := tln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if c.(*tls.Conn).Handshake() == nil {
+					c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	client := &tls.Config{
+		RootCAs: ca.pool(), Certificates: []tls.Certificate{ca.clientCert(t, "envoy")},
+		ClientSessionCache: tls.NewLRUClientSessionCache(4),
+	}
+	talk := func() (resumed bool, err error) {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: client}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			return false, err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil { // also receives a TLS 1.3 ticket, if any
+			return false, err
+		}
+		return c.(*tls.Conn).ConnectionState().DidResume, nil
+	}
+	if _, err := talk(); err != nil {
+		t.Fatalf("before the reload: %v", err)
+	}
+	if resumed, err := talk(); err != nil || !resumed {
+		t.Fatalf("before the reload, a second connection did not resume its session: %v %v", resumed, err)
+	}
+	st, err := r.load(&config.TLS{CertFile: f.cert, KeyFile: f.key, ClientCAFile: ca2File})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store(st)
+	if resumed, err := talk(); err == nil {
+		t.Fatalf("a client of the removed CA got through (resumed: %v)", resumed)
+	}
+}
