@@ -1,0 +1,95 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/introspection"
+)
+
+func newTel(t *testing.T, env map[string]string) *Telemetry {
+	t.Helper()
+	tel, err := New(context.Background(), Options{Version: "v-test", Getenv: func(k string) string { return env[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	return tel
+}
+
+func scrape(t *testing.T, tel *Telemetry) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	return string(body)
+}
+
+func TestNothingExportedWhenUnset(t *testing.T) {
+	for _, env := range []map[string]string{nil, {"OTEL_TRACES_EXPORTER": "none"}} {
+		tel := newTel(t, env)
+		if tel.Exporting {
+			t.Fatalf("env %v: exporting", env)
+		}
+		_, span := tel.Tracer.Start(context.Background(), "x")
+		if span.IsRecording() || !span.SpanContext().IsValid() {
+			t.Fatalf("env %v: spans should be non-recording but carry ids", env)
+		}
+		span.End()
+	}
+	tel := newTel(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"})
+	if !tel.Exporting {
+		t.Fatal("console exporter not picked up")
+	}
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: [16]byte{1}, SpanID: [8]byte{2}, TraceFlags: trace.FlagsSampled, Remote: true})
+	_, span := tel.Tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "x")
+	if !span.IsRecording() || span.SpanContext().TraceID() != parent.TraceID() {
+		t.Fatal("exporting tracer does not record children of sampled parents")
+	}
+	span.End()
+}
+
+func TestDecisionCountersAreExactUnderConcurrency(t *testing.T) {
+	tel := newTel(t, nil)
+	m, err := NewMetrics(tel.Meter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := check.Outcome{Tenant: "acme", Route: "r1", Decision: decision.Decision{Allow: true, Reason: decision.Allowed}, Cache: introspection.CacheHit}
+	deny := check.Outcome{Tenant: "acme", Route: "r1", Decision: decision.DenyMissingToken("acme"), Cache: introspection.CacheNone}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				m.Decided(context.Background(), allow)
+				m.Decided(context.Background(), deny)
+			}
+		}()
+	}
+	wg.Wait()
+	m.SetCacheEntries(func() map[string]int { return map[string]int{"acme": 7} })
+	text := scrape(t, tel)
+	for _, want := range []string{
+		`tokengate_decisions_total{decision="allow",reason="allowed",route="r1",tenant="acme"} 4000`,
+		`tokengate_decisions_total{decision="deny",reason="missing_token",route="r1",tenant="acme"} 4000`,
+		`tokengate_cache_lookups_total{result="hit",tenant="acme"} 4000`,
+		`tokengate_cache_entries{tenant="acme"} 7`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if strings.Contains(text, `result="none"`) {
+		t.Error("checks that never looked at the cache were counted as lookups")
+	}
+}
