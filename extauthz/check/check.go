@@ -152,11 +152,13 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	path, ok := routing.NormalizePath(req.Path)
 	if !ok {
 		out.Decision = decision.DenyMalformedRequest()
+		out.TokenID = presentedTokenID(req)
 		return out
 	}
 	i, ok := c.findRoute(s, req, path)
 	if !ok {
 		out.Decision = decision.DenyNoRoute()
+		out.TokenID = presentedTokenID(req)
 		return out
 	}
 	route := &s.routes[i]
@@ -210,6 +212,15 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		}
 	}
 	return out
+}
+
+// presentedTokenID is the token_id of a well-formed bearer token, for the
+// log line of a deny decided before the token is looked at ("" otherwise).
+func presentedTokenID(req *Request) string {
+	if token, syntax := bearer.Parse(req.Authorization); syntax == bearer.OK {
+		return bearer.ID(token)
+	}
+	return ""
 }
 
 func (c *Checker) findRoute(s *Snapshot, req *Request, path string) (int, bool) {

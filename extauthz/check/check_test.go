@@ -124,3 +124,18 @@ func TestSwapKeepsInFlightSnapshot(t *testing.T) {
 		t.Fatalf("new snapshot not used: %q", out.Decision.Reason)
 	}
 }
+
+func TestEarlyDeniesLogTheTokenID(t *testing.T) {
+	c := newChecker(&fakeIntrospector{})
+	for _, r := range []Request{
+		{Path: "/api/../x", Authorization: "Bearer good"},
+		{Path: "/nope", Authorization: "Bearer good"},
+	} {
+		if out := c.Check(context.Background(), &r); out.TokenID == "" || out.Decision.Allow {
+			t.Errorf("%s: token_id %q", r.Path, out.TokenID)
+		}
+	}
+	if out := c.Check(context.Background(), &Request{Path: "/nope", Authorization: "Bearer a b"}); out.TokenID != "" {
+		t.Error("a malformed token got a token_id")
+	}
+}
