@@ -253,3 +253,37 @@ func TestDrainLetsInFlightChecksFinish(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+func TestServeReloadsOnSignal(t *testing.T) {
+	as := newFakeAS(t)
+	path := writeConfig(t, testConfig(as.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan struct{})
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &syncBuffer{}, Stderr: &stderr, Reload: reload})
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(stderr.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in: %s", what, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(`"msg":"serving"`)
+	os.WriteFile(path, []byte("tenants: [\n"), 0o600)
+	reload <- struct{}{} // as SIGHUP does
+	waitFor(`"msg":"config reload failed, keeping the old config"`)
+	os.WriteFile(path, []byte(testConfig(as.URL)), 0o600)
+	reload <- struct{}{}
+	waitFor(`"msg":"config reloaded"`)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
