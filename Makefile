@@ -28,7 +28,7 @@ vet:
 
 # Everything: vet, the real authorization server's npm packages, nginx, the
 # Dockerfile's build (static binary), then every Go test with the race detector.
-test: vet realas-deps nginx-deps image-check
+test: vet realas-deps nginx-deps redis-deps image-check
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 # internal/realas tests tokengate against a real authorization server
@@ -139,3 +139,15 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+# internal/redistest and introspection/sharedcache run a real redis-server
+# (the shared cache, revocation across replicas): install it when it is
+# neither on PATH nor in /usr/bin (Debian, as root). `make test` needs it.
+.PHONY: redis-deps
+redis-deps:
+	@if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then exit 0; fi; \
+	echo "redis-deps: installing redis-server (apt-get)"; \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } && \
+	{ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; } || { \
+		echo "make redis-deps: could not install redis-server, which the shared-cache tests in internal/redistest and introspection/sharedcache require; install it by hand (Debian: apt-get install redis-server)" >&2; exit 1; }
+

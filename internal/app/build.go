@@ -22,6 +22,7 @@ import (
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
 
 // built is a snapshot with the per-tenant resources it owns.
@@ -91,10 +92,9 @@ func checkBuildable(cfg *config.Config) error {
 func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 	var errs []error
 	if cfg.Redis != nil {
-		errs = append(errs, errors.New("redis: the shared cache is not supported by this version"))
-	}
-	if cfg.Admin != nil {
-		errs = append(errs, errors.New("admin: the admin listener is not supported by this version"))
+		if _, err := redisTLS(cfg.Redis); err != nil { // for validate; Start uses it
+			errs = append(errs, err)
+		}
 	}
 	// First pass: a runtime for every tenant prev cannot lend, so that a
 	// bad configuration fails before prev loses anything.
@@ -145,9 +145,12 @@ func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 		guarded := rt.breaker.Wrap(limited)
 		breakers[t.Name] = rt.breaker
 		tenants[t.Name] = &check.Tenant{
-			Name:         t.Name,
-			Introspector: rt.store.Wrap(guarded, t.Introspection.Timeout),
-			Headers:      claimheaders.New(headerOptions(cfg, i)),
+			Name: t.Name,
+			// local cache → shared cache (Redis, shared.go) → breaker → limit → client
+			Introspector: rt.store.Wrap(env.shared.Wrap(guarded, sharedcache.Tenant{
+				Name: t.Name, MaxTTL: t.Cache.MaxTTL, NegativeTTL: t.Cache.NegativeTTL,
+			}), t.Introspection.Timeout),
+			Headers: claimheaders.New(headerOptions(cfg, i)),
 		}
 	}
 	if env.metrics != nil {
@@ -174,6 +177,7 @@ type buildEnv struct {
 	metrics        *telemetry.Metrics
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TextMapPropagator
+	shared         *sharedcache.Shared // nil: no shared cache
 }
 
 // breakerCoolDown overrides the circuit breakers' open period when not 0

@@ -79,11 +79,18 @@ routes:
 	}
 }
 
-func TestValidateRejectsWhatThisVersionCannotServe(t *testing.T) {
-	cfg := testConfig("http://127.0.0.1:1") + "admin:\n  address: 127.0.0.1:0\n  token: t\n"
-	code, _, errOut := run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
-	if code != 1 || !strings.Contains(errOut, "admin:") {
-		t.Fatalf("validate: %d %q", code, errOut)
+func TestValidateRedisAndAdmin(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1") + "admin:\n  address: 127.0.0.1:0\n  token: t\n" +
+		"redis:\n  address: 127.0.0.1:1\n"
+	code, out, errOut := run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
+	if code != 0 || !strings.Contains(out, "config OK") {
+		t.Fatalf("validate: %d %q %q", code, out, errOut)
+	}
+	// An unreadable client certificate is found by validate too.
+	cfg += "  tls:\n    cert_file: /nonexistent/cert.pem\n    key_file: /nonexistent/key.pem\n"
+	code, _, errOut = run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
+	if code != 1 || !strings.Contains(errOut, "redis.tls") {
+		t.Fatalf("validate with a bad redis.tls: %d %q", code, errOut)
 	}
 }
 

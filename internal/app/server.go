@@ -26,6 +26,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/httpauthz"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
 
 // Options configures Start.
@@ -64,6 +65,15 @@ type Server struct {
 	mu      sync.Mutex // serializes Reload and Shutdown
 	current *built
 	stopped bool
+
+	// shared is the shared cache and revocation (shared.go); nil without
+	// redis and admin sections. Both are fixed at start.
+	shared     *sharedcache.Shared
+	admin      *http.Server
+	adminAddr  string
+	adminDone  chan struct{}
+	startRedis *config.Redis
+	startAdmin *config.Admin
 }
 
 const authService = "envoy.service.auth.v3.Authorization"
@@ -89,18 +99,25 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, forwarded: cfg.HTTP.ForwardedHeaders}
+	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, forwarded: cfg.HTTP.ForwardedHeaders,
+		startRedis: cfg.Redis, startAdmin: cfg.Admin}
+	if s.shared, err = newShared(cfg, o.Logger); err != nil {
+		return nil, err
+	}
 	b, err := build(cfg, nil, s.buildEnv())
 	if err != nil {
+		s.shared.Close()
 		return nil, err
 	}
 	s.current = b
+	s.shared.SetStores(b.stores())
 	s.checker = check.New(b.snap, check.Options{
 		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: metrics,
 	})
 	metrics.SetCacheEntries(s.cacheEntries)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
+		s.shared.Close()
 		return nil, err
 	}
 	return s, nil
@@ -154,6 +171,11 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if err := s.listenAdmin(ctx, cfg); err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
 	}
 	s.grpcAddr, s.httpAddr = grpcLis.Addr().String(), httpLis.Addr().String()
 	s.served.Add(2)
@@ -212,6 +234,8 @@ func (s *Server) Reload(ctx context.Context) error {
 	s.checker.Swap(b.snap)
 	old := s.current
 	s.current = b
+	s.shared.SetStores(b.stores())
+	s.warnFixedSections(ctx, cfg)
 	old.close()
 	s.log.InfoContext(ctx, "config reloaded")
 	return nil
@@ -246,6 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.http.Close()
 	}
 	s.served.Wait()
+	s.stopShared(ctx)
 	s.current.close()
 	if s.opts.Telemetry == nil { // ours: flush and stop it
 		if err := s.tel.Shutdown(ctx); err != nil {
@@ -289,7 +314,8 @@ func (s *Server) httpHandler() http.Handler {
 
 // buildEnv is what building a snapshot needs from the running server.
 func (s *Server) buildEnv() buildEnv {
-	return buildEnv{logger: s.log, metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator}
+	return buildEnv{logger: s.log, metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator,
+		shared: s.shared}
 }
 
 // cacheEntries reports each tenant's cache size, for the entries gauge.

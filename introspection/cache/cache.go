@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -72,6 +73,7 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 	if claims, _, ok := c.store.get(key); ok {
 		return claims, nil
 	}
+	gen := c.store.Generation()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
 	defer cancel()
 	res, err := c.next.Introspect(ctx, token)
@@ -81,7 +83,7 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 	if res.Claims == nil {
 		return nil, fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection)
 	}
-	c.store.put(key, res.Claims)
+	c.store.put(key, bearer.ID(token), res.Claims, gen)
 	return res.Claims, nil
 }
 

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"crypto/sha256"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,10 @@ type Store struct {
 	// write lock) to one a second while the store is full.
 	lastSweep atomic.Int64
 	stats     Stats
+	// idx finds positive entries by subject and token_id, for revocation.
+	// It is a separate object so that the go-cache janitors, which reach it
+	// through the eviction callback, never keep the Store itself alive.
+	idx *index
 }
 
 // Stats are the store's counters since it was created. Read with Load.
@@ -55,11 +60,15 @@ func NewStore(o Options) *Store {
 	// go-cache's janitor sweeps expired entries in the background; its
 	// goroutine ends when the store is garbage collected.
 	const sweep = 10 * time.Second
-	return &Store{
+	s := &Store{
 		opts:     o,
 		positive: gocache.New(gocache.NoExpiration, sweep),
 		negative: gocache.New(gocache.NoExpiration, sweep),
+		idx:      newIndex(),
 	}
+	idx := s.idx
+	s.positive.OnEvicted(func(key string, _ any) { idx.remove(key) })
+	return s
 }
 
 // Len is the number of entries held, expired ones not yet swept included.
@@ -73,9 +82,13 @@ func (s *Store) Options() Options { return s.opts }
 
 // key is SHA-256 over the tenant name and the token: the raw token is never
 // kept, and the same token at two tenants gives two keys.
-func (s *Store) key(token string) string {
+func (s *Store) key(token string) string { return Key(s.opts.Tenant, token) }
+
+// Key is the cache key of token at tenant: the raw 32 bytes of SHA-256 over
+// tenant, a NUL byte and token. The shared (Redis) cache uses its hex form.
+func Key(tenant, token string) string {
 	buf := make([]byte, 0, 512) // on the stack for ordinary tokens
-	buf = append(buf, s.opts.Tenant...)
+	buf = append(buf, tenant...)
 	buf = append(buf, 0)
 	buf = append(buf, token...)
 	sum := sha256.Sum256(buf)
@@ -95,8 +108,11 @@ func (s *Store) get(key string) (*introspection.Claims, introspection.CacheStatu
 
 // put stores claims for their lifetime: min(MaxTTL, exp - now) for an
 // active token (leeway never stretches it; an already expired one is not
-// stored), NegativeTTL for an inactive one.
-func (s *Store) put(key string, c *introspection.Claims) {
+// stored), NegativeTTL for an inactive one. tokenID is bearer.ID of the
+// token, indexed with the subject for revocation. gen is Generation() as
+// read before the answer was asked for: an active answer is not stored when
+// a revocation happened since, as it may predate it.
+func (s *Store) put(key, tokenID string, c *introspection.Claims, gen uint64) {
 	if !c.Active {
 		if s.opts.NegativeTTL <= 0 {
 			return
@@ -119,7 +135,123 @@ func (s *Store) put(key string, c *introspection.Claims) {
 		s.stats.Refusals.Add(1)
 		return
 	}
+	s.idx.mu.Lock()
+	defer s.idx.mu.Unlock()
+	if s.idx.gen != gen {
+		return
+	}
 	s.positive.Set(key, c, ttl)
+	s.idx.addLocked(key, tokenID, c.Subject)
+}
+
+// Generation counts the revocations (Delete calls) the store has seen.
+func (s *Store) Generation() uint64 {
+	s.idx.mu.Lock()
+	defer s.idx.mu.Unlock()
+	return s.idx.gen
+}
+
+// Delete removes the entries under keys (as Key returns them), positive or
+// negative, and returns how many were held. It also stops answers asked for
+// before it from being stored (see put), so a lookup in flight during a
+// revocation cannot bring the entry back.
+func (s *Store) Delete(keys ...string) int {
+	s.idx.mu.Lock()
+	s.idx.gen++
+	s.idx.mu.Unlock()
+	n := 0
+	for _, k := range keys {
+		if _, ok := s.positive.Get(k); ok {
+			n++
+		} else if _, ok := s.negative.Get(k); ok {
+			n++
+		}
+		s.positive.Delete(k) // unindexes it (OnEvicted)
+		s.negative.Delete(k)
+	}
+	return n
+}
+
+// KeysBySubject returns the keys of the positive entries whose sub is sub.
+func (s *Store) KeysBySubject(sub string) []string { return s.idx.keys(s.idx.bySub, sub) }
+
+// KeysByTokenID returns the keys of the positive entries for tokens whose
+// bearer.ID is tokenID.
+func (s *Store) KeysByTokenID(tokenID string) []string { return s.idx.keys(s.idx.byTokenID, tokenID) }
+
+// index maps subjects and token ids to the keys of positive entries. It is
+// touched on stores and evictions only, never on hits.
+type index struct {
+	mu        sync.Mutex
+	gen       uint64
+	entries   map[string][2]string // key -> {tokenID, sub}
+	bySub     map[string]map[string]struct{}
+	byTokenID map[string]map[string]struct{}
+}
+
+func newIndex() *index {
+	return &index{
+		entries:   map[string][2]string{},
+		bySub:     map[string]map[string]struct{}{},
+		byTokenID: map[string]map[string]struct{}{},
+	}
+}
+
+func (x *index) addLocked(key, tokenID, sub string) {
+	x.removeLocked(key) // an overwrite (go-cache reports no eviction then)
+	x.entries[key] = [2]string{tokenID, sub}
+	link(x.byTokenID, tokenID, key)
+	link(x.bySub, sub, key)
+}
+
+func (x *index) remove(key string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.removeLocked(key)
+}
+
+func (x *index) removeLocked(key string) {
+	e, ok := x.entries[key]
+	if !ok {
+		return
+	}
+	delete(x.entries, key)
+	unlink(x.byTokenID, e[0], key)
+	unlink(x.bySub, e[1], key)
+}
+
+func (x *index) keys(m map[string]map[string]struct{}, name string) []string {
+	if name == "" {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]string, 0, len(m[name]))
+	for k := range m[name] {
+		out = append(out, k)
+	}
+	return out
+}
+
+func link(m map[string]map[string]struct{}, name, key string) {
+	if name == "" {
+		return
+	}
+	set := m[name]
+	if set == nil {
+		set = map[string]struct{}{}
+		m[name] = set
+	}
+	set[key] = struct{}{}
+}
+
+func unlink(m map[string]map[string]struct{}, name, key string) {
+	if set := m[name]; set != nil {
+		delete(set, key)
+		if len(set) == 0 {
+			delete(m, name)
+		}
+	}
 }
 
 // makeRoom reports whether one more entry fits under MaxEntries, first

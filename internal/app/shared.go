@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/tokengate/tokengate/internal/admin"
+	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/sharedcache"
+)
+
+// The redis and admin sections are fixed at start, like the listeners: a
+// reload that changes them keeps the running ones (and says so).
+
+// redisTLS is the client TLS configuration of the redis section (nil:
+// plaintext): the server verified against the system roots, an optional
+// client certificate.
+func redisTLS(r *config.Redis) (*tls.Config, error) {
+	if r.TLS == nil {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if r.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(r.TLS.CertFile, r.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls: loading client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// newShared returns the shared cache and revocation for cfg: nil when cfg
+// has neither a redis nor an admin section; without redis, revocations
+// evict this replica's local caches only.
+func newShared(cfg *config.Config, logger *slog.Logger) (*sharedcache.Shared, error) {
+	if cfg.Redis == nil && cfg.Admin == nil {
+		return nil, nil
+	}
+	o := sharedcache.Options{Logger: logger}
+	if r := cfg.Redis; r != nil {
+		tlsConf, err := redisTLS(r)
+		if err != nil {
+			return nil, err
+		}
+		o.KeyPrefix, o.Timeout = r.KeyPrefix, r.Timeout
+		o.Client = sharedcache.NewClient(sharedcache.ClientOptions{
+			Address: r.Address, Addresses: r.Addresses, Username: r.Username, Password: r.Password,
+			DB: r.DB, TLS: tlsConf, Timeout: r.Timeout,
+		})
+	}
+	return sharedcache.New(o), nil
+}
+
+// stores is each tenant's local cache store, which revocations evict from.
+func (b *built) stores() map[string]*cache.Store {
+	m := make(map[string]*cache.Store, len(b.tenants))
+	for name, t := range b.tenants {
+		m[name] = t.store
+	}
+	return m
+}
+
+// listenAdmin binds and serves the admin listener when cfg has one.
+func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
+	if cfg.Admin == nil {
+		return nil
+	}
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", cfg.Admin.Address)
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	s.admin = &http.Server{
+		Handler:           admin.New(cfg.Admin.Token, s.shared, s.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.adminAddr = lis.Addr().String()
+	s.adminDone = make(chan struct{})
+	go func() {
+		defer close(s.adminDone)
+		if err := s.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	s.log.Info("admin listening", slog.String("admin_address", s.adminAddr))
+	return nil
+}
+
+// AdminAddress is the bound admin listener address ("" when off).
+func (s *Server) AdminAddress() string { return s.adminAddr }
+
+// Shared is the shared cache (nil without redis and admin sections).
+func (s *Server) Shared() *sharedcache.Shared { return s.shared }
+
+// stopShared stops the admin listener and the shared cache's connections.
+func (s *Server) stopShared(ctx context.Context) {
+	if s.admin != nil {
+		if err := s.admin.Shutdown(ctx); err != nil {
+			s.admin.Close()
+		}
+		<-s.adminDone
+	}
+	if err := s.shared.Close(); err != nil {
+		s.log.Warn("shared cache close", slog.String("error", err.Error()))
+	}
+}
+
+// warnFixedSections logs a reload's changes to the redis and admin
+// sections, which take effect at the next start only.
+func (s *Server) warnFixedSections(ctx context.Context, cfg *config.Config) {
+	if !reflect.DeepEqual(cfg.Redis, s.startRedis) || !reflect.DeepEqual(cfg.Admin, s.startAdmin) {
+		s.log.WarnContext(ctx, "config reload: redis and admin changes take effect at the next start")
+	}
+}

@@ -1,0 +1,392 @@
+package redistest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/extauthz/bearer"
+	"github.com/tokengate/tokengate/internal/app"
+	"github.com/tokengate/tokengate/internal/redistest"
+)
+
+// fakeAS answers every token it was told about as active (sub user-1
+// unless set), any other as inactive, and counts calls per token.
+type fakeAS struct {
+	*httptest.Server
+	mu    sync.Mutex
+	subs  map[string]string
+	calls map[string]int
+	total atomic.Int64
+}
+
+func newFakeAS(t *testing.T) *fakeAS {
+	f := &fakeAS{subs: map[string]string{}, calls: map[string]int{}}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.PostFormValue("token")
+		f.total.Add(1)
+		f.mu.Lock()
+		f.calls[tok]++
+		sub, ok := f.subs[tok]
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			io.WriteString(w, `{"active":false}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{
+			"active": true, "sub": sub, "scope": "orders.read", "token_type": "Bearer",
+			"iat": time.Now().Add(-time.Minute).Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+		})
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeAS) active(token, sub string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs[token] = sub
+}
+
+func (f *fakeAS) callsFor(token string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[token]
+}
+
+const adminToken = "adm1n-t0ken"
+
+func config(asURL, redisAddr string) string {
+	return fmt.Sprintf(`
+grpc:
+  address: "127.0.0.1:0"
+http:
+  address: "127.0.0.1:0"
+tenants:
+  - name: acme
+    introspection:
+      url: "%s/introspect"
+      client_id: rs-acme
+      client_secret: s3cret
+      timeout: 2s
+    cache:
+      max_ttl: 5m
+      negative_ttl: 10s
+routes:
+  - name: all
+    tenant: acme
+    scopes: ["orders.read"]
+redis:
+  address: "%s"
+  key_prefix: "tgtest:"
+  timeout: 50ms
+admin:
+  address: "127.0.0.1:0"
+  token: "%s"
+`, asURL, redisAddr, adminToken)
+}
+
+type instance struct {
+	srv  *app.Server
+	logs *syncBuffer
+}
+
+func startInstances(t *testing.T, n int, asURL, redisAddr string) []*instance {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokengate.yaml")
+	if err := os.WriteFile(path, []byte(config(asURL, redisAddr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out []*instance
+	for range n {
+		logs := &syncBuffer{}
+		logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
+		out = append(out, &instance{srv: srv, logs: logs})
+	}
+	time.Sleep(100 * time.Millisecond) // revocation subscriptions are up
+	return out
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// check asks in through HTTP mode and returns the status and latency.
+func (in *instance) check(t *testing.T, token string) (int, time.Duration) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+in.srv.HTTPAddress()+"/authz/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(start)
+}
+
+func (in *instance) revoke(t *testing.T, auth, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+in.srv.AdminAddress()+"/revoke", strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// waitWrites waits until in has written n answers to Redis.
+func (in *instance) waitWrites(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for in.srv.Shared().Stats().Writes.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write to Redis (stats %+v)", in.srv.Shared().Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSharedCacheAcrossInstances(t *testing.T) {
+	rs := redistest.Start(t)
+	as := newFakeAS(t)
+	as.active("tok-shared", "user-1")
+	ins := startInstances(t, 3, as.URL, rs.Addr())
+
+	if code, _ := ins[0].check(t, "tok-shared"); code != 200 {
+		t.Fatalf("instance 0: %d", code)
+	}
+	ins[0].waitWrites(t, 1)
+	for i, in := range ins[1:] {
+		if code, _ := in.check(t, "tok-shared"); code != 200 {
+			t.Fatalf("instance %d: %d", i+1, code)
+		}
+		if hits := in.srv.Shared().Stats().Hits.Load(); hits != 1 {
+			t.Fatalf("instance %d: %d Redis hits", i+1, hits)
+		}
+	}
+	if n := as.callsFor("tok-shared"); n != 1 {
+		t.Fatalf("authorization server called %d times, want 1", n)
+	}
+	// Inactive answers are shared too (negative_ttl).
+	if code, _ := ins[1].check(t, "tok-unknown"); code != 401 {
+		t.Fatalf("unknown token: %d", code)
+	}
+	ins[1].waitWrites(t, 1)
+	if code, _ := ins[2].check(t, "tok-unknown"); code != 401 || as.callsFor("tok-unknown") != 1 {
+		t.Fatalf("unknown token on instance 2: %d, calls %d", code, as.callsFor("tok-unknown"))
+	}
+}
+
+func TestRevocationReachesEveryInstance(t *testing.T) {
+	rs := redistest.Start(t)
+	as := newFakeAS(t)
+	as.active("tok-a", "user-a")
+	as.active("tok-b", "user-b")
+	as.active("tok-c1", "user-c")
+	as.active("tok-c2", "user-c")
+	ins := startInstances(t, 3, as.URL, rs.Addr())
+
+	// Every instance holds every token locally.
+	for _, tok := range []string{"tok-a", "tok-b", "tok-c1", "tok-c2"} {
+		for i, in := range ins {
+			if code, _ := in.check(t, tok); code != 200 {
+				t.Fatalf("%s on instance %d: %d", tok, i, code)
+			}
+		}
+	}
+	// Without the admin token: 401, nothing evicted.
+	if code, _ := ins[0].revoke(t, "", `{"token":"tok-a"}`); code != 401 {
+		t.Fatalf("no admin token: %d", code)
+	}
+	if code, _ := ins[0].revoke(t, "wrong", `{"token":"tok-a"}`); code != 401 {
+		t.Fatalf("wrong admin token: %d", code)
+	}
+	if code, _ := ins[1].check(t, "tok-a"); code != 200 {
+		t.Fatalf("tok-a after refused revocation: %d", code)
+	}
+
+	// The authorization server still says active throughout: only the
+	// revocation makes the instances deny.
+	cases := []struct{ name, body string }{
+		{"token", `{"token":"tok-a"}`},
+		{"token_id", fmt.Sprintf(`{"token_id":%q}`, bearer.ID("tok-b"))},
+		{"sub", `{"tenant":"acme","sub":"user-c"}`},
+	}
+	denied := map[string][]string{"token": {"tok-a"}, "token_id": {"tok-b"}, "sub": {"tok-c1", "tok-c2"}}
+	for i, c := range cases {
+		via := ins[i%len(ins)]
+		code, body := via.revoke(t, adminToken, c.body)
+		var got struct{ Evicted int }
+		if code != 200 || json.Unmarshal([]byte(body), &got) != nil || got.Evicted < len(denied[c.name]) {
+			t.Fatalf("%s: %d %s", c.name, code, body)
+		}
+		deadline := time.Now().Add(time.Second)
+		for _, tok := range denied[c.name] {
+			for j, in := range ins {
+				for {
+					code, _ := in.check(t, tok)
+					if code == 401 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: %s still %d on instance %d after 1s", c.name, tok, code, j)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
+		if !strings.Contains(via.logs.String(), `"msg":"revocation"`) {
+			t.Errorf("%s: revocation not logged", c.name)
+		}
+	}
+	for i, in := range ins {
+		if strings.Contains(in.logs.String(), "tok-") {
+			t.Errorf("instance %d logged a token", i)
+		}
+	}
+	// A token of another subject is unaffected.
+	as.active("tok-d", "user-d")
+	if code, _ := ins[2].check(t, "tok-d"); code != 200 {
+		t.Fatalf("tok-d: %d", code)
+	}
+}
+
+func TestRedisKilledAndBack(t *testing.T) {
+	rs := redistest.Start(t)
+	as := newFakeAS(t)
+	ins := startInstances(t, 2, as.URL, rs.Addr())
+	as.active("before", "u")
+	if code, _ := ins[0].check(t, "before"); code != 200 {
+		t.Fatal(code)
+	}
+	ins[0].waitWrites(t, 1)
+
+	rs.Kill()
+	for i := range 20 {
+		tok := fmt.Sprintf("down-%d", i)
+		as.active(tok, "u")
+		for j, in := range ins {
+			code, el := in.check(t, tok)
+			if code != 200 {
+				t.Fatalf("%s on instance %d with Redis down: %d", tok, j, code)
+			}
+			if el > 500*time.Millisecond {
+				t.Fatalf("%s on instance %d took %v with Redis down", tok, j, el)
+			}
+		}
+		if as.callsFor(tok) != 2 {
+			t.Fatalf("%s: %d calls (each instance introspects)", tok, as.callsFor(tok))
+		}
+	}
+	if ins[0].srv.Shared().Stats().Errors.Load() == 0 {
+		t.Fatal("no Redis error counted")
+	}
+
+	rs.Restart()
+	// After the breaker's pause, the shared cache works again.
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		tok := fmt.Sprintf("back-%d", i)
+		as.active(tok, "u")
+		writes := ins[0].srv.Shared().Stats().Writes.Load()
+		if code, _ := ins[0].check(t, tok); code != 200 {
+			t.Fatalf("%s: %d", tok, code)
+		}
+		wait := time.Now().Add(200 * time.Millisecond)
+		for ins[0].srv.Shared().Stats().Writes.Load() == writes && time.Now().Before(wait) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if code, _ := ins[1].check(t, tok); code != 200 {
+			t.Fatalf("%s on instance 1: %d", tok, code)
+		}
+		if as.callsFor(tok) == 1 {
+			break // a Redis hit on instance 1
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shared cache did not recover after Redis came back")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestSlowRedisDoesNotSlowChecks(t *testing.T) {
+	rs := redistest.Start(t)
+	as := newFakeAS(t)
+	ins := startInstances(t, 1, as.URL, rs.Addr())
+	// Warm the connection path.
+	as.active("warm", "u")
+	ins[0].check(t, "warm")
+
+	slept := make(chan error, 1)
+	go func() { slept <- rs.Do("DEBUG", "SLEEP", "0.5") }()
+	time.Sleep(20 * time.Millisecond) // the server is asleep
+	start := time.Now()
+	var worst time.Duration
+	for i := 0; time.Since(start) < 400*time.Millisecond; i++ {
+		tok := fmt.Sprintf("slow-%d", i)
+		as.active(tok, "u")
+		code, el := ins[0].check(t, tok)
+		if code != 200 {
+			t.Fatalf("%s: %d", tok, code)
+		}
+		worst = max(worst, el)
+	}
+	if err := <-slept; err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
+	// timeout 50ms + margin for the introspection and the race detector.
+	if worst > 50*time.Millisecond+200*time.Millisecond {
+		t.Fatalf("worst check latency %v while Redis slept", worst)
+	}
+	if ins[0].srv.Shared().Stats().Errors.Load() == 0 {
+		t.Fatal("no Redis timeout counted: was Redis asleep?")
+	}
+	t.Logf("worst check latency while Redis slept 0.5s: %v", worst)
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,76 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/extauthz/bearer"
+	"github.com/tokengate/tokengate/introspection"
+)
+
+type gatedAS struct {
+	release chan struct{}
+	body    string
+}
+
+func (g *gatedAS) Introspect(context.Context, string) (introspection.Result, error) {
+	if g.release != nil {
+		<-g.release
+	}
+	c, err := introspection.ParseClaims([]byte(g.body))
+	return introspection.Result{Claims: c}, err
+}
+
+func TestIndexDeleteAndRevocationGuard(t *testing.T) {
+	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 10})
+	c := st.Wrap(&gatedAS{body: `{"active":true,"sub":"u1"}`}, time.Second)
+	ctx := context.Background()
+	for _, tok := range []string{"a", "b"} {
+		if _, err := c.Introspect(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.KeysBySubject("u1"); len(got) != 2 {
+		t.Fatalf("by subject: %d keys", len(got))
+	}
+	if got := st.KeysByTokenID(bearer.ID("a")); len(got) != 1 || got[0] != Key("acme", "a") {
+		t.Fatalf("by token id: %q", got)
+	}
+	if n := st.Delete(Key("acme", "a"), Key("acme", "missing")); n != 1 {
+		t.Fatalf("deleted %d", n)
+	}
+	if st.Len() != 1 || len(st.KeysBySubject("u1")) != 1 || len(st.KeysByTokenID(bearer.ID("a"))) != 0 {
+		t.Fatalf("after delete: len %d, index %d", st.Len(), len(st.KeysBySubject("u1")))
+	}
+
+	// An answer asked for before a revocation is returned but not stored.
+	gate := &gatedAS{release: make(chan struct{}), body: `{"active":true,"sub":"u2"}`}
+	c2 := st.Wrap(gate, time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if res, err := c2.Introspect(ctx, "late"); err != nil || !res.Claims.Active {
+			t.Errorf("late: %v", err)
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	st.Delete(Key("acme", "late"))
+	close(gate.release)
+	<-done
+	if _, _, ok := st.get(Key("acme", "late")); ok {
+		t.Fatal("an answer that predates the revocation was stored")
+	}
+}
+
+// The revocation index is touched on stores only: a hit still allocates
+// only its key string, as it did before the index.
+func TestHitAllocatesOnlyTheKey(t *testing.T) {
+	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 10})
+	c := st.Wrap(&gatedAS{body: `{"active":true,"sub":"u1"}`}, time.Second)
+	ctx := context.Background()
+	c.Introspect(ctx, "tok")
+	if n := testing.AllocsPerRun(100, func() { c.Introspect(ctx, "tok") }); n > 1 {
+		t.Fatalf("a hit allocates %v times", n)
+	}
+}

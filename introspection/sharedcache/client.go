@@ -1,0 +1,79 @@
+package sharedcache
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClientOptions says how to reach Redis.
+type ClientOptions struct {
+	Address   string   // a single server
+	Addresses []string // cluster seed addresses (exclusive with Address)
+	Username  string
+	Password  string
+	DB        int
+	TLS       *tls.Config // nil: plaintext
+	// Timeout bounds each call (default DefaultTimeout); calls are never
+	// retried: a slow Redis is a miss, not something to wait for.
+	Timeout time.Duration
+}
+
+// NewClient returns a client for o. It does not connect yet: connections
+// are made on first use, so a Redis that is down at start does not stop
+// tokengate from serving.
+func NewClient(o ClientOptions) redis.UniversalClient {
+	quietLibrary.Do(func() { redis.SetLogger(debugLogger{}) })
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	const dial = time.Second // bounded by the caller's context on lookups
+	if len(o.Addresses) > 0 {
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 o.Addresses,
+			Username:              o.Username,
+			Password:              o.Password,
+			TLSConfig:             o.TLS,
+			DialTimeout:           dial,
+			ReadTimeout:           timeout,
+			WriteTimeout:          timeout,
+			PoolTimeout:           timeout,
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			MaxRedirects:          1,
+			DisableIdentity:       true,
+		})
+	}
+	return redis.NewClient(&redis.Options{
+		Addr:                  o.Address,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             o.TLS,
+		DialTimeout:           dial,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		PoolTimeout:           timeout,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DisableIdentity:       true,
+	})
+}
+
+// quietLibrary routes go-redis's own messages (one per failed dial while
+// Redis is down, as plain text) to slog's default logger at debug level:
+// the errors that matter are counted and logged by Shared, and stderr
+// stays JSON lines. go-redis has one logger per process.
+var quietLibrary sync.Once
+
+type debugLogger struct{}
+
+func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}

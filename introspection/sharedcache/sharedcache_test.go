@@ -1,0 +1,286 @@
+package sharedcache_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/extauthz/bearer"
+	"github.com/tokengate/tokengate/internal/redistest"
+	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/sharedcache"
+)
+
+// fakeAS is the introspector below the shared cache.
+type fakeAS struct {
+	mu     sync.Mutex
+	bodies map[string]string
+	errs   map[string]error
+	calls  atomic.Int64
+}
+
+func newFakeAS() *fakeAS { return &fakeAS{bodies: map[string]string{}, errs: map[string]error{}} }
+
+func (f *fakeAS) set(token string, claims map[string]any) {
+	b, _ := json.Marshal(claims)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bodies[token] = string(b)
+}
+
+func (f *fakeAS) Introspect(_ context.Context, token string) (introspection.Result, error) {
+	f.calls.Add(1)
+	f.mu.Lock()
+	body, ok := f.bodies[token]
+	err := f.errs[token]
+	f.mu.Unlock()
+	if err != nil {
+		return introspection.Result{}, err
+	}
+	if !ok {
+		body = `{"active":false}`
+	}
+	c, err := introspection.ParseClaims([]byte(body))
+	return introspection.Result{Claims: c, Cache: introspection.CacheNone}, err
+}
+
+const prefix = "tgtest:"
+
+func newShared(t *testing.T, addr string) *sharedcache.Shared {
+	t.Helper()
+	s := sharedcache.New(sharedcache.Options{
+		Client:    sharedcache.NewClient(sharedcache.ClientOptions{Address: addr, Timeout: 50 * time.Millisecond}),
+		KeyPrefix: prefix,
+		Timeout:   50 * time.Millisecond,
+	})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rawClient(t *testing.T, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func entryKey(tenant, token string) string {
+	return prefix + hex.EncodeToString([]byte(cache.Key(tenant, token)))
+}
+
+var acme = sharedcache.Tenant{Name: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSharedHitAcrossInstancesAndTTLs(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := rawClient(t, srv.Addr())
+	ctx := context.Background()
+	as := newFakeAS()
+	exp := time.Now().Add(3 * time.Second)
+	as.set("tok-a", map[string]any{"active": true, "sub": "user-1", "exp": exp.Unix(), "scope": "a b", "org_id": "o-9"})
+
+	one, two := newShared(t, srv.Addr()), newShared(t, srv.Addr())
+	d1, d2 := one.Wrap(as, acme), two.Wrap(as, acme)
+
+	res, err := d1.Introspect(ctx, "tok-a")
+	if err != nil || !res.Claims.Active {
+		t.Fatalf("first: %v %+v", err, res.Claims)
+	}
+	waitFor(t, "the write", func() bool { return one.Stats().Writes.Load() == 1 })
+	res, err = d2.Introspect(ctx, "tok-a")
+	if err != nil || !res.Claims.Active || res.Claims.Subject != "user-1" || string(res.Claims.Raw["org_id"]) != `"o-9"` {
+		t.Fatalf("second: %v %+v", err, res.Claims)
+	}
+	if n := as.calls.Load(); n != 1 {
+		t.Fatalf("authorization server called %d times, want 1", n)
+	}
+	if two.Stats().Hits.Load() != 1 {
+		t.Fatalf("hits = %d", two.Stats().Hits.Load())
+	}
+	// Positive lifetime: ≤ exp - now (exp is in whole seconds).
+	ttl := rc.PTTL(ctx, entryKey("acme", "tok-a")).Val()
+	if ttl <= 0 || ttl > time.Until(exp)+time.Second {
+		t.Fatalf("positive TTL %v, exp in %v", ttl, time.Until(exp))
+	}
+	// The other tenant does not see it.
+	globex := sharedcache.Tenant{Name: "globex", MaxTTL: time.Minute, NegativeTTL: time.Second}
+	if _, err := two.Wrap(as, globex).Introspect(ctx, "tok-a"); err != nil || as.calls.Load() != 2 {
+		t.Fatalf("globex: %v, calls %d", err, as.calls.Load())
+	}
+}
+
+func TestSharedLifetimes(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := rawClient(t, srv.Addr())
+	ctx := context.Background()
+	as := newFakeAS()
+	sh := newShared(t, srv.Addr())
+	short := sharedcache.Tenant{Name: "acme", MaxTTL: 10 * time.Second, NegativeTTL: 7 * time.Second}
+	d := sh.Wrap(as, short)
+
+	// max_ttl bounds a long-lived token.
+	as.set("long", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
+	// negative_ttl for active:false ("inactive" has no answer: active false).
+	// An already expired token is not stored.
+	as.set("expired", map[string]any{"active": true, "exp": time.Now().Add(-time.Minute).Unix()})
+	// An error is never stored.
+	as.errs["broken"] = fmt.Errorf("%w: boom", introspection.ErrIntrospection)
+
+	for _, tok := range []string{"long", "inactive", "expired"} {
+		if _, err := d.Introspect(ctx, tok); err != nil {
+			t.Fatal(tok, err)
+		}
+	}
+	if _, err := d.Introspect(ctx, "broken"); !errors.Is(err, introspection.ErrIntrospection) {
+		t.Fatalf("broken: %v", err)
+	}
+	waitFor(t, "two writes", func() bool { return sh.Stats().Writes.Load() == 2 })
+	time.Sleep(50 * time.Millisecond) // would-be writes of the others
+
+	if ttl := rc.PTTL(ctx, entryKey("acme", "long")).Val(); ttl <= 9*time.Second || ttl > 10*time.Second {
+		t.Fatalf("max_ttl-bound TTL = %v, want (9s, 10s]", ttl)
+	}
+	if ttl := rc.PTTL(ctx, entryKey("acme", "inactive")).Val(); ttl <= 6*time.Second || ttl > 7*time.Second {
+		t.Fatalf("negative TTL = %v, want (6s, 7s]", ttl)
+	}
+	for _, tok := range []string{"expired", "broken"} {
+		if n := rc.Exists(ctx, entryKey("acme", tok)).Val(); n != 0 {
+			t.Fatalf("%s is stored", tok)
+		}
+	}
+	// The stored value is the claims' JSON.
+	body := rc.Get(ctx, entryKey("acme", "inactive")).Val()
+	if body != `{"active":false}` {
+		t.Fatalf("stored %q", body)
+	}
+}
+
+func TestRevokeMarksAndEvicts(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := rawClient(t, srv.Addr())
+	ctx := context.Background()
+	as := newFakeAS()
+	iat := time.Now().Add(-time.Minute).Unix()
+	as.set("tok-1", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+	as.set("tok-2", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+	as.set("tok-3", map[string]any{"active": true, "sub": "user-3", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+
+	// Two replicas, each with a local store in front.
+	type replica struct {
+		sh    *sharedcache.Shared
+		store *cache.Store
+		c     *cache.Cache
+	}
+	mk := func() replica {
+		sh := newShared(t, srv.Addr())
+		st := cache.NewStore(cache.Options{Tenant: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second, MaxEntries: 100})
+		sh.SetStores(map[string]*cache.Store{"acme": st})
+		return replica{sh, st, st.Wrap(sh.Wrap(as, acme), time.Second)}
+	}
+	a, b := mk(), mk()
+	for _, tok := range []string{"tok-1", "tok-2", "tok-3"} {
+		if _, err := a.c.Introspect(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "writes", func() bool { return a.sh.Stats().Writes.Load() == 3 })
+	for _, tok := range []string{"tok-1", "tok-2", "tok-3"} {
+		if res, err := b.c.Introspect(ctx, tok); err != nil || !res.Claims.Active {
+			t.Fatal(tok, err)
+		}
+	}
+	if as.calls.Load() != 3 || b.store.Len() != 3 {
+		t.Fatalf("calls %d, b holds %d", as.calls.Load(), b.store.Len())
+	}
+	time.Sleep(100 * time.Millisecond) // the subscriptions are up
+
+	// By sub, through a: both user-1 tokens, locally and in Redis.
+	n, err := a.sh.Revoke(ctx, sharedcache.Revocation{Tenant: "acme", Sub: "user-1"})
+	if err != nil || n != 2 {
+		t.Fatalf("revoke sub: %d %v", n, err)
+	}
+	waitFor(t, "b's eviction", func() bool { return b.store.Len() == 1 })
+	if rc.Exists(ctx, entryKey("acme", "tok-1"), entryKey("acme", "tok-2")).Val() != 0 {
+		t.Fatal("entries still in Redis")
+	}
+	for _, r := range []replica{a, b} {
+		res, err := r.c.Introspect(ctx, "tok-1")
+		if err != nil || res.Claims.Active {
+			t.Fatalf("tok-1 after revocation: %v %+v", err, res.Claims)
+		}
+	}
+	// A token of user-1 issued after the revocation is fine.
+	as.set("tok-new", map[string]any{"active": true, "sub": "user-1", "iat": time.Now().Add(2 * time.Second).Unix()})
+	if res, err := b.c.Introspect(ctx, "tok-new"); err != nil || !res.Claims.Active {
+		t.Fatalf("new token: %v", err)
+	}
+
+	// By token_id, through b.
+	n, err = b.sh.Revoke(ctx, sharedcache.Revocation{TokenID: bearer.ID("tok-3")})
+	if err != nil || n != 1 {
+		t.Fatalf("revoke token_id: %d %v", n, err)
+	}
+	waitFor(t, "a's eviction", func() bool { return len(a.store.KeysByTokenID(bearer.ID("tok-3"))) == 0 })
+	if res, _ := a.c.Introspect(ctx, "tok-3"); res.Claims.Active {
+		t.Fatal("tok-3 still active")
+	}
+	if a.sh.Stats().Revoked.Load() == 0 {
+		t.Fatal("no lookup answered by a marker")
+	}
+	// The marker lives max_ttl.
+	if ttl := rc.PTTL(ctx, prefix+"revoked:id:"+bearer.ID("tok-3")).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
+		t.Fatalf("marker TTL %v", ttl)
+	}
+
+	// Invalid requests.
+	for _, r := range []sharedcache.Revocation{{}, {Token: "x", TokenID: "0123456789ab"}, {TokenID: "XYZ"}, {Sub: "u"}, {Tenant: "nope", Sub: "u"}} {
+		if _, err := a.sh.Revoke(ctx, r); !errors.Is(err, sharedcache.ErrInvalidRevocation) {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
+}
+
+func TestRedisDownIsAMissAndBreakerSkips(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	as := newFakeAS()
+	as.set("tok", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
+	sh := newShared(t, srv.Addr())
+	d := sh.Wrap(as, acme)
+	srv.Kill()
+	for i := range 10 {
+		start := time.Now()
+		res, err := d.Introspect(ctx, "tok")
+		if err != nil || !res.Claims.Active {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if el := time.Since(start); el > 300*time.Millisecond {
+			t.Fatalf("call %d took %v", i, el)
+		}
+	}
+	st := sh.Stats()
+	if st.Errors.Load() < int64(sharedcache.DefaultBreakerThreshold) || st.Skipped.Load() == 0 {
+		t.Fatalf("errors %d skipped %d", st.Errors.Load(), st.Skipped.Load())
+	}
+	if as.calls.Load() != 10 {
+		t.Fatalf("calls %d", as.calls.Load())
+	}
+}
