@@ -111,6 +111,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.current = b
 	s.shared.SetStores(b.stores())
+	if s.shared.Enabled() || cfg.Admin != nil {
+		metrics.SetSharedStats(s.sharedStats)
+	}
 	s.checker = check.New(b.snap, check.Options{
 		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: metrics,
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection/cache"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
@@ -120,5 +121,17 @@ func (s *Server) stopShared(ctx context.Context) {
 func (s *Server) warnFixedSections(ctx context.Context, cfg *config.Config) {
 	if !reflect.DeepEqual(cfg.Redis, s.startRedis) || !reflect.DeepEqual(cfg.Admin, s.startAdmin) {
 		s.log.WarnContext(ctx, "config reload: redis and admin changes take effect at the next start")
+	}
+}
+
+// sharedStats reads the shared cache's counters for the metrics.
+func (s *Server) sharedStats() telemetry.SharedStats {
+	st := s.shared.Stats()
+	return telemetry.SharedStats{
+		Lookups: map[string]int64{
+			"hit": st.Hits.Load(), "miss": st.Misses.Load(), "error": st.Errors.Load(),
+			"skipped": st.Skipped.Load(), "revoked": st.Revoked.Load(),
+		},
+		Revocations: map[string]int64{"local": st.Revocations.Load(), "remote": st.Received.Load()},
 	}
 }

@@ -204,6 +204,19 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 	if code, _ := ins[2].check(t, "tok-unknown"); code != 401 || as.callsFor("tok-unknown") != 1 {
 		t.Fatalf("unknown token on instance 2: %d, calls %d", code, as.callsFor("tok-unknown"))
 	}
+	// The shared cache's work is visible in the metrics.
+	resp, err := http.Get("http://" + ins[1].srv.HTTPAddress() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`tokengate_shared_cache_lookups_total{result="hit"} 1`, `tokengate_shared_cache_lookups_total{result="miss"} 1`,
+		`tokengate_revocations_total{source="local"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 func TestRevocationReachesEveryInstance(t *testing.T) {

@@ -30,6 +30,7 @@ type Metrics struct {
 	// breakers reports each tenant's circuit breaker state (0 closed,
 	// 1 half-open, 2 open); the app sets it when it builds a snapshot.
 	breakers atomic.Pointer[func() map[string]int]
+	shared   sharedMetrics
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per label combination
@@ -81,6 +82,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithDescription("State of each tenant's circuit breaker: 0 closed, 1 half-open, 2 open."),
 		metric.WithInt64Callback(m.observeBreakers)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := m.shared.register(meter); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -1,0 +1,57 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// SharedStats are the shared (Redis) cache's counters since start, as the
+// app reads them from the shared cache: lookups by result (hit, miss,
+// error, skipped, revoked) and revocations by source (local: made through
+// this replica's admin listener; remote: received from another replica).
+type SharedStats struct {
+	Lookups     map[string]int64
+	Revocations map[string]int64
+}
+
+// sharedMetrics reports SharedStats at collection time.
+type sharedMetrics struct {
+	stats atomic.Pointer[func() SharedStats]
+}
+
+func (s *sharedMetrics) register(meter metric.Meter) error {
+	if _, err := meter.Int64ObservableCounter("tokengate_shared_cache_lookups",
+		metric.WithDescription("Shared (Redis) cache lookups: hit, miss, error, skipped (Redis set aside after errors), revoked."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			return s.observe(o, "result", func(st SharedStats) map[string]int64 { return st.Lookups })
+		})); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if _, err := meter.Int64ObservableCounter("tokengate_revocations",
+		metric.WithDescription("Revocations through the admin listener (local) or from other replicas (remote)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			return s.observe(o, "source", func(st SharedStats) map[string]int64 { return st.Revocations })
+		})); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+func (s *sharedMetrics) observe(o metric.Int64Observer, label string, pick func(SharedStats) map[string]int64) error {
+	f := s.stats.Load()
+	if f == nil {
+		return nil
+	}
+	for value, n := range pick((*f)()) {
+		o.Observe(n, metric.WithAttributes(attribute.String(label, value)))
+	}
+	return nil
+}
+
+// SetSharedStats sets the function the shared-cache metrics read; it is
+// called at collection time and must be safe for concurrent use.
+func (m *Metrics) SetSharedStats(f func() SharedStats) { m.shared.stats.Store(&f) }
