@@ -2,9 +2,10 @@
 // RFC 7662 authorization server in process, tokengate and a no-op ext_authz
 // server as subprocesses on 127.0.0.1, and measures: throughput and latency
 // against the no-op floor, a cold burst of one new token, a repeated inactive
-// token, and a flood of distinct tokens. It prints a report and exits 0; it
-// exits non-zero only when something failed to run. A missed target is a
-// "TARGET MISSED: ..." line, not a failure.
+// token, a flood of distinct tokens, and (when redis-server is installed)
+// two replicas sharing a Redis second-level cache. It prints a report and
+// exits 0; it exits non-zero only when something failed to run. A missed
+// target is a "TARGET MISSED: ..." line, not a failure.
 //
 //	go run ./bench/loadgen [--quick] [--tokengate bin/tokengate] [--duration 4s] [--rounds 3] [--clients 32]
 package main
@@ -166,7 +167,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	return scenarios(ctx, out, o, as, tg, noop, tgPool, noopPool)
 }
 
-// scenarios runs the four measurements in order and prints the summary.
+// scenarios runs the five measurements in order and prints the summary.
 func scenarios(ctx context.Context, out io.Writer, o options, as *fakeAS, tg, noop *child, tgPool, noopPool *pool) error {
 	var r results
 	var err error
@@ -189,6 +190,9 @@ func scenarios(ctx context.Context, out io.Writer, o options, as *fakeAS, tg, no
 		return err
 	}
 	if r.flood, err = flood(ctx, out, tgPool, as, tg.pid(), plan); err != nil {
+		return err
+	}
+	if r.replicas, err = twoReplicas(ctx, out, o, as, noop, noopPool); err != nil {
 		return err
 	}
 	if n := as.badAuth.Load(); n > 0 {

@@ -15,6 +15,7 @@ type results struct {
 	burst    burstResult
 	inactive inactiveResult
 	flood    floodResult
+	replicas replicaResult
 }
 
 // missedTargets lists, one sentence each, the targets the results missed.
@@ -53,7 +54,7 @@ func missedTargets(r results) []string {
 	if n := r.flood.during.tally.notAllowed(); n != 0 {
 		miss("flood: %d of %d cached good-token checks were not allows (want 0)", n, r.flood.during.tally.total())
 	}
-	return missed
+	return append(missed, replicaMissed(r.replicas)...)
 }
 
 // printSummary writes the final block: every figure, then the targets.
@@ -81,6 +82,7 @@ func printSummary(out io.Writer, r results) {
 	row("cached p99", "during flood %s vs without flood %s (%d clients each); throughput rounds %s (%d clients)",
 		formatDuration(f.during.lat.percentile(99)), formatDuration(f.baseline.lat.percentile(99)), f.plan.probes,
 		formatDuration(r.tp.medianTgP99), r.tp.clients)
+	printReplicaSummary(row, r.replicas)
 	missed := missedTargets(r)
 	for _, m := range missed {
 		fmt.Fprintf(out, "TARGET MISSED: %s\n", m)
