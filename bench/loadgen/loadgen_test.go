@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -273,35 +272,6 @@ func TestConfigMentionsTheLimits(t *testing.T) {
 	for _, want := range []string{"max_concurrent_introspections: 16", "negative_ttl: 1s", "max_entries: 5000", "max_ttl: 5m", `"orders.read"`} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
-		}
-	}
-}
-
-// TestSmoke runs the whole load generator in --quick mode against a built
-// tokengate. It needs bin/tokengate (make build) and about 15 seconds, so
-// it runs only with TOKENGATE_LOADGEN_SMOKE=1.
-func TestSmoke(t *testing.T) {
-	if os.Getenv("TOKENGATE_LOADGEN_SMOKE") != "1" {
-		t.Skip("set TOKENGATE_LOADGEN_SMOKE=1 (after make build) to run the load generator smoke test")
-	}
-	bin := os.Getenv("TOKENGATE_BIN")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "bin", "tokengate")
-	}
-	o, err := parseFlags([]string{"--quick", "--tokengate", bin}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, &out, o); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	t.Log(out.String())
-	for _, want := range []string{"== 1. Throughput", "== 2. Cold burst", "== 3. Repeated inactive", "== 4. Flood", "== Summary"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
 		}
 	}
 }
