@@ -192,10 +192,12 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	if err != nil {
 		out.Decision = decision.DenyIntrospectionError()
 		out.TokenID = bearer.ID(token)
-		c.log.WarnContext(ctx, "introspection failed",
-			slog.String("tenant", tenant.Name), slog.String("route", out.Route),
-			slog.String("token_id", out.TokenID), slog.String("error", err.Error()),
-			slog.String("trace_id", trace.SpanContextFromContext(ctx).TraceID().String()))
+		attrs := []slog.Attr{slog.String("tenant", tenant.Name), slog.String("route", out.Route),
+			slog.String("token_id", out.TokenID), slog.String("error", err.Error())}
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "introspection failed", attrs...)
 		return out
 	}
 	out.Decision = decision.Decide(&route.Policy, res.Claims, c.now())
