@@ -1,11 +1,9 @@
 package realas
 
-// The introspection client features that are being built: private_key_jwt
-// client authentication (RFC 7523), signed JWT introspection responses
-// (RFC 9701) and bearer client authentication. These tests run after
-// TestRealAuthorizationServer (top-level tests run in file order), each
-// with a tokengate of its own, so that a tokengate that rejects one of
-// these settings fails only the test that needs it.
+// private_key_jwt client authentication (RFC 7523) and signed JWT
+// introspection responses (RFC 9701) against the real server. Each test
+// runs a tokengate of its own, so a tokengate that rejects one of these
+// settings fails only the test that needs it.
 
 import (
 	"crypto/rand"
