@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/testlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -17,7 +18,7 @@ import (
 
 func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut testlog.Buffer
 	code = Main(ctx, Env{Args: args, Stdout: &out, Stderr: &errOut, Version: "v1.2.3"})
 	return code, out.String(), errOut.String()
 }
@@ -98,10 +99,10 @@ func TestServeLogsServingAndDrainsOnSignal(t *testing.T) {
 	as := newFakeAS(t)
 	path := writeConfig(t, testConfig(as.URL))
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &syncBuffer{}, Stderr: &stderr})
+		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &testlog.Buffer{}, Stderr: &stderr})
 	}()
 	var line map[string]any
 	deadline := time.Now().Add(5 * time.Second)
@@ -267,10 +268,10 @@ func TestServeReloadsOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan struct{})
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &syncBuffer{}, Stderr: &stderr, Reload: reload})
+		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &testlog.Buffer{}, Stderr: &stderr, Reload: reload})
 	}()
 	waitFor := func(what string) {
 		t.Helper()

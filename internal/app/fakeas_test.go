@@ -10,11 +10,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testlog"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -180,7 +181,7 @@ type harness struct {
 	srv    *Server
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func startHarness(t *testing.T, config string) *harness {
@@ -206,7 +207,7 @@ func startHarnessLevel(t *testing.T, path string, level slog.Level) *harness {
 
 func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetry.Telemetry) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "test", Telemetry: tel})
 	if err != nil {
@@ -225,22 +226,4 @@ func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetr
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &harness{srv: srv, conn: conn, client: authv3.NewAuthorizationClient(conn), logs: logs}
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -18,12 +18,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokengate/tokengate/internal/app"
+	"github.com/tokengate/tokengate/internal/testlog"
 )
 
 // gate is tokengate running in-process with a gRPC client and its logs.
 type gate struct {
 	client authv3.AuthorizationClient
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 // startGate writes config to a temporary file and starts tokengate on it.
@@ -42,7 +43,7 @@ func tryStartGate(t *testing.T, config string) (*gate, error) {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

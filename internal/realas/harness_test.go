@@ -33,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testlog"
 )
 
 // Clients and secrets configured in server/server.mjs.
@@ -70,7 +72,7 @@ type provider struct {
 
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	dir    string
 	done   chan struct{}
 }
@@ -134,7 +136,7 @@ func startProvider() (p *provider, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p = &provider{dir: tmp, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p = &provider{dir: tmp, stderr: &testlog.Buffer{}, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.stop()
@@ -421,22 +423,4 @@ func (p *provider) post(t *testing.T, endpoint, client, secret string, form url.
 		t.Fatalf("POST %s: %v", endpoint, err)
 	}
 	return resp.StatusCode, bytes.TrimSpace(body)
-}
-
-// syncBuffer collects output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

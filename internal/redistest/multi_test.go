@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/testlog"
+
 	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/internal/app"
 	"github.com/tokengate/tokengate/internal/redistest"
@@ -100,7 +102,7 @@ admin:
 
 type instance struct {
 	srv  *app.Server
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func startInstances(t *testing.T, n int, asURL, redisAddr string) []*instance {
@@ -111,7 +113,7 @@ func startInstances(t *testing.T, n int, asURL, redisAddr string) []*instance {
 	}
 	var out []*instance
 	for range n {
-		logs := &syncBuffer{}
+		logs := &testlog.Buffer{}
 		logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
 		if err != nil {
@@ -384,22 +386,4 @@ func TestSlowRedisDoesNotSlowChecks(t *testing.T) {
 		t.Fatal("no Redis timeout counted: was Redis asleep?")
 	}
 	t.Logf("worst check latency while Redis slept 0.5s: %v", worst)
-}
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
