@@ -15,6 +15,11 @@ import (
 var version = ""
 
 func main() {
+	os.Exit(run())
+}
+
+// run is main without os.Exit, so that deferred calls run before the exit.
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	reload := make(chan struct{}, 1)
@@ -28,11 +33,12 @@ func main() {
 			}
 		}
 	}()
-	os.Exit(app.Main(ctx, app.Env{
+	return app.Main(ctx, app.Env{
 		Args:    os.Args[1:],
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Version: version,
 		Reload:  reload,
-	}))
+		Getenv:  os.Getenv,
+	})
 }

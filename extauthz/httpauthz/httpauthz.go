@@ -52,6 +52,10 @@ func New(checker *check.Checker, o Options) *Handler {
 	return &Handler{checker: checker, opts: o}
 }
 
+// ForwardedHeaders is the header family h reads (Options.ForwardedHeaders,
+// defaulted).
+func (h *Handler) ForwardedHeaders() string { return h.opts.ForwardedHeaders }
+
 // IsCheck reports whether r is a check: its raw path is /authz or under
 // /authz/. The raw path is used so that no decoding or cleaning happens
 // before the check itself judges the path.

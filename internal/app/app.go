@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/configwatch"
 )
 
 // Env is what the process hands to Main.
@@ -22,6 +23,10 @@ type Env struct {
 	Version        string
 	// Reload delivers reload requests (SIGHUP); nil disables them.
 	Reload <-chan struct{}
+	// Getenv reads the process environment (os.Getenv in main): the
+	// OTEL_* variables that choose where traces and metrics go. nil: an
+	// empty environment, so nothing is exported (in-process tests).
+	Getenv func(string) string
 }
 
 const usage = `usage:
@@ -124,12 +129,21 @@ func serveCommand(ctx context.Context, env Env, args []string) int {
 		return 2
 	}
 	logger := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	// Watched before the first load, so that no change can fall between
+	// the two; one that does costs a redundant reload at most.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	changed, err := configwatch.Watch(watchCtx, f.config, configwatch.Options{Logger: logger})
+	if err != nil {
+		logger.Warn("the config file is not watched; reload with SIGHUP", slog.String("error", err.Error()))
+	}
 	srv, err := Start(ctx, Options{
 		ConfigPath:  f.config,
 		GRPCAddress: f.grpcAddress,
 		HTTPAddress: f.httpAddress,
 		Logger:      logger,
 		Version:     Version(env.Version),
+		Getenv:      env.Getenv,
 	})
 	if err != nil {
 		for _, line := range errorLines(err) {
@@ -141,6 +155,13 @@ func serveCommand(ctx context.Context, env Env, args []string) int {
 		select {
 		case <-env.Reload:
 			_ = srv.Reload(ctx) // logged and counted inside
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended with ctx; never ready again
+				continue
+			}
+			logger.Info("config file changed, reloading", slog.String("path", f.config))
+			_ = srv.Reload(ctx)
 		case <-ctx.Done():
 			drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 			err := srv.Shutdown(drainCtx)

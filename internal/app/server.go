@@ -36,9 +36,13 @@ type Options struct {
 	HTTPAddress string // overrides http.address when set
 	Logger      *slog.Logger
 	Version     string
-	// Telemetry is the process's OpenTelemetry setup; nil: one that
-	// exports nothing (spans still carry ids for the logs).
+	// Telemetry is the process's OpenTelemetry setup; nil: Start builds
+	// one from the OTEL_* variables Getenv reads, owns it, and flushes it
+	// on Shutdown.
 	Telemetry *telemetry.Telemetry
+	// Getenv reads the OTEL_* variables when Telemetry is nil; nil: none
+	// set, so nothing is exported (spans still carry ids for the logs).
+	Getenv func(string) string
 }
 
 // Server is a running tokengate: the gRPC and HTTP listeners over one
@@ -58,9 +62,11 @@ type Server struct {
 	grpcAddr, httpAddr string
 	served             sync.WaitGroup
 
-	// forwarded is http.forwarded_headers; like the listeners, it is fixed
-	// at start.
-	forwarded string
+	// authz is the HTTP-mode adapter; Reload swaps it when
+	// http.forwarded_headers changes.
+	authz atomic.Pointer[httpauthz.Handler]
+	// fixed is what a reload cannot change (restart.go).
+	fixed fixedAtStart
 
 	mu      sync.Mutex // serializes Reload and Shutdown
 	current *built
@@ -68,12 +74,10 @@ type Server struct {
 
 	// shared is the shared cache and revocation (shared.go); nil without
 	// redis and admin sections. Both are fixed at start.
-	shared     *sharedcache.Shared
-	admin      *http.Server
-	adminAddr  string
-	adminDone  chan struct{}
-	startRedis *config.Redis
-	startAdmin *config.Admin
+	shared    *sharedcache.Shared
+	admin     *http.Server
+	adminAddr string
+	adminDone chan struct{}
 }
 
 const authService = "envoy.service.auth.v3.Authorization"
@@ -87,7 +91,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	tel := o.Telemetry
 	if tel == nil {
 		var err error
-		if tel, err = telemetry.New(ctx, telemetry.Options{Version: o.Version}); err != nil {
+		if tel, err = telemetry.New(ctx, telemetry.Options{Version: o.Version, Getenv: o.Getenv}); err != nil {
 			return nil, err
 		}
 	}
@@ -99,8 +103,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, forwarded: cfg.HTTP.ForwardedHeaders,
-		startRedis: cfg.Redis, startAdmin: cfg.Admin}
+	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, fixed: newFixedAtStart(cfg, o)}
 	if s.shared, err = newShared(cfg, o.Logger); err != nil {
 		return nil, err
 	}
@@ -118,6 +121,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: metrics,
 	})
 	metrics.SetCacheEntries(s.cacheEntries)
+	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
 		s.shared.Close()
@@ -225,6 +229,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	cfg, err := config.Load(s.opts.ConfigPath)
 	var b *built
 	if err == nil {
+		err = s.fixed.check(cfg)
+	}
+	if err == nil {
 		b, err = s.buildForReload(cfg) // build, and the new certificates
 	}
 	s.metrics.Reloaded(ctx, err == nil)
@@ -238,7 +245,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	old := s.current
 	s.current = b
 	s.shared.SetStores(b.stores())
-	s.warnFixedSections(ctx, cfg)
+	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	old.close()
 	s.log.InfoContext(ctx, "config reloaded")
 	return nil
@@ -303,16 +310,24 @@ func (s *Server) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", s.tel.MetricsHandler())
-	authz := httpauthz.New(s.checker, httpauthz.Options{ForwardedHeaders: s.forwarded, Propagator: s.tel.Propagator})
 	// Checks go to the adapter before the mux, which would clean and
 	// redirect a path like /authz/../x instead of letting the check judge it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if httpauthz.IsCheck(r) {
-			authz.ServeHTTP(w, r)
+			s.authz.Load().ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// setForwardedHeaders points HTTP-mode checks at the header family f
+// (http.forwarded_headers), replacing the adapter when f changed.
+func (s *Server) setForwardedHeaders(f string) {
+	if cur := s.authz.Load(); cur != nil && cur.ForwardedHeaders() == f {
+		return
+	}
+	s.authz.Store(httpauthz.New(s.checker, httpauthz.Options{ForwardedHeaders: f, Propagator: s.tel.Propagator}))
 }
 
 // buildEnv is what building a snapshot needs from the running server.

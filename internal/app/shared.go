@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"reflect"
 	"time"
 
 	"github.com/tokengate/tokengate/internal/admin"
@@ -113,14 +112,6 @@ func (s *Server) stopShared(ctx context.Context) {
 	}
 	if err := s.shared.Close(); err != nil {
 		s.log.Warn("shared cache close", slog.String("error", err.Error()))
-	}
-}
-
-// warnFixedSections logs a reload's changes to the redis and admin
-// sections, which take effect at the next start only.
-func (s *Server) warnFixedSections(ctx context.Context, cfg *config.Config) {
-	if !reflect.DeepEqual(cfg.Redis, s.startRedis) || !reflect.DeepEqual(cfg.Admin, s.startAdmin) {
-		s.log.WarnContext(ctx, "config reload: redis and admin changes take effect at the next start")
 	}
 }
 

@@ -63,6 +63,17 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 		attribute.String("service.name", "tokengate"),
 		attribute.String("service.version", o.Version),
 	)
+	if o.Getenv != nil {
+		// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the
+		// defaults, as in every OpenTelemetry SDK.
+		fromEnv, err := resource.New(ctx, resource.WithFromEnv())
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+		}
+		if res, err = resource.Merge(res, fromEnv); err != nil {
+			return nil, fmt.Errorf("resource: %w", err)
+		}
+	}
 	t := &Telemetry{
 		Propagator: propagation.NewCompositeTextMapPropagator(
 			propagation.TraceContext{}, propagation.Baggage{}, b3.New()),
