@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,6 +339,50 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 	}
 	if got := as.peak.Load(); got > 2 {
 		t.Errorf("peak concurrency at the server = %d, limit 2", got)
+	}
+}
+
+// TestSlotWaitFollowsTheCheckDeadline is the contract's "a check waits for
+// a concurrency slot until its own deadline": one slot, a 1 s tenant
+// timeout, a server answering in 400 ms and six distinct tokens under a
+// 15 s gRPC deadline. Bounded by the tenant timeout instead, four of them
+// would get 503.
+func TestSlotWaitFollowsTheCheckDeadline(t *testing.T) {
+	as := newFakeAS(t)
+	cfg := strings.Replace(testConfig(as.URL), "max_concurrent_introspections: 2", "max_concurrent_introspections: 1", 1)
+	h := startHarness(t, cfg)
+	const n = 6
+	for i := range n {
+		token := fmt.Sprintf("slow-%d", i)
+		as.answer(token, func(w http.ResponseWriter) {
+			time.Sleep(400 * time.Millisecond)
+			json.NewEncoder(w).Encode(goodClaims(nil))
+		})
+	}
+	var wg sync.WaitGroup
+	codesSeen := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			resp, err := h.client.Check(ctx, req{host: "orders.acme.example", path: "/orders", auth: fmt.Sprintf("Bearer slow-%d", i)}.proto())
+			if err != nil {
+				codesSeen[i] = err.Error()
+				return
+			}
+			codesSeen[i] = resp.GetStatus().GetMessage()
+		}()
+	}
+	wg.Wait()
+	for i, got := range codesSeen {
+		if got != "allowed" {
+			t.Errorf("token %d: %s, want allowed", i, got)
+		}
+	}
+	if got := as.peak.Load(); got > 1 {
+		t.Errorf("peak concurrency at the server = %d, limit 1", got)
 	}
 }
 

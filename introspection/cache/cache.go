@@ -24,10 +24,13 @@ type Cache struct {
 	callTimeout time.Duration
 }
 
-// Wrap returns a Cache over next. callTimeout bounds the one shared call a
-// group of coalesced misses makes (the tenant's introspection timeout): the
-// call runs on its own, so a caller that gives up early does not cancel it
-// for the others, and its answer is still stored.
+// Wrap returns a Cache over next. The one shared call a group of coalesced
+// misses makes runs on its own, so a caller that gives up early does not
+// cancel it for the others, and its answer is still stored. It lasts until
+// the leader's own deadline (the gRPC deadline), or callTimeout (the
+// tenant's introspection timeout) when that is later or there is none: a
+// check under a 15 s deadline may wait that long for a concurrency slot,
+// while each HTTP call to the server stays bounded by the client's timeout.
 func (s *Store) Wrap(next introspection.Introspector, callTimeout time.Duration) *Cache {
 	return &Cache{next: next, store: s, callTimeout: callTimeout}
 }
@@ -74,7 +77,7 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 		return claims, nil
 	}
 	gen := c.store.Generation()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.callTimeout)
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), c.callDeadline(ctx))
 	defer cancel()
 	res, err := c.next.Introspect(ctx, token)
 	if err != nil {
@@ -85,6 +88,16 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 	}
 	c.store.put(key, bearer.ID(token), res.Claims, gen)
 	return res.Claims, nil
+}
+
+// callDeadline is when the shared call started for ctx's caller gives up:
+// the later of ctx's deadline and callTimeout from now.
+func (c *Cache) callDeadline(ctx context.Context) time.Time {
+	d := time.Now().Add(c.callTimeout)
+	if own, ok := ctx.Deadline(); ok && own.After(d) {
+		return own
+	}
+	return d
 }
 
 func (c *Cache) count(s introspection.CacheStatus) {
