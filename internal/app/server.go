@@ -43,6 +43,9 @@ type Options struct {
 	// Getenv reads the OTEL_* variables when Telemetry is nil; nil: none
 	// set, so nothing is exported (spans still carry ids for the logs).
 	Getenv func(string) string
+	// IdleTimeout closes idle keep-alive connections of the HTTP and admin
+	// listeners; 0: httpIdleTimeout (tests shorten it).
+	IdleTimeout time.Duration
 }
 
 // Server is a running tokengate: the gRPC and HTTP listeners over one
@@ -170,15 +173,12 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 	// to, part of the body); nothing legitimate comes near 4 MiB. The codec
 	// turns invalid UTF-8 into a deny instead of a gRPC error.
 	grpcOpts = append(grpcOpts, grpc.MaxRecvMsgSize(4<<20), grpc.ForceServerCodecV2(grpcauthz.Codec()))
+	grpcOpts = append(grpcOpts, grpcBounds()...)
 	s.grpc = grpc.NewServer(grpcOpts...)
 	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	s.http = &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	s.http = newHTTPServer(s.httpHandler(), s.opts.IdleTimeout)
 	if err := s.listenAdmin(ctx, cfg); err != nil {
 		grpcLis.Close()
 		httpLis.Close()

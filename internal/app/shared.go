@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
@@ -79,11 +78,7 @@ func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	s.admin = &http.Server{
-		Handler:           admin.New(cfg.Admin.Token, s.shared, s.log),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	s.admin = newHTTPServer(admin.New(cfg.Admin.Token, s.shared, s.log), s.opts.IdleTimeout)
 	s.adminAddr = lis.Addr().String()
 	s.adminDone = make(chan struct{})
 	go func() {
