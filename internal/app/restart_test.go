@@ -1,6 +1,11 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +71,75 @@ func TestFixedAtStart(t *testing.T) {
 				t.Errorf("%d error lines, want one per setting", n)
 			}
 		})
+	}
+}
+
+// logLines returns the JSON log lines with message msg.
+func logLines(t *testing.T, logs string, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestReloadLogsOneLinePerOutcome(t *testing.T) {
+	as := newFakeAS(t)
+	path := filepath.Join(t.TempDir(), "tokengate.yaml")
+	cfg := testConfig(as.URL)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHarnessAt(t, path)
+
+	// Three errors: one line saying so, with all three.
+	bad := strings.Replace(cfg, "tenant: globex", "tenant: nope", 1)
+	bad = strings.Replace(bad, `path_prefix: "/reports"`, `path_prefix: "reports"`, 1)
+	bad = strings.Replace(bad, "timeout: 1s", "timeout: soon", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(context.Background()); err == nil {
+		t.Fatal("reload of an invalid file succeeded")
+	}
+	failed := logLines(t, h.logs.String(), "config reload failed, keeping the old config")
+	if len(failed) != 1 {
+		t.Fatalf("%d failure lines, want 1: %s", len(failed), h.logs.String())
+	}
+	if errs, _ := failed[0]["errors"].([]any); len(errs) != 3 {
+		t.Errorf("errors = %v, want 3", failed[0]["errors"])
+	}
+	for _, want := range []string{"routes[4].tenant", "routes[3].path_prefix", "timeout"} {
+		if !strings.Contains(failed[0]["error"].(string), want) {
+			t.Errorf("error %q lacks %q", failed[0]["error"], want)
+		}
+	}
+
+	// A valid change: the line names what changed.
+	good := strings.Replace(cfg, `any_scopes: ["reports.view", "reports.admin"]`, `any_scopes: ["reports.view"]`, 1)
+	good = strings.Replace(good, "  - name: globex-api\n", "  - name: globex-v2\n", 1)
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ok := logLines(t, h.logs.String(), "config reloaded")
+	if len(ok) != 1 {
+		t.Fatalf("%d success lines, want 1", len(ok))
+	}
+	got := fmt.Sprint(ok[0]["routes_changed"], ok[0]["routes_added"], ok[0]["routes_removed"], ok[0]["tenants_changed"])
+	if got != "[reports] [globex-v2] [globex-api] <nil>" {
+		t.Errorf("changes logged: %s (%v)", got, ok[0])
+	}
+	if err := h.srv.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok := logLines(t, h.logs.String(), "config reloaded"); len(ok) != 2 || ok[1]["unchanged"] != true {
+		t.Errorf("a reload of the same file: %v", ok)
 	}
 }

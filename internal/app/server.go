@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,7 @@ type Server struct {
 
 	mu      sync.Mutex // serializes Reload and Shutdown
 	current *built
+	cfg     *config.Config // what current was built from
 	stopped bool
 
 	// shared is the shared cache and revocation (shared.go); nil without
@@ -115,7 +117,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.shared.Close()
 		return nil, err
 	}
-	s.current = b
+	s.current, s.cfg = b, cfg
 	s.shared.SetStores(b.stores())
 	if s.shared.Enabled() || cfg.Admin != nil {
 		metrics.SetSharedStats(s.sharedStats)
@@ -236,19 +238,51 @@ func (s *Server) Reload(ctx context.Context) error {
 	}
 	s.metrics.Reloaded(ctx, err == nil)
 	if err != nil {
-		for _, line := range errorLines(err) {
-			s.log.ErrorContext(ctx, "config reload failed, keeping the old config", slog.String("error", line))
-		}
+		// One line for the whole failure: "error" has every error joined,
+		// "errors" lists them.
+		lines := errorLines(err)
+		s.log.ErrorContext(ctx, "config reload failed, keeping the old config",
+			slog.String("error", strings.Join(lines, "; ")), slog.Any("errors", lines))
 		return err
 	}
 	s.checker.Swap(b.snap)
 	old := s.current
 	s.current = b
+	changes := config.Diff(s.cfg, cfg)
+	s.cfg = cfg
 	s.shared.SetStores(b.stores())
 	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	old.close()
-	s.log.InfoContext(ctx, "config reloaded")
+	s.log.LogAttrs(ctx, slog.LevelInfo, "config reloaded", changeAttrs(changes)...)
 	return nil
+}
+
+// changeAttrs are the log attributes saying what a reload changed: the
+// names of tenants and routes added, removed and changed, each list only
+// when not empty.
+func changeAttrs(c config.Changes) []slog.Attr {
+	if c.Empty() {
+		return []slog.Attr{slog.Bool("unchanged", true)}
+	}
+	var attrs []slog.Attr
+	for _, x := range []struct {
+		key   string
+		names []string
+	}{
+		{"tenants_added", c.TenantsAdded}, {"tenants_removed", c.TenantsRemoved}, {"tenants_changed", c.TenantsChanged},
+		{"routes_added", c.RoutesAdded}, {"routes_removed", c.RoutesRemoved}, {"routes_changed", c.RoutesChanged},
+	} {
+		if len(x.names) > 0 {
+			attrs = append(attrs, slog.Any(x.key, x.names))
+		}
+	}
+	if c.RouteOrder {
+		attrs = append(attrs, slog.Bool("routes_reordered", true))
+	}
+	if c.Other {
+		attrs = append(attrs, slog.Bool("other_settings_changed", true))
+	}
+	return attrs
 }
 
 // Shutdown drains: readiness and gRPC health turn NOT_SERVING at once, the
