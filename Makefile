@@ -26,10 +26,22 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-# Everything: vet, the real authorization server's npm packages, nginx, the
-# Dockerfile's build (static binary), then every Go test with the race detector.
-test: vet realas-deps nginx-deps redis-deps image-check
-	$(GO) test -race -count=1 -timeout 12m ./...
+# Everything: vet, the real authorization server's npm packages, nginx, Redis,
+# Jaeger, the Dockerfile's build (static binary), then every Go test with the
+# race detector (e2e/ builds bin/tokengate itself and drives only the binary).
+test: vet realas-deps nginx-deps redis-deps jaeger image-check
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The e2e suite's trace backend: Jaeger v2 with in-memory storage, pinned as a
+# tool in tools/jaeger, a module of its own so that Jaeger's ~330 requirements
+# stay out of tokengate's go.mod (cold: ~1.3 GB of modules, minutes to build).
+JAEGER := $(BIN)/jaeger
+.PHONY: jaeger
+jaeger: $(JAEGER)
+
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
+	@mkdir -p $(BIN)
+	cd tools/jaeger && $(GO) build -trimpath -o $(abspath $(JAEGER)) github.com/jaegertracing/jaeger/cmd/jaeger
 
 # internal/realas tests tokengate against a real authorization server
 # (oidc-provider on Node.js): `npm ci` there when node_modules is missing or
@@ -140,7 +152,8 @@ fuzz:
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
 
-# internal/redistest and introspection/sharedcache run a real redis-server
+# e2e/, internal/redistest and introspection/sharedcache run a real redis-server
+# (started by testpeers/redisserver)
 # (the shared cache, revocation across replicas): install it when it is
 # neither on PATH nor in /usr/bin (Debian, as root). `make test` needs it.
 .PHONY: redis-deps
@@ -149,5 +162,5 @@ redis-deps:
 	echo "redis-deps: installing redis-server (apt-get)"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } && \
 	{ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; } || { \
-		echo "make redis-deps: could not install redis-server, which the shared-cache tests in internal/redistest and introspection/sharedcache require; install it by hand (Debian: apt-get install redis-server)" >&2; exit 1; }
+		echo "make redis-deps: could not install redis-server, which the shared-cache tests in e2e, internal/redistest and introspection/sharedcache require; install it by hand (Debian: apt-get install redis-server)" >&2; exit 1; }
 

@@ -1,3 +1,5 @@
+// Package redistest_test runs several tokengate instances (in process)
+// against one real Redis (testpeers/redisserver).
 package redistest_test
 
 import (
@@ -20,7 +22,7 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/internal/app"
-	"github.com/tokengate/tokengate/internal/redistest"
+	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
 // fakeAS answers every token it was told about as active (sub user-1
@@ -68,7 +70,7 @@ func (f *fakeAS) callsFor(token string) int {
 	return f.calls[token]
 }
 
-const adminToken = "adm1n-t0ken"
+const adminToken = "adm1n-t0ken-0123456789abcdefghijklmn" // admin.token: at least 32 characters
 
 func config(asURL, redisAddr string) string {
 	return fmt.Sprintf(`
@@ -178,7 +180,7 @@ func (in *instance) waitWrites(t *testing.T, n int64) {
 }
 
 func TestSharedCacheAcrossInstances(t *testing.T) {
-	rs := redistest.Start(t)
+	rs := redisserver.Start(t)
 	as := newFakeAS(t)
 	as.active("tok-shared", "user-1")
 	ins := startInstances(t, 3, as.URL, rs.Addr())
@@ -222,7 +224,7 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 }
 
 func TestRevocationReachesEveryInstance(t *testing.T) {
-	rs := redistest.Start(t)
+	rs := redisserver.Start(t)
 	as := newFakeAS(t)
 	as.active("tok-a", "user-a")
 	as.active("tok-b", "user-b")
@@ -296,7 +298,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 }
 
 func TestRedisKilledAndBack(t *testing.T) {
-	rs := redistest.Start(t)
+	rs := redisserver.Start(t)
 	as := newFakeAS(t)
 	ins := startInstances(t, 2, as.URL, rs.Addr())
 	as.active("before", "u")
@@ -354,7 +356,7 @@ func TestRedisKilledAndBack(t *testing.T) {
 }
 
 func TestSlowRedisDoesNotSlowChecks(t *testing.T) {
-	rs := redistest.Start(t)
+	rs := redisserver.Start(t)
 	as := newFakeAS(t)
 	ins := startInstances(t, 1, as.URL, rs.Addr())
 	// Warm the connection path.

@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
-	"github.com/tokengate/tokengate/internal/redistest"
+	"github.com/tokengate/tokengate/testpeers/redisserver"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
@@ -90,7 +90,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSharedHitAcrossInstancesAndTTLs(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
 	as := newFakeAS()
@@ -128,7 +128,7 @@ func TestSharedHitAcrossInstancesAndTTLs(t *testing.T) {
 }
 
 func TestSharedLifetimes(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
 	as := newFakeAS()
@@ -174,7 +174,7 @@ func TestSharedLifetimes(t *testing.T) {
 }
 
 func TestRevokeMarksAndEvicts(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
 	as := newFakeAS()
@@ -259,7 +259,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 }
 
 func TestRedisDownIsAMissAndBreakerSkips(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redisserver.Start(t)
 	ctx := context.Background()
 	as := newFakeAS()
 	as.set("tok", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})

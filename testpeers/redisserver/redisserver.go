@@ -1,10 +1,13 @@
-// Package redistest runs a real redis-server (Debian's) for tests: on a
-// free loopback port, with persistence off, killed when the test ends. Its
-// tests run several tokengate instances against one Redis.
+// Package redisserver runs a real redis-server (Debian's) for tests: on a
+// free loopback port, with persistence off, killed when the test ends.
+// It is public test support: the shared-cache tests, the multi-instance
+// tests (internal/redistest) and the end-to-end suite (e2e) use it.
+//
+// A Server's methods are safe for concurrent use.
 //
 // A missing redis-server fails the test (it is never skipped): install it
 // with `make redis-deps`.
-package redistest
+package redisserver
 
 import (
 	"bufio"
@@ -125,10 +128,23 @@ func (s *Server) Do(args ...string) error {
 
 // DoContext is Do bounded by ctx (and 5 s).
 func (s *Server) DoContext(ctx context.Context, args ...string) error {
+	_, err := s.ReplyContext(ctx, args...)
+	return err
+}
+
+// Reply is Do returning the first line of the reply without its type byte
+// and line end: "PONG", "3" for the integer reply ":3", "2" for an array
+// of two elements ("*2"), "-1" for a nil bulk string.
+func (s *Server) Reply(args ...string) (string, error) {
+	return s.ReplyContext(context.Background(), args...)
+}
+
+// ReplyContext is Reply bounded by ctx (and 5 s).
+func (s *Server) ReplyContext(ctx context.Context, args ...string) (string, error) {
 	d := net.Dialer{Timeout: time.Second}
 	conn, err := d.DialContext(ctx, "tcp", s.Addr())
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
@@ -142,14 +158,18 @@ func (s *Server) DoContext(ctx context.Context, args ...string) error {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := conn.Write([]byte(b.String())); err != nil {
-		return err
+		return "", err
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
-		return err
+		return "", err
 	}
-	if strings.HasPrefix(line, "-") {
-		return fmt.Errorf("redis: %s", strings.TrimSpace(line[1:]))
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("redis: empty reply")
 	}
-	return nil
+	if line[0] == '-' {
+		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line[1:]))
+	}
+	return line[1:], nil
 }

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package e2e
+
+import "os/exec"
+
+// dieWithTest is a no-op where Pdeathsig does not exist: the cleanups stop
+// the processes.
+func dieWithTest(*exec.Cmd) {}

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/testpeers/redisserver"
+)
+
+const adminToken = "e2e-admin-token-0123456789abcdefghijklmnop" // >= 32 characters
+
+// replica is one tokengate of a Redis-sharing pair, with its admin address.
+type replica struct {
+	*proc
+	admin string
+}
+
+func startReplica(t *testing.T, asURL, redisAddr string) replica {
+	t.Helper()
+	admin := freeAddr(t)
+	c := cfg{as: asURL, extra: fmt.Sprintf(`redis:
+  address: %q
+  key_prefix: "e2e:"
+  timeout: 200ms
+admin:
+  address: %q
+  token: "${E2E_ADMIN_TOKEN}"
+`, redisAddr, admin)}
+	p := startServe(t, c.write(t), serveOpts{env: append([]string{"E2E_ADMIN_TOKEN=" + adminToken}, acmeEnv...)})
+	return replica{proc: p, admin: admin}
+}
+
+func (r replica) revoke(t *testing.T, auth, body string) (int, string) {
+	t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}}
+	if auth != "" {
+		h.Set("Authorization", auth)
+	}
+	code, _, b := httpDo(t, "POST", "http://"+r.admin+"/revoke", h, body)
+	return code, strings.TrimSpace(b)
+}
+
+// TestRedisSharedCacheAndAdminRevoke: two replicas share one real
+// redis-server; a token introspected by A is served by B from Redis, and
+// POST /revoke on A's admin listener evicts it everywhere.
+func TestRedisSharedCacheAndAdminRevoke(t *testing.T) {
+	t.Parallel()
+	rs := redisserver.Start(t)
+	as := newAS(t)
+	const tok = "tok-shared-e2e"
+	as.Claims(tok, goodClaims(nil))
+	a, b := startReplica(t, as.URL, rs.Addr()), startReplica(t, as.URL, rs.Addr())
+
+	if ans := a.check(t, req{auth: bearer(tok)}); !ans.allow {
+		t.Fatalf("replica A: %d %v", ans.status, ans.body)
+	}
+	waitFor(t, 5*time.Second, "replica A's entry in Redis", func() bool {
+		n, err := rs.Reply("DBSIZE")
+		v, _ := strconv.Atoi(n)
+		return err == nil && v >= 1
+	})
+	if ans := b.check(t, req{auth: bearer(tok)}); !ans.allow || ans.set["x-auth-subject"] != "user-1" {
+		t.Fatalf("replica B: %d %v, set %v", ans.status, ans.body, ans.set)
+	}
+	if n := as.Calls(tok); n != 1 {
+		t.Fatalf("the authorization server was called %d times, want 1 (B reads A's answer from Redis)", n)
+	}
+
+	// The admin API needs its token.
+	for _, auth := range []string{"", "Bearer wrong-token-wrong-token-wrong-token", "Basic " + adminToken} {
+		if code, body := a.revoke(t, auth, fmt.Sprintf(`{"token":%q}`, tok)); code != 401 {
+			t.Errorf("POST /revoke with Authorization %q: %d %s, want 401", auth, code, body)
+		}
+	}
+	if ans := b.check(t, req{auth: bearer(tok)}); !ans.allow || as.Calls(tok) != 1 {
+		t.Fatalf("after refused revocations: %d, calls %d", ans.status, as.Calls(tok))
+	}
+
+	// The authorization server revokes the token; the admin call makes every
+	// replica forget it at once instead of after max_ttl.
+	as.Claims(tok, map[string]any{"active": false})
+	code, body := a.revoke(t, "Bearer "+adminToken, fmt.Sprintf(`{"token":%q}`, tok))
+	var got struct {
+		Evicted *int `json:"evicted"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &got) != nil || got.Evicted == nil || *got.Evicted < 1 {
+		t.Fatalf("POST /revoke: %d %s, want 200 {\"evicted\": N>=1}", code, body)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ans := b.check(t, req{auth: bearer(tok)})
+		if ans.status == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica B still answers %d 3s after the revocation", ans.status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ans := a.check(t, req{auth: bearer(tok)}); ans.status != 401 {
+		t.Errorf("replica A after the revocation: %d, want 401", ans.status)
+	}
+	t.Logf("authorization server calls for the token: %d", as.Calls(tok))
+
+	// By token_id too, for a token the logs named.
+	const tok2 = "tok-shared-e2e-2"
+	as.Claims(tok2, goodClaims(nil))
+	if ans := b.check(t, req{auth: bearer(tok2)}); !ans.allow {
+		t.Fatalf("tok2: %d", ans.status)
+	}
+	as.Claims(tok2, map[string]any{"active": false})
+	code, body = b.revoke(t, "Bearer "+adminToken, fmt.Sprintf(`{"token_id":%q}`, tokenID(tok2)))
+	if code != 200 || !strings.Contains(body, `"evicted"`) {
+		t.Fatalf("POST /revoke by token_id: %d %s", code, body)
+	}
+	waitFor(t, 3*time.Second, "tok2 denied on replica A", func() bool { return a.check(t, req{auth: bearer(tok2)}).status == 401 })
+
+	for _, r := range []replica{a, b} {
+		if out := r.stderr.String(); strings.Contains(out, tok) || strings.Contains(out, adminToken) {
+			t.Errorf("a replica logged the token or the admin token")
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package introspectiontest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+)
+
+func introspect(t *testing.T, ctx context.Context, s *introspectiontest.Server, token string, basic ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/introspect",
+		strings.NewReader(url.Values{"token": {token}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	if len(basic) == 2 {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAnswersAndCounts(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.Claims("good", map[string]any{"active": true, "sub": "u1"})
+	s.Handle("custom", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	ctx := context.Background()
+
+	code, body := introspect(t, ctx, s, "good")
+	var claims map[string]any
+	if code != 200 || json.Unmarshal([]byte(body), &claims) != nil || claims["sub"] != "u1" || claims["active"] != true {
+		t.Fatalf("good: %d %s", code, body)
+	}
+	if code, body := introspect(t, ctx, s, "unknown"); code != 200 || body != `{"active":false}` {
+		t.Fatalf("unknown: %d %s", code, body)
+	}
+	if code, _ := introspect(t, ctx, s, "custom"); code != http.StatusTeapot {
+		t.Fatalf("custom: %d", code)
+	}
+	s.Forget("good")
+	if _, body := introspect(t, ctx, s, "good"); body != `{"active":false}` {
+		t.Fatalf("forgotten: %s", body)
+	}
+	if s.Calls("good") != 2 || s.Calls("unknown") != 1 || s.Total() != 4 {
+		t.Fatalf("calls good=%d unknown=%d total=%d", s.Calls("good"), s.Calls("unknown"), s.Total())
+	}
+	if tp := s.LastHeader().Get("Traceparent"); !strings.Contains(tp, "0af7651916cd43dd8448eb211c80319c") {
+		t.Fatalf("last traceparent %q", tp)
+	}
+	if s.LastForm().Get("token") != "good" {
+		t.Fatalf("last form %v", s.LastForm())
+	}
+}
+
+func TestBasicAuth(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.RequireBasicAuth("rs:acme", "s3cret%value")
+	s.Claims("good", map[string]any{"active": true})
+	ctx := context.Background()
+	if code, body := introspect(t, ctx, s, "good"); code != 401 || !strings.Contains(body, "invalid_client") {
+		t.Fatalf("no credentials: %d %s", code, body)
+	}
+	if code, _ := introspect(t, ctx, s, "good", "rs:acme", "wrong"); code != 401 {
+		t.Fatalf("wrong secret: %d", code)
+	}
+	if code, body := introspect(t, ctx, s, "good", "rs:acme", "s3cret%value"); code != 200 || !strings.Contains(body, `"active":true`) {
+		t.Fatalf("right credentials: %d %s", code, body)
+	}
+}
+
+func TestFaultsDelayAndPeak(t *testing.T) {
+	s := introspectiontest.New(t)
+	ctx := context.Background()
+	s.SetFault(introspectiontest.Fault{Status: 502, Body: "bad gateway"})
+	if code, body := introspect(t, ctx, s, "x"); code != 502 || body != "bad gateway" {
+		t.Fatalf("status fault: %d %s", code, body)
+	}
+	s.SetFault(introspectiontest.Fault{Body: "<html>"})
+	if code, body := introspect(t, ctx, s, "x"); code != 200 || body != "<html>" {
+		t.Fatalf("body fault: %d %s", code, body)
+	}
+	s.SetFault(introspectiontest.Fault{Hang: true})
+	hctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if code, _ := introspect(t, hctx, s, "x"); code != 0 {
+		t.Fatalf("hang answered %d", code)
+	}
+	cancel()
+	s.SetFault(introspectiontest.Fault{})
+
+	s.SetDelay(150 * time.Millisecond)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 3 {
+		wg.Go(func() { introspect(t, ctx, s, "y") })
+	}
+	wg.Wait()
+	if el := time.Since(start); el < 150*time.Millisecond {
+		t.Fatalf("delay not applied: %v", el)
+	}
+	if s.PeakInFlight() != 3 || s.InFlight() != 0 {
+		t.Fatalf("peak %d, in flight %d", s.PeakInFlight(), s.InFlight())
+	}
+}
+
+func TestCloseReleasesHangingRequests(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.SetFault(introspectiontest.Fault{Hang: true})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		introspect(t, context.Background(), s, "x")
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left a hanging request")
+	}
+}
