@@ -43,6 +43,8 @@ type cfg struct {
 	grpcTLS    string // YAML flow map for grpc.tls ("": none)
 	httpTLS    string // YAML flow map for http.tls ("": none)
 	extra      string // top-level YAML appended (redis:, admin:)
+	// maxConcurrent is acme's max_concurrent_introspections (0: the default).
+	maxConcurrent int
 }
 
 func (c cfg) String() string {
@@ -110,8 +112,12 @@ routes:
     tenant: down
     hosts: ["down.example"]
 `, c.as, acmeClientID, or(c.timeout, "1s"), or(c.downURL, "http://127.0.0.1:9/introspect"), quoteList(scopes))
-	b.WriteString(c.extra)
-	return b.String()
+	out := b.String()
+	if c.maxConcurrent > 0 {
+		out = strings.Replace(out, "    audiences: [\"api://orders\"]\n",
+			fmt.Sprintf("    audiences: [\"api://orders\"]\n    max_concurrent_introspections: %d\n", c.maxConcurrent), 1)
+	}
+	return out + c.extra
 }
 
 func quoteList(xs []string) string {
