@@ -19,7 +19,7 @@ import (
 // to share between goroutines.
 type Claims struct {
 	Active    bool
-	Scopes    []string // from "scope" (space-delimited), else from "scp"
+	Scopes    []string // from "scope" (split on U+0020 only, no empty parts), else from "scp" (elements split the same way)
 	ClientID  string
 	Username  string
 	TokenType string
@@ -88,6 +88,14 @@ func (c *Claims) HasScope(s string) bool {
 	return false
 }
 
+// Has reports whether the response carried claim name with a value other
+// than null. A present empty string is present: `"iss":""` is an issuer
+// that matches no configured one, not a missing issuer.
+func (c *Claims) Has(name string) bool {
+	_, ok := c.Raw[name]
+	return ok
+}
+
 // ScopeString is the token's scopes space-separated, as "scope" carries them.
 func (c *Claims) ScopeString() string {
 	if c.scope == "" && len(c.Scopes) > 0 { // built by hand rather than parsed
@@ -128,16 +136,32 @@ func ParseClaims(body []byte) (*Claims, error) {
 	c.NotBefore = p.numericDate("nbf")
 	c.IssuedAt = p.numericDate("iat")
 	if _, has := raw["scope"]; has {
-		c.Scopes = strings.Fields(p.str("scope"))
+		c.Scopes = splitScopes(nil, p.str("scope"))
 		p.array("scp") // still type-checked, but "scope" wins
 	} else {
-		c.Scopes = p.array("scp")
+		for _, s := range p.array("scp") {
+			c.Scopes = splitScopes(c.Scopes, s)
+		}
 	}
 	if p.err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrIntrospection, p.err)
 	}
 	c.scope = strings.Join(c.Scopes, " ")
 	return c, nil
+}
+
+// splitScopes appends the scope-tokens of s to list. s is split on the
+// space character (U+0020) only, as RFC 6749 §3.3 delimits scope, and empty
+// parts are ignored. Other whitespace (TAB, LF, NBSP...) is not a delimiter:
+// "x\u00a0user" is one scope, never "user". scp elements are split the same
+// way, so that Scopes always equals ScopeString split on spaces.
+func splitScopes(list []string, s string) []string {
+	for part := range strings.SplitSeq(s, " ") {
+		if part != "" {
+			list = append(list, part)
+		}
+	}
+	return list
 }
 
 // claimParser decodes typed claims, remembering the first type error.

@@ -160,3 +160,64 @@ func TestParseClaimsRefusesAmbiguousBodies(t *testing.T) {
 		t.Errorf("surrounding whitespace and an empty aud array: %+v, %v", c, err)
 	}
 }
+
+// "scope" is split on U+0020 only (RFC 6749 §3.3: scope-token excludes only
+// SP, '"' and '\'): other whitespace is part of a scope-token here, so
+// "x\u00a0user" is one scope and never grants "user". Empty parts are
+// ignored. scp elements are split the same way, so that Scopes always
+// equals ScopeString split on spaces.
+func TestParseClaimsScopeSplitsOnSpaceOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body string
+		want []string
+	}{
+		{`{"active":true,"scope":"x\u00a0user"}`, []string{"x\u00a0user"}},
+		{`{"active":true,"scope":"a\tb"}`, []string{"a\tb"}},
+		{`{"active":true,"scope":"a\nb\rc"}`, []string{"a\nb\rc"}},
+		{`{"active":true,"scope":"a\u2003b \u3000"}`, []string{"a\u2003b", "\u3000"}},
+		{`{"active":true,"scope":"\u00a0"}`, []string{"\u00a0"}},
+		{`{"active":true,"scope":"  a   b  "}`, []string{"a", "b"}},
+		{`{"active":true,"scope":" "}`, nil},
+		{`{"active":true,"scope":""}`, nil},
+		{`{"active":true,"scp":["a b","","c\u00a0d"," "]}`, []string{"a", "b", "c\u00a0d"}},
+	} {
+		c, err := introspection.ParseClaims([]byte(tc.body))
+		if err != nil {
+			t.Fatalf("ParseClaims(%s): %v", tc.body, err)
+		}
+		if len(c.Scopes) != len(tc.want) || (len(tc.want) > 0 && !reflect.DeepEqual(c.Scopes, tc.want)) {
+			t.Errorf("ParseClaims(%s).Scopes = %q, want %q", tc.body, c.Scopes, tc.want)
+		}
+		if c.ScopeString() != strings.Join(tc.want, " ") {
+			t.Errorf("ParseClaims(%s).ScopeString() = %q", tc.body, c.ScopeString())
+		}
+		if c.HasScope("user") || c.HasScope("b") != slicesContains(tc.want, "b") {
+			t.Errorf("ParseClaims(%s): HasScope disagrees with %q", tc.body, tc.want)
+		}
+	}
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A present empty string is present; null is absent (Has tells them apart).
+func TestParseClaimsPresence(t *testing.T) {
+	t.Parallel()
+	c, err := introspection.ParseClaims([]byte(`{"active":true,"iss":"","token_type":"","sub":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Has("iss") || !c.Has("token_type") || c.Has("sub") || c.Has("aud") || !c.Has("active") {
+		t.Errorf("Has: iss %v token_type %v sub %v aud %v", c.Has("iss"), c.Has("token_type"), c.Has("sub"), c.Has("aud"))
+	}
+	if c.Issuer != "" || c.TokenType != "" || c.Subject != "" {
+		t.Errorf("claims = %+v", c)
+	}
+}

@@ -30,6 +30,15 @@ type Request struct {
 	Authorization string
 	// RouteName is Envoy's `route` context extension; "" counts as absent.
 	RouteName string
+	// Duplicated is set by a front end that received a header naming the
+	// checked request (a forwarded method, host or path; gRPC: the host
+	// header it read) more than once: no single reading of it is safe, so
+	// the check is denied 400 malformed_request before anything else.
+	Duplicated bool
+	// DuplicateAuthorization is set when Authorization arrived more than
+	// once (gRPC: keys differing only in case, or several header_map
+	// entries): the token is malformed (400), whatever the copies hold.
+	DuplicateAuthorization bool
 }
 
 // Outcome is the result of one check, ready for a front end to render.
@@ -47,10 +56,17 @@ type Outcome struct {
 	IntrospectionTime time.Duration
 	Metadata          Metadata
 	// Claims (shared, read-only) and RouteRef (the route within its
-	// snapshot) are set on an allow: what a front end renders from an allow
-	// depends on nothing else, so it may keep it with Claims.Derive(RouteRef, ...).
+	// snapshot) are set whenever the decision was made on the token's
+	// claims (an allow, or a deny such as audience or insufficient_scope):
+	// what a front end renders from an allow depends on nothing else, so it
+	// may keep it with Claims.Derive(RouteRef, ...).
 	Claims   *introspection.Claims
 	RouteRef *Route
+	// Err is why the claims could not be had (reason introspection_error):
+	// the authorization server's status and OAuth error, or the transport
+	// failure. Its text is the cause logged at warn (never a token or
+	// secret); it is for operators (`tokengate check`), never for clients.
+	Err error
 }
 
 // Metadata is what an allow passes on as Envoy dynamic metadata.
@@ -149,6 +165,11 @@ func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
 
 func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome {
 	out := Outcome{Cache: introspection.CacheNone}
+	if req.Duplicated {
+		out.Decision = decision.DenyDuplicatedHeader()
+		out.TokenID = presentedTokenID(req)
+		return out
+	}
 	path, ok := routing.NormalizePath(req.Path)
 	if !ok {
 		out.Decision = decision.DenyMalformedRequest()
@@ -177,6 +198,9 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		return out
 	}
 	token, syntax := bearer.Parse(req.Authorization)
+	if req.DuplicateAuthorization {
+		token, syntax = "", bearer.Malformed
+	}
 	switch syntax {
 	case bearer.Missing:
 		out.Decision = decision.DenyMissingToken(tenant.Name)
@@ -191,6 +215,7 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	out.Cache = res.Cache
 	if err != nil {
 		out.Decision = decision.DenyIntrospectionError()
+		out.Err = err
 		out.TokenID = bearer.ID(token)
 		attrs := []slog.Attr{slog.String("tenant", tenant.Name), slog.String("route", out.Route),
 			slog.String("token_id", out.TokenID), slog.String("error", err.Error())}
@@ -205,8 +230,8 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	if !out.Decision.Allow || c.log.Enabled(ctx, slog.LevelDebug) {
 		out.TokenID = bearer.ID(token)
 	}
+	out.Claims, out.RouteRef = res.Claims, route
 	if out.Decision.Allow {
-		out.Claims, out.RouteRef = res.Claims, route
 		out.Set, out.Remove = tenant.Headers.Apply(res.Claims)
 		out.Metadata = Metadata{
 			Tenant: tenant.Name, Route: out.Route,
@@ -219,6 +244,9 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 // presentedTokenID is the token_id of a well-formed bearer token, for the
 // log line of a deny decided before the token is looked at ("" otherwise).
 func presentedTokenID(req *Request) string {
+	if req.DuplicateAuthorization {
+		return ""
+	}
 	if token, syntax := bearer.Parse(req.Authorization); syntax == bearer.OK {
 		return bearer.ID(token)
 	}

@@ -71,6 +71,11 @@ func TestCheckFlow(t *testing.T) {
 		{"no route", Request{Path: "/nope", Authorization: "Bearer good"}, decision.NoRoute, 0},
 		{"named route", Request{Path: "/whatever", RouteName: "api", Authorization: "Bearer good"}, decision.Allowed, 1},
 		{"route without tenant fails closed", Request{Path: "/broken", Authorization: "Bearer good"}, decision.NoRoute, 0},
+		{"duplicated request header", Request{Path: "/public", Duplicated: true}, decision.MalformedRequest, 0},
+		{"duplicated request header beats a named route", Request{Path: "/x", RouteName: "pub", Duplicated: true}, decision.MalformedRequest, 0},
+		{"duplicate authorization", Request{Path: "/api", Authorization: "Bearer good", DuplicateAuthorization: true}, decision.MalformedToken, 0},
+		{"duplicate authorization, empty", Request{Path: "/api", DuplicateAuthorization: true}, decision.MalformedToken, 0},
+		{"duplicate authorization on a public route", Request{Path: "/public", Authorization: "Bearer good", DuplicateAuthorization: true}, decision.Public, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

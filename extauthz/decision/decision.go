@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/httpsyntax"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -45,9 +46,9 @@ var Reasons = []Reason{
 // A Policy is read-only once built and safe to share.
 type Policy struct {
 	Realm      string
-	Issuer     string // empty: not checked
+	Issuer     string // empty: not checked; else a present "iss" ("" too) must equal it
 	Leeway     time.Duration
-	TokenTypes []string // compared case-insensitively; an absent token_type passes
+	TokenTypes []string // compared ASCII-case-insensitively; an absent (or null) token_type passes, a present "" does not
 	Audiences  []string // empty: not checked
 	Scopes     []string // all required
 	AnyScopes  []string // at least one required when not empty
@@ -83,9 +84,10 @@ func Decide(p *Policy, c *introspection.Claims, now time.Time) Decision {
 		return invalidToken(p.Realm, Expired, "the token has expired")
 	case !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-p.Leeway)):
 		return invalidToken(p.Realm, NotYetValid, "the token is not valid yet")
-	case p.Issuer != "" && c.Issuer != "" && c.Issuer != p.Issuer:
+	case p.Issuer != "" && c.Issuer != p.Issuer && (c.Issuer != "" || c.Has("iss")):
+		// a present "iss" must equal the issuer, "" included; null is absent
 		return invalidToken(p.Realm, Issuer, "the token was issued by another issuer")
-	case c.TokenType != "" && !containsFold(p.TokenTypes, c.TokenType):
+	case (c.TokenType != "" || c.Has("token_type")) && !containsFold(p.TokenTypes, c.TokenType):
 		return invalidToken(p.Realm, TokenType, "the token type is not accepted")
 	case len(p.Audiences) > 0 && !intersects(p.Audiences, c.Audience):
 		return invalidToken(p.Realm, Audience, "the token is not meant for this audience")
@@ -108,6 +110,15 @@ func AllowPublic() Decision { return Decision{Allow: true, Reason: Public} }
 func DenyMalformedRequest() Decision {
 	return Decision{Reason: MalformedRequest, Status: http.StatusBadRequest,
 		Error: "invalid_request", Description: "the request path is not acceptable"}
+}
+
+// DenyDuplicatedHeader is the malformed_request answer for a header naming
+// the checked request (its method, host or path) that arrived more than
+// once: upstreams may read either copy.
+func DenyDuplicatedHeader() Decision {
+	d := DenyMalformedRequest()
+	d.Description = "a header naming the request was sent more than once"
+	return d
 }
 
 // DenyNoRoute is the answer when no route matches (or the named one is unknown).
@@ -148,9 +159,11 @@ func insufficientScope(realm string, required []string) Decision {
 		Scope: strings.Join(required, " ")}
 }
 
+// containsFold compares ASCII-case-insensitively: Unicode folding would
+// accept "acce\u017f\u017f_to\u212aen" (LONG S, KELVIN SIGN) as access_token.
 func containsFold(list []string, s string) bool {
 	for _, v := range list {
-		if strings.EqualFold(v, s) {
+		if httpsyntax.EqualFold(v, s) {
 			return true
 		}
 	}

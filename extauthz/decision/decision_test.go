@@ -127,6 +127,7 @@ func TestChallenge(t *testing.T) {
 		{"scope", insufficientScope("acme", []string{"a", "b"}), `Bearer realm="acme", error="insufficient_scope", error_description="the token lacks a required scope", scope="a b"`},
 		{"no route has none", DenyNoRoute(), ""},
 		{"malformed request has none", DenyMalformedRequest(), ""},
+		{"duplicated header has none", DenyDuplicatedHeader(), ""},
 		{"introspection error has none", DenyIntrospectionError(), ""},
 		{"allow has none", Decision{Allow: true, Reason: Allowed, Realm: "acme"}, ""},
 	}
@@ -146,6 +147,7 @@ func TestDenyRows(t *testing.T) {
 		status int
 	}{
 		{DenyMalformedRequest(), MalformedRequest, 400},
+		{DenyDuplicatedHeader(), MalformedRequest, 400},
 		{DenyNoRoute(), NoRoute, 403},
 		{DenyMissingToken("t"), MissingToken, 401},
 		{DenyMalformedToken("t"), MalformedToken, 400},
@@ -194,5 +196,54 @@ func BenchmarkDecide(b *testing.B) {
 		if d := Decide(p, c, now); !d.Allow {
 			b.Fatal(d.Reason)
 		}
+	}
+}
+
+// parsed turns an introspection body into claims the way the client does,
+// so that presence (a present empty string, a null) is what it really is.
+func parsed(t *testing.T, body string) *introspection.Claims {
+	t.Helper()
+	c, err := introspection.ParseClaims([]byte(body))
+	if err != nil {
+		t.Fatalf("ParseClaims(%s): %v", body, err)
+	}
+	return c
+}
+
+// The contract's claim rules: a present empty string is present, null is
+// absent, token types fold ASCII only, scope splits on U+0020 only.
+func TestDecideClaimPresence(t *testing.T) {
+	const tail = `"aud":"api://orders","scope":"orders.read"}`
+	tests := []struct {
+		name   string
+		body   string
+		reason Reason
+	}{
+		{"empty iss fails the issuer check", `{"active":true,"iss":"",` + tail, Issuer},
+		{"null iss is absent", `{"active":true,"iss":null,` + tail, Allowed},
+		{"absent iss", `{"active":true,` + tail, Allowed},
+		{"matching iss", `{"active":true,"iss":"https://idp.acme.example",` + tail, Allowed},
+		{"empty token_type is not accepted", `{"active":true,"token_type":"",` + tail, TokenType},
+		{"null token_type is absent", `{"active":true,"token_type":null,` + tail, Allowed},
+		{"token_type folds ASCII case", `{"active":true,"token_type":"ACCESS_TOKEN",` + tail, Allowed},
+		{"token_type with KELVIN SIGN and LONG S is another type", `{"active":true,"token_type":"acce\u017f\u017f_to\u212aen",` + tail, TokenType},
+		{"token_type with surrounding space is another type", `{"active":true,"token_type":" Bearer",` + tail, TokenType},
+		{"empty iss checked before empty token_type", `{"active":true,"iss":"","token_type":"",` + tail, Issuer},
+		{"scope split on NBSP is one scope", `{"active":true,"aud":"api://orders","scope":"x\u00a0orders.read"}`, InsufficientScope},
+		{"scope split on TAB is one scope", `{"active":true,"aud":"api://orders","scope":"x\torders.read"}`, InsufficientScope},
+		{"scope split on LF is one scope", `{"active":true,"aud":"api://orders","scope":"x\norders.read"}`, InsufficientScope},
+		{"scope with repeated spaces", `{"active":true,"aud":"api://orders","scope":"  x   orders.read  "}`, Allowed},
+		{"empty scope grants nothing", `{"active":true,"aud":"api://orders","scope":""}`, InsufficientScope},
+		{"null scope is absent, scp counts", `{"active":true,"aud":"api://orders","scope":null,"scp":["orders.read"]}`, Allowed},
+		{"null aud is absent", `{"active":true,"aud":null,"scope":"orders.read"}`, Audience},
+		{"null exp is absent", `{"active":true,"exp":null,` + tail, Allowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(policy(), parsed(t, tt.body), now)
+			if d.Reason != tt.reason || d.Allow != (tt.reason == Allowed) {
+				t.Fatalf("reason = %q (allow %v), want %q", d.Reason, d.Allow, tt.reason)
+			}
+		})
 	}
 }

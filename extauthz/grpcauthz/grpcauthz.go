@@ -5,7 +5,7 @@ package grpcauthz
 
 import (
 	"context"
-
+	"sort"
 	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/internal/httpsyntax"
 )
 
 // Server implements envoy.service.auth.v3.Authorization. It holds no state
@@ -71,6 +72,9 @@ func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest) cont
 		}
 	}
 	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+	if hasMixedCaseKey(headers) {
+		headers = foldedHeaders(headers)
+	}
 	if !hasTraceKey(func(k string) bool { _, ok := headers[k]; return ok }) {
 		return ctx
 	}
@@ -115,31 +119,42 @@ func Request(req *authv3.CheckRequest) check.Request {
 		Path:      h.GetPath(),
 		RouteName: attrs.GetContextExtensions()["route"],
 	}
-	if r.Host == "" {
-		r.Host = header(h, ":authority")
+	mixed := hasMixedCaseKey(h.GetHeaders())
+	for _, name := range []string{":authority", "host"} {
+		if r.Host != "" {
+			break
+		}
+		var n int
+		r.Host, n = header(h, name, mixed)
+		r.Duplicated = n > 1
 	}
-	if r.Host == "" {
-		r.Host = header(h, "host")
-	}
-	r.Authorization = header(h, "authorization")
+	var n int
+	r.Authorization, n = header(h, "authorization", mixed)
+	r.DuplicateAuthorization = n > 1
 	return r
 }
 
 // header finds a request header by its lowercase name, in the headers map
-// Envoy normally sends or in header_map (encode_raw_headers). Several values
-// are comma-joined, as Envoy joins duplicate headers.
-func header(h *authv3.AttributeContext_HttpRequest, name string) string {
-	if v, ok := h.GetHeaders()[name]; ok {
-		return v
-	}
+// Envoy normally sends and in header_map (encode_raw_headers), and says how
+// many times it occurs. Names are compared ASCII-case-insensitively, so keys
+// differing only in case (which Envoy never sends, but another client can)
+// are the same header sent twice. Several values are comma-joined, as Envoy
+// joins duplicate headers; the caller decides what a duplicate means.
+// mixed says whether any key of the headers map has an uppercase ASCII
+// letter (else an exact lookup finds every copy there).
+func header(h *authv3.AttributeContext_HttpRequest, name string, mixed bool) (string, int) {
 	var values []string
-	for k, v := range h.GetHeaders() { // not from Envoy: keys may not be lowercase
-		if strings.EqualFold(k, name) {
-			values = append(values, v)
+	if mixed {
+		for _, k := range sortedKeys(h.GetHeaders()) {
+			if httpsyntax.EqualFold(k, name) {
+				values = append(values, h.GetHeaders()[k])
+			}
 		}
+	} else if v, ok := h.GetHeaders()[name]; ok {
+		values = append(values, v)
 	}
 	for _, hv := range h.GetHeaderMap().GetHeaders() {
-		if strings.EqualFold(hv.GetKey(), name) {
+		if httpsyntax.EqualFold(hv.GetKey(), name) {
 			v := hv.GetValue()
 			if v == "" {
 				v = string(hv.GetRawValue())
@@ -147,7 +162,51 @@ func header(h *authv3.AttributeContext_HttpRequest, name string) string {
 			values = append(values, v)
 		}
 	}
-	return strings.Join(values, ",")
+	if len(values) == 1 {
+		return values[0], 1
+	}
+	return strings.Join(values, ","), len(values)
+}
+
+// hasMixedCaseKey reports whether a key has an uppercase ASCII letter:
+// only then can two keys name the same header.
+func hasMixedCaseKey(headers map[string]string) bool {
+	for k := range headers {
+		for i := 0; i < len(k); i++ {
+			if 'A' <= k[i] && k[i] <= 'Z' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sortedKeys returns the keys of m in order, so that joined duplicates
+// come out the same way every time.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// foldedHeaders is headers with every key lowercased (ASCII only); keys
+// that differ only in case are one header sent twice, their values
+// comma-joined as Envoy joins duplicates (a traceparent sent twice is then
+// invalid, and the check is put in neither trace).
+func foldedHeaders(headers map[string]string) map[string]string {
+	folded := make(map[string]string, len(headers))
+	for _, k := range sortedKeys(headers) {
+		lk := httpsyntax.ToLower(k)
+		if prev, dup := folded[lk]; dup {
+			folded[lk] = prev + "," + headers[k]
+		} else {
+			folded[lk] = headers[k]
+		}
+	}
+	return folded
 }
 
 // Response renders an outcome as a CheckResponse. An allow's response is

@@ -44,13 +44,16 @@ func TestRequest(t *testing.T) {
 		{"non-lowercase key from a non-Envoy client", httpReq(&authv3.AttributeContext_HttpRequest{
 			Headers: map[string]string{"Authorization": "Bearer y"},
 		}, nil), check.Request{Authorization: "Bearer y"}},
-		{"header_map with duplicates is comma-joined", httpReq(&authv3.AttributeContext_HttpRequest{
+		{"header_map with duplicates is comma-joined and marked", httpReq(&authv3.AttributeContext_HttpRequest{
 			HeaderMap: &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
 				{Key: "authorization", RawValue: []byte("Bearer a")},
 				{Key: "Authorization", Value: "Bearer b"},
 				{Key: ":authority", Value: "d.example"},
 			}},
-		}, nil), check.Request{Host: "d.example", Authorization: "Bearer a,Bearer b"}},
+		}, nil), check.Request{Host: "d.example", Authorization: "Bearer a,Bearer b", DuplicateAuthorization: true}},
+		{"keys differing only in case are duplicates", httpReq(&authv3.AttributeContext_HttpRequest{
+			Headers: map[string]string{"authorization": "Bearer a", "Authorization": "Bearer b", "Host": "x.example", "HOST": "y.example"},
+		}, nil), check.Request{Host: "y.example,x.example", Authorization: "Bearer b,Bearer a", Duplicated: true, DuplicateAuthorization: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

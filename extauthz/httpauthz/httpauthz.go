@@ -85,17 +85,20 @@ func (h *Handler) Request(r *http.Request) check.Request {
 		Method: r.Method,
 		Host:   r.Host,
 		Path:   checkedPath(r.RequestURI),
-		// Several Authorization headers are comma-joined, so they are refused.
-		Authorization: strings.Join(r.Header.Values("Authorization"), ","),
+		// Several Authorization headers are comma-joined, and refused.
+		Authorization:          strings.Join(r.Header.Values("Authorization"), ","),
+		DuplicateAuthorization: len(r.Header.Values("Authorization")) > 1,
 	}
 	switch h.opts.ForwardedHeaders {
 	case ForwardedXForwarded:
-		override(&req.Method, r.Header, "X-Forwarded-Method")
-		override(&req.Host, r.Header, "X-Forwarded-Host")
-		override(&req.Path, r.Header, "X-Forwarded-Uri")
+		m := override(&req.Method, r.Header, "X-Forwarded-Method")
+		h := override(&req.Host, r.Header, "X-Forwarded-Host")
+		p := override(&req.Path, r.Header, "X-Forwarded-Uri")
+		req.Duplicated = m || h || p
 	case ForwardedXOriginal:
-		override(&req.Method, r.Header, "X-Original-Method")
-		override(&req.Path, r.Header, "X-Original-URI")
+		m := override(&req.Method, r.Header, "X-Original-Method")
+		p := override(&req.Path, r.Header, "X-Original-URI")
+		req.Duplicated = m || p
 	}
 	return req
 }
@@ -111,10 +114,16 @@ func checkedPath(uri string) string {
 	return rest
 }
 
-func override(dst *string, h http.Header, name string) {
-	if v := h.Values(name); len(v) > 0 {
+// override replaces *dst by the header's value when it is present, and
+// reports whether it was sent more than once (net/http merges names that
+// differ only in case): such a request is refused, since the proxy in front
+// and the upstream may each read another copy.
+func override(dst *string, h http.Header, name string) (duplicated bool) {
+	v := h.Values(name)
+	if len(v) > 0 {
 		*dst = strings.Join(v, ",")
 	}
+	return len(v) > 1
 }
 
 // traceParent puts the check in the checked request's trace (traceparent
@@ -124,12 +133,21 @@ func (h *Handler) traceParent(r *http.Request) context.Context {
 	if h.opts.Propagator == nil {
 		return ctx
 	}
-	remote := h.opts.Propagator.Extract(context.Background(), propagation.HeaderCarrier(r.Header))
+	remote := h.opts.Propagator.Extract(context.Background(), joinedCarrier(r.Header))
 	if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	return ctx
 }
+
+// joinedCarrier reads trace headers as the gRPC front end reads them (and
+// as Envoy passes duplicates on): the copies of a header comma-joined, so a
+// traceparent sent twice is invalid and the check joins neither trace.
+type joinedCarrier http.Header
+
+func (c joinedCarrier) Get(key string) string { return strings.Join(http.Header(c).Values(key), ",") }
+func (c joinedCarrier) Set(key, value string) { http.Header(c).Set(key, value) }
+func (c joinedCarrier) Keys() []string        { return propagation.HeaderCarrier(c).Keys() }
 
 // write renders an outcome: an allow is 200 with an empty body, the claim
 // headers and the headers to remove; a deny is the decision's status,

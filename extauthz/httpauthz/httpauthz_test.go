@@ -56,6 +56,12 @@ func TestRequest(t *testing.T) {
 			check.Request{Method: "POST", Host: "orders.example", Path: "/fallback"}},
 		{"x-original reads only its family, host from Host", ForwardedXOriginal, "/authz", spoof,
 			check.Request{Method: "PUT", Host: "tokengate.internal", Path: "/original/path", Authorization: "Bearer t"}},
+		{"x-forwarded: a header of the family twice is marked", ForwardedXForwarded, "/authz", map[string]string{"X-Forwarded-Uri": "/a", "x-forwarded-uri": "/a", "X-Original-URI": "/c"},
+			check.Request{Method: "POST", Host: "tokengate.internal", Path: "/a,/a", Duplicated: true}},
+		{"x-original: a header of the family twice is marked", ForwardedXOriginal, "/authz", map[string]string{"X-Original-Method": "GET", "x-original-method": "GET"},
+			check.Request{Method: "GET,GET", Host: "tokengate.internal", Path: "/", Duplicated: true}},
+		{"none: forwarded headers twice are not read", ForwardedNone, "/authz", map[string]string{"X-Forwarded-Uri": "/a", "x-forwarded-uri": "/b"},
+			check.Request{Method: "POST", Host: "tokengate.internal", Path: "/"}},
 		{"duplicate Authorization headers are joined", ForwardedNone, "/authz", map[string]string{"Authorization": "Bearer a"},
 			check.Request{Method: "POST", Host: "tokengate.internal", Path: "/", Authorization: "Bearer a"}},
 	}
@@ -70,7 +76,7 @@ func TestRequest(t *testing.T) {
 	r := request("/authz", nil)
 	r.Header.Add("Authorization", "Bearer a")
 	r.Header.Add("Authorization", "Bearer b")
-	if got := New(nil, Options{}).Request(r).Authorization; got != "Bearer a,Bearer b" {
-		t.Errorf("two Authorization headers = %q", got)
+	if got := New(nil, Options{}).Request(r); got.Authorization != "Bearer a,Bearer b" || !got.DuplicateAuthorization {
+		t.Errorf("two Authorization headers = %q (duplicate %v)", got.Authorization, got.DuplicateAuthorization)
 	}
 }

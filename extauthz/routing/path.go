@@ -10,7 +10,9 @@ import (
 //
 // The query string is cut, percent-encoded unreserved characters are decoded
 // and repeated slashes merged. Refused: a path not starting with "/", one
-// with a "." or ".." segment (also when spelled %2e), one containing %2F,
+// with a "." or ".." segment (also when spelled %2e, and also when followed
+// by ";parameters", as in "/..;/admin", which servlet containers resolve
+// to "/admin"), one containing %2F,
 // %5C or a backslash, a broken percent-encoding, or a control character.
 // Upstreams resolve such paths in different orders, so no single reading of
 // them is safe to authorize.
@@ -85,6 +87,11 @@ func hasDotSegment(p string) bool {
 			seg, p = p[:i], p[i:]
 		} else {
 			p = ""
+		}
+		// Servlet containers strip ";parameters" from a segment before
+		// resolving it, so "..;x" is ".." there.
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i]
 		}
 		if seg == "." || seg == ".." {
 			return true

@@ -6,14 +6,16 @@ package routing
 import (
 	"net"
 	"strings"
+
+	"github.com/tokengate/tokengate/internal/httpsyntax"
 )
 
 // Rule is the matching part of one configured route.
 type Rule struct {
 	Name       string
-	Hosts      []string // lowercase; exact names or "*.suffix" wildcards; empty: any
+	Hosts      []string // exact names or "*.suffix" wildcards; empty: any (ASCII letters are lowered by NewTable)
 	PathPrefix string   // "" means "/"
-	Methods    []string // uppercase; empty: any
+	Methods    []string // empty: any (ASCII letters are raised by NewTable)
 }
 
 // Table matches requests against rules in order. It is immutable once built
@@ -31,6 +33,8 @@ func NewTable(rules []Rule) *Table {
 		if r.PathPrefix == "" {
 			r.PathPrefix = "/"
 		}
+		r.Hosts = mapStrings(r.Hosts, httpsyntax.ToLower)
+		r.Methods = mapStrings(r.Methods, httpsyntax.ToUpper)
 		t.rules[i] = r
 		if _, dup := t.byName[r.Name]; !dup {
 			t.byName[r.Name] = i
@@ -45,12 +49,27 @@ func (t *Table) Lookup(name string) (int, bool) {
 	return i, ok
 }
 
+// mapStrings returns f applied to each of list, in a new slice (the
+// caller's stays as it was).
+func mapStrings(list []string, f func(string) string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = f(s)
+	}
+	return out
+}
+
 // Match returns the index of the first rule matching the request. host is
-// as received (a port is removed, case is ignored); path must already be
-// normalized by NormalizePath; method is compared in uppercase.
+// as received (a port is removed, ASCII case is ignored); path must already
+// be normalized by NormalizePath; method is compared with its ASCII letters
+// in uppercase. No Unicode case mapping is applied to either: a host or
+// method with non-ASCII bytes matches only a pattern with the same bytes.
 func (t *Table) Match(host, path, method string) (int, bool) {
 	host = NormalizeHost(host)
-	method = strings.ToUpper(method)
+	method = httpsyntax.ToUpper(method)
 	for i := range t.rules {
 		r := &t.rules[i]
 		if strings.HasPrefix(path, r.PathPrefix) && matchHost(r.Hosts, host) && matchMethod(r.Methods, method) {
@@ -60,9 +79,10 @@ func (t *Table) Match(host, path, method string) (int, bool) {
 	return 0, false
 }
 
-// NormalizeHost lowercases a host and removes its port and one trailing dot
-// ("Orders.Example.:8443" → "orders.example"). Bracketed IPv6 literals keep
-// their brackets.
+// NormalizeHost lowercases the ASCII letters of a host (and nothing else:
+// U+212A KELVIN SIGN stays, it does not become "k") and removes its port
+// and one trailing dot ("Orders.Example.:8443" → "orders.example").
+// Bracketed IPv6 literals keep their brackets.
 func NormalizeHost(h string) string {
 	if strings.HasPrefix(h, "[") {
 		if i := strings.IndexByte(h, ']'); i >= 0 {
@@ -74,7 +94,7 @@ func NormalizeHost(h string) string {
 		}
 	}
 	h = strings.TrimSuffix(h, ".")
-	return strings.ToLower(h)
+	return httpsyntax.ToLower(h)
 }
 
 func matchHost(patterns []string, host string) bool {

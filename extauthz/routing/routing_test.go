@@ -152,3 +152,81 @@ func BenchmarkNormalizePathClean(b *testing.B) {
 		}
 	}
 }
+
+// Servlet containers (Tomcat, Jetty, Spring) strip ";parameters" from each
+// segment before resolving dot segments, so "/public/..;/admin" reaches
+// /admin there: a dot segment followed by parameters is a dot segment.
+func TestNormalizePathRefusesDotSegmentsWithParameters(t *testing.T) {
+	for _, in := range []string{
+		"/public/..;/admin",
+		"/..;/admin",
+		"/a/.;x/b",
+		"/a/.;/b",
+		"/a/..;",
+		"/a/..;jsessionid=1",
+		"/%2e%2e;/admin",
+		"/public/%2E%2E;x=y/admin",
+		"/a/.%2e;/b",
+		"/a/%2e;/b",
+		"/a//..;//b",
+		"/a/..;/..;/b?x=1",
+	} {
+		if got, ok := NormalizePath(in); ok {
+			t.Errorf("NormalizePath(%q) = %q, accepted; want refused", in, got)
+		}
+	}
+	for in, want := range map[string]string{
+		"/a;x/b":            "/a;x/b",
+		"/a/;/b":            "/a/;/b",
+		"/a/..x;/b":         "/a/..x;/b",
+		"/a/...;/b":         "/a/...;/b",
+		"/a/x;..;/b":        "/a/x;..;/b", // the segment is "x" with parameters "..;"
+		"/a/..%3B/b":        "/a/..%3B/b", // an encoded ";" is data, not a parameter separator
+		"/a/b;jsessionid=1": "/a/b;jsessionid=1",
+	} {
+		if got, ok := NormalizePath(in); !ok || got != want {
+			t.Errorf("NormalizePath(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+// Hosts fold ASCII letters only: U+212A KELVIN SIGN lowercases to "k" under
+// Unicode rules, and U+017F LATIN SMALL LETTER LONG S uppercases to "S".
+func TestHostsAndMethodsFoldASCIIOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"\u212Aiosk.example":     "\u212Aiosk.example",
+		"KIOSK.example":          "kiosk.example",
+		"\u212AIOSK.Example:443": "\u212Aiosk.example",
+		"\u0130stanbul.example":  "\u0130stanbul.example", // İ: not "i̇"
+		"caf\u00c9.example":      "caf\u00c9.example",     // É stays É
+	} {
+		if got := NormalizeHost(in); got != want {
+			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+	tt := NewTable([]Rule{
+		{Name: "kiosk", Hosts: []string{"kiosk.example"}, PathPrefix: "/"},
+		{Name: "unicode", Hosts: []string{"caf\u00e9.example"}, PathPrefix: "/"},
+		{Name: "post", PathPrefix: "/p", Methods: []string{"POST"}},
+		{Name: "wild", Hosts: []string{"*.example"}, PathPrefix: "/w"},
+	})
+	for _, c := range []struct{ host, path, method, want string }{
+		{"\u212Aiosk.example", "/", "GET", ""},
+		{"\u212Aiosk.example", "/w", "GET", "wild"}, // the suffix bytes are equal
+		{"KIOSK.example", "/", "GET", "kiosk"},
+		{"caf\u00e9.example", "/", "GET", "unicode"}, // the same bytes
+		{"CAF\u00e9.example", "/", "GET", "unicode"}, // ASCII letters fold
+		{"caf\u00c9.example", "/", "GET", ""},        // É is not é
+		{"x.example", "/p", "po\u017Ft", ""},         // ſ is not s
+		{"x.example", "/p", "post", "post"},
+	} {
+		i, ok := tt.Match(c.host, c.path, c.method)
+		got := ""
+		if ok {
+			got = tt.rules[i].Name
+		}
+		if got != c.want {
+			t.Errorf("Match(%q, %q, %q) = %q, want %q", c.host, c.path, c.method, got, c.want)
+		}
+	}
+}

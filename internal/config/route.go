@@ -1,8 +1,6 @@
 package config
 
 import (
-	"strings"
-
 	"github.com/tokengate/tokengate/internal/httpsyntax"
 
 	"gopkg.in/yaml.v3"
@@ -71,7 +69,7 @@ func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Rout
 	if hosts, st := d.strList(o, "hosts"); st == set && len(hosts) > 0 {
 		r.Hosts = make([]string, len(hosts))
 		for i, h := range hosts {
-			r.Hosts[i] = strings.ToLower(h)
+			r.Hosts[i] = httpsyntax.ToLower(h) // ASCII only: no Unicode folding (U+212A is not "k")
 			d.checkHost(index(at("hosts"), i), r.Hosts[i])
 		}
 		d.uniqueStrings(at("hosts"), r.Hosts, "host", func(string) bool { return true })
@@ -83,7 +81,7 @@ func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Rout
 	if methods, st := d.strList(o, "methods"); st == set && len(methods) > 0 {
 		r.Methods = make([]string, len(methods))
 		for i, m := range methods {
-			r.Methods[i] = strings.ToUpper(m)
+			r.Methods[i] = httpsyntax.ToUpper(m) // ASCII only: U+017F is not "S"
 		}
 		d.uniqueStrings(at("methods"), r.Methods, "method", httpsyntax.IsToken)
 	}

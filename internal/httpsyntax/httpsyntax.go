@@ -40,3 +40,59 @@ func IsSafeValue(v string) bool {
 	}
 	return true
 }
+
+// ToLower lowers ASCII letters only. Hosts, header names and methods are
+// ASCII-case-insensitive (RFC 9110); Unicode case mapping would turn, e.g.,
+// U+212A KELVIN SIGN into "k". Bytes >= 0x80 are kept as they are.
+func ToLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// ToUpper raises ASCII letters only (see ToLower): U+017F LATIN SMALL
+// LETTER LONG S stays as it is instead of becoming "S".
+func ToUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// EqualFold reports whether a and b are equal under ASCII case folding
+// only (see ToLower).
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

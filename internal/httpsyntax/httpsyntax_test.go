@@ -23,3 +23,32 @@ func TestIsSafeValue(t *testing.T) {
 		}
 	}
 }
+
+func TestASCIICaseOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "abc": "abc", "ABC-Def.9": "abc-def.9", "\u212Aiosk": "\u212Aiosk", "\u00c9T\u00c9": "\u00c9t\u00c9", "\xff\xfeA": "\xff\xfea",
+	} {
+		if got := ToLower(in); got != want {
+			t.Errorf("ToLower(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"": "", "GET": "GET", "post": "POST", "po\u017Ft": "PO\u017FT", "\u00e9t\u00e9": "\u00e9T\u00e9",
+	} {
+		if got := ToUpper(in); got != want {
+			t.Errorf("ToUpper(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"Bearer", "bEARER", true}, {"access_token", "ACCESS_TOKEN", true}, {"", "", true},
+		{"access_token", "acce\u017f\u017f_to\u212aen", false}, {"k", "\u212A", false}, {"\u00e9", "\u00c9", false},
+		{"ab", "abc", false}, {"a-b", "a_b", false}, {"@", "`", false}, {"[", "{", false},
+	} {
+		if got := EqualFold(c.a, c.b); got != c.want {
+			t.Errorf("EqualFold(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
