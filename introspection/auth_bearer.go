@@ -142,9 +142,12 @@ func (e *tokenEndpoint) Token() (*oauth2.Token, error) {
 		if code := safeOAuthCode(re.ErrorCode, e.conf.ClientSecret); code != "" {
 			msg += fmt.Sprintf(" (error %q)", code)
 		}
+		if errors.Is(&StatusError{StatusCode: re.Response.StatusCode}, ErrServerUnavailable) {
+			return nil, unavailable(errors.New(msg)) // 5xx, 429
+		}
 		return nil, errors.New(msg)
 	case rec.err.Load() != nil:
-		return nil, errors.New("token request failed: " + describeTransportError(*rec.err.Load(), false))
+		return nil, unavailable(errors.New("token request failed: " + describeTransportError(*rec.err.Load(), false)))
 	default:
 		// A body that is not a token response (bad JSON, no
 		// access_token): oauth2's message may quote it.

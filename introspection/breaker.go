@@ -16,8 +16,8 @@ import (
 // ErrIntrospection, so a check fails closed on them (503).
 var ErrCircuitOpen = errors.New("circuit breaker open")
 
-// The breaker's thresholds. They are constants on purpose: the
-// configuration schema has no key for them, and these values suit an
+// The breaker's default thresholds (the circuit_breaker config keys'
+// defaults), used for the BreakerOptions fields left at 0. They suit an
 // introspection endpoint, which answers in milliseconds when healthy.
 const (
 	// BreakerConsecutiveFailures failures in a row open the breaker.
@@ -29,7 +29,7 @@ const (
 	BreakerFailureRatio = 0.5
 	// BreakerMinCalls is how many completed calls the ratio needs.
 	BreakerMinCalls = 20
-	// BreakerWindow is the rolling window (one-second buckets) over which a
+	// BreakerWindow is the rolling window (ten buckets) over which a
 	// closed breaker counts calls.
 	BreakerWindow = 10 * time.Second
 	// DefaultBreakerCoolDown is how long an open breaker refuses calls
@@ -40,7 +40,8 @@ const (
 	// it again for another cool-down.
 	BreakerProbes = 1
 
-	breakerBucket = time.Second
+	// breakerBuckets is how many buckets the rolling window has.
+	breakerBuckets = 10
 )
 
 // BreakerState is a breaker's state; the numbers are the values of the
@@ -65,12 +66,28 @@ func (s BreakerState) String() string {
 	return fmt.Sprintf("BreakerState(%d)", int(s))
 }
 
-// BreakerOptions configures a CircuitBreaker. The zero value is usable.
+// BreakerOptions configures a CircuitBreaker (a tenant's circuit_breaker
+// settings). The zero value is usable: a 0 threshold means its default.
 type BreakerOptions struct {
 	// Tenant names the breaker in logs and errors.
 	Tenant string
-	// CoolDown is how long the breaker stays open; 0 means
-	// DefaultBreakerCoolDown. There is no config key: tests shorten it.
+	// Disabled turns the breaker off: Wrap returns its Introspector as is,
+	// and State is always BreakerClosed.
+	Disabled bool
+	// ConsecutiveFailures failures in a row open the breaker; 0 means
+	// BreakerConsecutiveFailures.
+	ConsecutiveFailures int
+	// FailureRatio of the calls completed within Window, once there are at
+	// least MinCalls of them, also opens it; 0 means BreakerFailureRatio.
+	FailureRatio float64
+	// MinCalls is how many completed calls the ratio needs; 0 means
+	// BreakerMinCalls.
+	MinCalls int
+	// Window is the rolling window (ten buckets) of the ratio's counts; 0
+	// means BreakerWindow.
+	Window time.Duration
+	// CoolDown is how long the breaker stays open before a probe call; 0
+	// means DefaultBreakerCoolDown.
 	CoolDown time.Duration
 	// Logger gets one line per state change (Warn when it opens, Info
 	// otherwise) with the tenant and the from/to states; nil means
@@ -88,6 +105,7 @@ type BreakerOptions struct {
 // that is rebuilt (a config reload that keeps the tenant's client keeps its
 // breaker too). It is safe for concurrent use.
 type CircuitBreaker struct {
+	// cb is nil when the breaker is disabled.
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	errOpen  error // returned as is: the open path allocates nothing
 	errProbe error
@@ -95,9 +113,10 @@ type CircuitBreaker struct {
 
 // NewCircuitBreaker returns a closed breaker.
 func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
-	if opts.CoolDown <= 0 {
-		opts.CoolDown = DefaultBreakerCoolDown
+	if opts.Disabled {
+		return &CircuitBreaker{}
 	}
+	opts = opts.withDefaults()
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -112,10 +131,10 @@ func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         opts.Tenant,
 		MaxRequests:  BreakerProbes,
-		Interval:     BreakerWindow,
-		BucketPeriod: breakerBucket,
+		Interval:     opts.Window,
+		BucketPeriod: opts.Window / breakerBuckets, // 0 (a tiny window): one fixed window
 		Timeout:      opts.CoolDown,
-		ReadyToTrip:  readyToTrip,
+		ReadyToTrip:  opts.readyToTrip,
 		IsExcluded:   func(err error) bool { return err == errExcluded },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			level := slog.LevelInfo
@@ -133,25 +152,52 @@ func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
 	return b
 }
 
+// withDefaults fills the thresholds left at 0 (or below) with the defaults.
+func (o BreakerOptions) withDefaults() BreakerOptions {
+	if o.ConsecutiveFailures <= 0 {
+		o.ConsecutiveFailures = BreakerConsecutiveFailures
+	}
+	if o.FailureRatio <= 0 {
+		o.FailureRatio = BreakerFailureRatio
+	}
+	if o.MinCalls <= 0 {
+		o.MinCalls = BreakerMinCalls
+	}
+	if o.Window <= 0 {
+		o.Window = BreakerWindow
+	}
+	if o.CoolDown <= 0 {
+		o.CoolDown = DefaultBreakerCoolDown
+	}
+	return o
+}
+
 // Breaker wraps next in a new CircuitBreaker; see CircuitBreaker.Wrap.
 func Breaker(next Introspector, opts BreakerOptions) Introspector {
 	return NewCircuitBreaker(opts).Wrap(next)
 }
 
 // Wrap returns an Introspector that asks next only while the breaker lets
-// it. Closed, every call goes through; BreakerConsecutiveFailures failures
-// in a row, or BreakerFailureRatio of at least BreakerMinCalls calls within
-// BreakerWindow, open it. Open, calls fail at once with an error wrapping
-// ErrIntrospection and ErrCircuitOpen, and next is not called. After the
-// cool-down it is half-open: BreakerProbes calls go through, and their
-// success closes it while a failure opens it again.
+// it (a disabled breaker returns next as is). Closed, every call goes
+// through; ConsecutiveFailures failures in a row, or FailureRatio of at
+// least MinCalls calls within Window, open it. Open, calls fail at once
+// with an error wrapping ErrIntrospection and ErrCircuitOpen, and next is
+// not called. After the cool-down it is half-open: BreakerProbes calls go
+// through, and their success closes it while a failure opens it again.
 //
-// What counts: an error wrapping ErrIntrospection is a failure, including
-// a timeout (the deadline given to next is the budget the server had). A
-// nil error is a success, an inactive token included: the server answered.
-// Excluded, neither success nor failure: the caller cancelling ctx (that
-// says nothing about the server, and counting it a success would let a
-// cancelled probe close the breaker), ErrConcurrencyLimit (our own queue,
+// What counts as a failure: only signs that the server is unwell, that is
+// an error wrapping ErrServerUnavailable (a connection failure, 5xx, 429)
+// or context.DeadlineExceeded (a timeout: the deadline given to next is the
+// budget the server had). A success: a nil error, an inactive token
+// included, and also any other error wrapping ErrIntrospection, such as a
+// 4xx, a redirect, or a body that is not JSON or not of the right shape.
+// Those are answers about one token, which anyone can provoke by sending
+// such a token: counting them would let anyone open the breaker, and so
+// deny every uncached token of the tenant. A server that answers is alive,
+// so they break a run of failures, and an answer to a probe closes the
+// breaker. Excluded, neither success nor failure: the caller cancelling ctx
+// (that says nothing about the server, and counting it a success would let
+// a cancelled probe close the breaker), ErrConcurrencyLimit (our own queue,
 // not the server's answer: the calls holding the slots report on the
 // server), ErrCircuitOpen from a breaker further down, and any error not
 // wrapping ErrIntrospection.
@@ -159,12 +205,24 @@ func Breaker(next Introspector, opts BreakerOptions) Introspector {
 // Several wrappers of one CircuitBreaker share its state. The returned
 // Introspector is safe for concurrent use if next is.
 func (b *CircuitBreaker) Wrap(next Introspector) Introspector {
+	if b.cb == nil {
+		return next
+	}
 	return &breaker{b: b, next: next}
 }
 
-// State returns the current state. It may move an open breaker whose
-// cool-down is over to half-open (and log that), as a call would.
-func (b *CircuitBreaker) State() BreakerState { return BreakerState(b.cb.State()) }
+// Enabled reports whether the breaker was built without Disabled.
+func (b *CircuitBreaker) Enabled() bool { return b.cb != nil }
+
+// State returns the current state (BreakerClosed when disabled). It may
+// move an open breaker whose cool-down is over to half-open (and log that),
+// as a call would.
+func (b *CircuitBreaker) State() BreakerState {
+	if b.cb == nil {
+		return BreakerClosed
+	}
+	return BreakerState(b.cb.State())
+}
 
 type breaker struct {
 	b    *CircuitBreaker
@@ -205,16 +263,18 @@ func classify(ctx context.Context, err error) error {
 		errors.Is(err, ErrCircuitOpen),
 		!errors.Is(err, ErrIntrospection):
 		return errExcluded
+	case errors.Is(err, ErrServerUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return errFailure
 	}
-	return errFailure
+	return nil // the server answered, about this token
 }
 
 // readyToTrip is called by gobreaker after each failure while closed, with
 // the counts of the rolling window.
-func readyToTrip(c gobreaker.Counts) bool {
-	if c.ConsecutiveFailures >= BreakerConsecutiveFailures {
+func (o BreakerOptions) readyToTrip(c gobreaker.Counts) bool {
+	if uint64(c.ConsecutiveFailures) >= uint64(o.ConsecutiveFailures) {
 		return true
 	}
 	completed := c.TotalSuccesses + c.TotalFailures // exclusions left out
-	return completed >= BreakerMinCalls && float64(c.TotalFailures) >= BreakerFailureRatio*float64(completed)
+	return uint64(completed) >= uint64(o.MinCalls) && float64(c.TotalFailures) >= o.FailureRatio*float64(completed)
 }

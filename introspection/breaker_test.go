@@ -27,7 +27,7 @@ func (s *scripted) Introspect(ctx context.Context, _ string) (introspection.Resu
 }
 
 var (
-	errServer = fmt.Errorf("%w: tenant acme: authorization server answered 500", introspection.ErrIntrospection)
+	errServer = error(&introspection.StatusError{Tenant: "acme", StatusCode: 500})
 	active    = introspection.Result{Claims: &introspection.Claims{Active: true}, Cache: introspection.CacheNone}
 	inactive  = introspection.Result{Claims: &introspection.Claims{Active: false}, Cache: introspection.CacheNone}
 )

@@ -249,7 +249,10 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // happens only for a connection that failed before any response byte
 // arrived (refused, reset, closed), never for a timeout or any HTTP
 // response. Only status 200 with a valid body is an answer; every failure
-// wraps ErrIntrospection, and a non-200 status is a *StatusError.
+// wraps ErrIntrospection, and a non-200 status is a *StatusError. Transport
+// failures, timeouts, 5xx and 429 also wrap ErrServerUnavailable (or, for
+// timeouts, context.DeadlineExceeded); an unusable answer (another status,
+// a body that is not a valid response) does not.
 func (c *Client) Introspect(ctx context.Context, token string) (Result, error) {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -301,7 +304,7 @@ func (c *Client) attempt(ctx context.Context, form url.Values, token string) (cl
 	resp, err := c.http.Do(req)
 	if err != nil {
 		early := !gotResponseByte.Load()
-		return nil, early && isConnectionFailure(err), c.errorf("%s", describeTransportError(err, !early))
+		return nil, early && isConnectionFailure(err), unavailable(c.errorf("%s", describeTransportError(err, !early)))
 	}
 	defer resp.Body.Close()
 
@@ -315,7 +318,7 @@ func (c *Client) attempt(ctx context.Context, form url.Values, token string) (cl
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, false, c.errorf("reading the response failed: %s", describeTransportError(err, false))
+		return nil, false, unavailable(c.errorf("reading the response failed: %s", describeTransportError(err, false)))
 	}
 	if len(data) > MaxResponseBytes {
 		return nil, false, c.errorf("response body is larger than 1 MiB")

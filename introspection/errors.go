@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -42,6 +43,31 @@ func (e *StatusError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrIntrospection) true.
 func (e *StatusError) Unwrap() error { return ErrIntrospection }
+
+// Is makes errors.Is(err, ErrServerUnavailable) true for 5xx and 429: the
+// server says it is unwell or overloaded. Other statuses (a 4xx, a
+// redirect) are answers about one request.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrServerUnavailable && (e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests)
+}
+
+// ErrServerUnavailable marks the failures that are signs that the
+// authorization server (or the way to it) is unwell, as opposed to an
+// unusable answer about one token: the connection failed (refused, reset,
+// closed before a complete response, DNS or TLS failure), no answer came in
+// time, or the server answered 5xx or 429. These are the only failures a
+// CircuitBreaker counts. Such errors also wrap ErrIntrospection; a timeout
+// is recognized by context.DeadlineExceeded, which it wraps.
+var ErrServerUnavailable = errors.New("authorization server unavailable")
+
+// unavailableError marks its error with ErrServerUnavailable without
+// changing its text.
+type unavailableError struct{ error }
+
+func (e unavailableError) Unwrap() []error { return []error{e.error, ErrServerUnavailable} }
+
+// unavailable marks err (a transport failure) as ErrServerUnavailable.
+func unavailable(err error) error { return unavailableError{err} }
 
 // maxOAuthErrorLen bounds the quoted error code: real codes
 // ("invalid_client") are short, anything longer is not a code.

@@ -157,16 +157,20 @@ func (f *jwksFetcher) get(ctx context.Context) ([]jose.JSONWebKey, error) {
 	req.Header.Set("User-Agent", f.userAgent)
 	resp, err := f.http.Do(req)
 	if err != nil {
-		return nil, errors.New("JWKS request failed: " + describeTransportError(err, false))
+		return nil, unavailable(errors.New("JWKS request failed: " + describeTransportError(err, false)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
-		return nil, fmt.Errorf("JWKS endpoint answered %d", resp.StatusCode)
+		err := fmt.Errorf("JWKS endpoint answered %d", resp.StatusCode)
+		if errors.Is(&StatusError{StatusCode: resp.StatusCode}, ErrServerUnavailable) {
+			err = unavailable(err) // 5xx, 429
+		}
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, errors.New("reading the JWKS failed: " + describeTransportError(err, true))
+		return nil, unavailable(errors.New("reading the JWKS failed: " + describeTransportError(err, true)))
 	}
 	if len(data) > MaxResponseBytes {
 		return nil, errors.New("JWKS is larger than 1 MiB")

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
@@ -41,14 +42,19 @@ type Handler struct {
 // maxBody bounds a request body.
 const maxBody = 64 << 10
 
+// MinTokenLength is the shortest admin token, in characters (the
+// configuration refuses a shorter admin.token).
+const MinTokenLength = 32
+
 // New returns the admin handler. token is required in every call as
-// Authorization: Bearer <token>; an empty token refuses every call.
+// Authorization: Bearer <token>; a token shorter than MinTokenLength
+// (empty included) refuses every call.
 func New(token string, revoker Revoker, logger *slog.Logger) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{revoker: revoker, log: logger, mux: http.NewServeMux()}
-	if token != "" {
+	if utf8.RuneCountInString(token) >= MinTokenLength {
 		h.tokenSum = sha256.Sum256([]byte(token))
 	}
 	h.mux.HandleFunc("POST /revoke", h.revoke)

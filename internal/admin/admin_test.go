@@ -27,7 +27,7 @@ func (f *fakeRevoker) Revoke(_ context.Context, r sharedcache.Revocation) (int, 
 
 func TestRevoke(t *testing.T) {
 	rv := &fakeRevoker{n: 2}
-	h := New("adm1n-secret", rv, nil)
+	h := New("adm1n-secret-0123456789abcdefghij", rv, nil)
 	do := func(auth, method, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/revoke", strings.NewReader(body))
 		if auth != "" {
@@ -37,7 +37,7 @@ func TestRevoke(t *testing.T) {
 		h.ServeHTTP(w, req)
 		return w
 	}
-	for _, auth := range []string{"", "Bearer wrong", "Basic adm1n-secret", "Bearer adm1n-secret2", "Bearer"} {
+	for _, auth := range []string{"", "Bearer wrong", "Basic adm1n-secret-0123456789abcdefghij", "Bearer adm1n-secret-0123456789abcdefghij2", "Bearer"} {
 		if w := do(auth, "POST", `{"token":"t"}`); w.Code != http.StatusUnauthorized {
 			t.Errorf("auth %q: %d", auth, w.Code)
 		}
@@ -62,7 +62,7 @@ func TestRevoke(t *testing.T) {
 		{`{"token":"a"}{"token":"b"}`, 400, "invalid_request"},
 	}
 	for _, c := range cases {
-		w := do("bearer adm1n-secret", "POST", c.body)
+		w := do("bearer adm1n-secret-0123456789abcdefghij", "POST", c.body)
 		if w.Code != c.code || !strings.Contains(w.Body.String(), c.want) {
 			t.Errorf("%s: %d %s", c.body, w.Code, w.Body)
 		}
@@ -70,14 +70,21 @@ func TestRevoke(t *testing.T) {
 	if len(rv.got) != 3 {
 		t.Fatalf("revocations %d", len(rv.got))
 	}
-	if w := do("Bearer adm1n-secret", "GET", ""); w.Code != http.StatusMethodNotAllowed {
+	if w := do("Bearer adm1n-secret-0123456789abcdefghij", "GET", ""); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", w.Code)
 	}
 	rv.err = fmt.Errorf("%w: down", sharedcache.ErrUnavailable)
-	if w := do("Bearer adm1n-secret", "POST", `{"token":"x"}`); w.Code != 503 || !strings.Contains(w.Body.String(), `"evicted":2`) {
+	if w := do("Bearer adm1n-secret-0123456789abcdefghij", "POST", `{"token":"x"}`); w.Code != 503 || !strings.Contains(w.Body.String(), `"evicted":2`) {
 		t.Errorf("unavailable: %d %s", w.Code, w.Body)
 	}
 	if New("", rv, nil).authorized(httptest.NewRequest("POST", "/revoke", nil)) {
 		t.Error("empty admin token authorizes")
+	}
+	// Issue 12, item 10: a short token refuses every call, even its own.
+	short := strings.Repeat("x", MinTokenLength-1)
+	req := httptest.NewRequest("POST", "/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+short)
+	if New(short, rv, nil).authorized(req) {
+		t.Errorf("a %d-character admin token authorizes", len(short))
 	}
 }

@@ -6,8 +6,6 @@ import (
 
 	"fmt"
 	"reflect"
-	"sync/atomic"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -32,18 +30,20 @@ type built struct {
 }
 
 // tenantRuntime is what survives a reload when a tenant's introspection
-// and cache settings stay the same: its client (with its connection pool),
-// its cache store and its circuit breaker (an open breaker stays open: the
-// server behind it is the same).
+// and cache settings stay the same: its client (with its connection pool)
+// and its cache store. Its circuit breaker survives when the tenant's
+// introspection and circuit_breaker settings stay the same (an open
+// breaker stays open: the server behind it is the same); see keepBreaker.
 type tenantRuntime struct {
 	// clientOpts is everything the client was built from (the tenant's
 	// introspection settings and its issuer, which signed responses are
 	// checked against).
-	clientOpts introspection.Options
-	cache      config.Cache
-	client     *introspection.Client
-	store      *cache.Store
-	breaker    *introspection.CircuitBreaker
+	clientOpts  introspection.Options
+	cache       config.Cache
+	client      *introspection.Client
+	store       *cache.Store
+	breaker     *introspection.CircuitBreaker
+	breakerConf config.CircuitBreaker // what breaker was built from
 }
 
 // close releases the idle connections of the clients still owned; checks
@@ -70,6 +70,24 @@ func (b *built) takeOver(t *config.Tenant) *tenantRuntime {
 	rt := b.tenants[t.Name]
 	delete(b.tenants, t.Name)
 	return rt
+}
+
+// keepBreaker gives rt, tenant t's runtime in the snapshot being built,
+// the breaker it keeps: prev's when t's introspection and circuit_breaker
+// settings are unchanged (even if its cache settings changed, which gave
+// it a new client and store), else a new one from t's settings. prev may
+// be nil, and rt may have come from prev (takeOver).
+func (prev *built) keepBreaker(t *config.Tenant, rt *tenantRuntime, env buildEnv) {
+	var old *tenantRuntime
+	if prev != nil {
+		old = prev.tenants[t.Name] // nil when rt was taken over: rt is the old one
+	}
+	switch {
+	case old != nil && old.breakerConf == t.CircuitBreaker && reflect.DeepEqual(old.clientOpts, rt.clientOpts):
+		rt.breaker = old.breaker
+	case rt.breakerConf != t.CircuitBreaker:
+		rt.breaker, rt.breakerConf = newBreaker(t, env), t.CircuitBreaker
+	}
 }
 
 // checkBuildable reports the configuration problems that only building the
@@ -137,18 +155,22 @@ func build(cfg *config.Config, prev *built, env buildEnv) (*built, error) {
 			rt = prev.takeOver(t)
 			b.tenants[t.Name] = rt
 		}
+		prev.keepBreaker(t, rt, env)
 		var client introspection.Introspector = rt.client
 		if env.metrics != nil {
 			client = env.metrics.Instrument(client, t.Name)
 		}
 		limited := introspection.Limit(client, t.MaxConcurrentIntrospections)
 		guarded := rt.breaker.Wrap(limited)
-		breakers[t.Name] = rt.breaker
+		if rt.breaker.Enabled() {
+			breakers[t.Name] = rt.breaker
+		}
 		tenants[t.Name] = &check.Tenant{
 			Name: t.Name,
 			// local cache → shared cache (Redis, shared.go) → breaker → limit → client
 			Introspector: rt.store.Wrap(env.shared.Wrap(guarded, sharedcache.Tenant{
-				Name: t.Name, MaxTTL: t.Cache.MaxTTL, NegativeTTL: t.Cache.NegativeTTL,
+				Name: t.Name, Fingerprint: rt.store.Options().Fingerprint,
+				MaxTTL: t.Cache.MaxTTL, NegativeTTL: t.Cache.NegativeTTL,
 			}), t.Introspection.Timeout),
 			Headers: claimheaders.New(headerOptions(cfg, i)),
 		}
@@ -180,12 +202,6 @@ type buildEnv struct {
 	shared         *sharedcache.Shared // nil: no shared cache
 }
 
-// breakerCoolDown overrides the circuit breakers' open period when not 0
-// (nanoseconds). It is a test hook: the breaker's thresholds have no
-// config key, and production uses introspection.DefaultBreakerCoolDown.
-// Atomic because a test may set it while an earlier test's server reloads.
-var breakerCoolDown atomic.Int64
-
 func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
 	opts := clientOptions(t)
 	if env.tracerProvider != nil {
@@ -205,21 +221,36 @@ func newTenantRuntime(t *config.Tenant, env buildEnv) (*tenantRuntime, error) {
 		return nil, err
 	}
 	store := cache.NewStore(cache.Options{
-		Tenant:      t.Name,
+		Tenant: t.Name,
+		// Keys name the server and client too, in Redis as well (whose
+		// entries outlive this process and are shared by other replicas).
+		Fingerprint: cache.Fingerprint(clientOptions(t)),
 		MaxTTL:      t.Cache.MaxTTL,
 		NegativeTTL: t.Cache.NegativeTTL,
 		MaxEntries:  t.Cache.MaxEntries,
 	})
+	return &tenantRuntime{clientOpts: clientOptions(t), cache: t.Cache, client: client, store: store,
+		breaker: newBreaker(t, env), breakerConf: t.CircuitBreaker}, nil
+}
+
+// newBreaker is a closed circuit breaker with t's circuit_breaker settings
+// (disabled: one that wraps nothing).
+func newBreaker(t *config.Tenant, env buildEnv) *introspection.CircuitBreaker {
 	logger := env.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler) // as documented on buildEnv
 	}
-	breaker := introspection.NewCircuitBreaker(introspection.BreakerOptions{
-		Tenant:   t.Name,
-		CoolDown: time.Duration(breakerCoolDown.Load()),
-		Logger:   logger,
+	cb := &t.CircuitBreaker
+	return introspection.NewCircuitBreaker(introspection.BreakerOptions{
+		Tenant:              t.Name,
+		Disabled:            !cb.Enabled,
+		ConsecutiveFailures: cb.ConsecutiveFailures,
+		FailureRatio:        cb.FailureRatio,
+		MinCalls:            cb.MinCalls,
+		Window:              cb.Window,
+		CoolDown:            cb.CoolDown,
+		Logger:              logger,
 	})
-	return &tenantRuntime{clientOpts: clientOptions(t), cache: t.Cache, client: client, store: store, breaker: breaker}, nil
 }
 
 func clientOptions(t *config.Tenant) introspection.Options {

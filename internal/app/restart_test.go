@@ -41,6 +41,7 @@ func TestFixedAtStart(t *testing.T) {
 		{name: "redis password", change: func(c *config.Config) { c.Redis.Password = "other-secret" }, want: []string{"redis:"}},
 		{name: "redis removed", change: func(c *config.Config) { c.Redis = nil }, want: []string{"redis:"}},
 		{name: "admin token", change: func(c *config.Config) { c.Admin.Token = "u" }, want: []string{"admin:"}},
+		{name: "admin tls on", change: func(c *config.Config) { c.Admin.TLS = &config.TLS{CertFile: "c.pem", KeyFile: "k.pem"} }, want: []string{"admin:"}},
 		{name: "all at once", change: func(c *config.Config) { c.GRPC.Address, c.Redis, c.Admin = "x:1", nil, nil },
 			want: []string{"grpc.address", "redis:", "admin:"}},
 	} {

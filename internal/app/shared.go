@@ -51,6 +51,9 @@ func newShared(cfg *config.Config, logger *slog.Logger) (*sharedcache.Shared, er
 			return nil, err
 		}
 		o.KeyPrefix, o.Timeout = r.KeyPrefix, r.Timeout
+		if r.SigningKey != "" {
+			o.SigningKey = []byte(r.SigningKey)
+		}
 		o.Client = sharedcache.NewClient(sharedcache.ClientOptions{
 			Address: r.Address, Addresses: r.Addresses, Username: r.Username, Password: r.Password,
 			DB: r.DB, TLS: tlsConf, Timeout: r.Timeout,
@@ -77,6 +80,9 @@ func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
 	lis, err := lc.Listen(ctx, "tcp", cfg.Admin.Address)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
+	}
+	if s.tls.admin != nil { // admin.tls: TLS, or mTLS; certificates re-read by Reload (tls.go)
+		lis = tls.NewListener(lis, s.tls.admin.serverConfig())
 	}
 	s.admin = newHTTPServer(admin.New(cfg.Admin.Token, s.shared, s.log), s.opts.IdleTimeout)
 	s.adminAddr = lis.Addr().String()
@@ -116,7 +122,7 @@ func (s *Server) sharedStats() telemetry.SharedStats {
 	return telemetry.SharedStats{
 		Lookups: map[string]int64{
 			"hit": st.Hits.Load(), "miss": st.Misses.Load(), "error": st.Errors.Load(),
-			"skipped": st.Skipped.Load(), "revoked": st.Revoked.Load(),
+			"skipped": st.Skipped.Load(), "revoked": st.Revoked.Load(), "forged": st.Forged.Load(),
 		},
 		Revocations: map[string]int64{"local": st.Revocations.Load(), "remote": st.Received.Load()},
 	}

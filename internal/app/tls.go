@@ -27,7 +27,7 @@ import (
 // any number of handshakes at once and never block; store is meant to be
 // called by one goroutine at a time (Server.Reload, under Server.mu).
 type certReloader struct {
-	name       string   // the config section, for errors: "grpc.tls", "http.tls"
+	name       string   // the config section, for errors: "grpc.tls", "http.tls", "admin.tls"
 	nextProtos []string // ALPN protocols offered to clients
 	state      atomic.Pointer[certState]
 }
@@ -105,10 +105,10 @@ func (r *certReloader) serverConfig() *tls.Config {
 }
 
 // tlsListeners are the certificates of the listeners that serve TLS; a nil
-// reloader is a plaintext listener. Set once by listen, before serving;
-// refreshed by Reload under Server.mu.
+// reloader is a plaintext listener (or, for admin, none). Set once by
+// listen, before serving; refreshed by Reload under Server.mu.
 type tlsListeners struct {
-	grpc, http *certReloader
+	grpc, http, admin *certReloader
 }
 
 // newTLSListeners loads the certificates of cfg's TLS listeners.
@@ -126,12 +126,25 @@ func newTLSListeners(cfg *config.Config) (tlsListeners, error) {
 			return tlsListeners{}, err
 		}
 	}
+	if t := adminTLS(cfg); t != nil {
+		if l.admin, err = newCertReloader("admin.tls", t); err != nil {
+			return tlsListeners{}, err
+		}
+	}
 	return l, nil
+}
+
+// adminTLS is cfg's admin.tls (nil without the admin section too).
+func adminTLS(cfg *config.Config) *config.TLS {
+	if cfg.Admin == nil {
+		return nil
+	}
+	return cfg.Admin.TLS
 }
 
 // tlsUpdate is what a reload would publish: a new state per TLS listener.
 type tlsUpdate struct {
-	grpc, http *certState
+	grpc, http, admin *certState
 }
 
 // load reads the certificate files named by cfg (a new configuration) for
@@ -149,6 +162,9 @@ func (l tlsListeners) load(cfg *config.Config) (tlsUpdate, error) {
 	}{
 		{l.grpc, "grpc.tls", cfg.GRPC.TLS, &u.grpc},
 		{l.http, "http.tls", cfg.HTTP.TLS, &u.http},
+		// The admin section's settings, file paths included, are fixed at
+		// start (restart.go); the files' contents are re-read here.
+		{l.admin, "admin.tls", adminTLS(cfg), &u.admin},
 	} {
 		switch {
 		case x.r == nil && x.t == nil:
@@ -178,6 +194,9 @@ func (l tlsListeners) store(u tlsUpdate) {
 	}
 	if u.http != nil {
 		l.http.store(u.http)
+	}
+	if u.admin != nil {
+		l.admin.store(u.admin)
 	}
 }
 

@@ -95,8 +95,8 @@ type HTTP struct {
 	TLS              *TLS   // nil: plaintext; ClientCAFile is always empty
 }
 
-// TLS holds resolved file paths. For grpc and http, CertFile and KeyFile are
-// always set; ClientCAFile only under grpc. Under redis, CertFile and KeyFile
+// TLS holds resolved file paths. For grpc, http and admin, CertFile and
+// KeyFile are always set; ClientCAFile only under grpc and admin. Under redis, CertFile and KeyFile
 // are an optional client certificate (both or neither) and ClientCAFile is
 // always empty; the server is verified against the system roots.
 type TLS struct {
@@ -113,6 +113,7 @@ type Tenant struct {
 	TokenTypes                  []string      // default DefaultTokenTypes(); compared case-insensitively
 	Cache                       Cache
 	MaxConcurrentIntrospections int // default 64, >= 1
+	CircuitBreaker              CircuitBreaker
 	// ClaimsToHeaders in the order written in the file.
 	ClaimsToHeaders    []ClaimHeader
 	ClaimsHeader       string // lowercased header name; "" = off
@@ -178,10 +179,20 @@ type Redis struct {
 	DB        int           // >= 0; only 0 with Addresses
 	Timeout   time.Duration // per call, default 50ms, > 0
 	TLS       *TLS          // nil: plaintext
+	// SigningKey (a secret) is the HMAC-SHA256 key of shared-cache
+	// entries, at least MinRedisSigningKeyBytes; "": entries unsigned.
+	SigningKey string
 }
+
+// MinRedisSigningKeyBytes is the shortest redis.signing_key accepted.
+const MinRedisSigningKeyBytes = 32
 
 // Admin is the optional admin listener (POST /revoke).
 type Admin struct {
-	Address string // host:port, required
-	Token   string // required bearer token for admin calls
+	Address string // host:port, required; a loopback address unless TLS is set
+	Token   string // required bearer token for admin calls, >= MinAdminTokenLength characters
+	TLS     *TLS   // nil: plaintext; ClientCAFile set: mTLS
 }
+
+// MinAdminTokenLength is the shortest admin.token accepted, in characters.
+const MinAdminTokenLength = 32

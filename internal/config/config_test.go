@@ -59,6 +59,7 @@ func TestFullExample(t *testing.T) {
 		TokenTypes:                  []string{"Bearer", "access_token"},
 		Cache:                       defaultCache,
 		MaxConcurrentIntrospections: 64,
+		CircuitBreaker:              DefaultCircuitBreaker(),
 		ClaimsToHeaders: []ClaimHeader{
 			{"sub", "x-auth-subject"}, {"client_id", "x-auth-client-id"},
 			{"scope", "x-auth-scope"}, {"username", "x-auth-username"},
@@ -85,6 +86,7 @@ func TestFullExample(t *testing.T) {
 		TokenTypes:                  []string{"bearer"},
 		Cache:                       Cache{MaxTTL: time.Minute, NegativeTTL: 0, MaxEntries: 10},
 		MaxConcurrentIntrospections: 1,
+		CircuitBreaker:              CircuitBreaker{ConsecutiveFailures: 3, FailureRatio: 1, MinCalls: 1, Window: time.Second, CoolDown: 250 * time.Millisecond},
 		ClaimsToHeaders:             []ClaimHeader{{"https://globex.example/roles", "x-roles"}, {"sub", "x-sub"}},
 		ClaimsHeader:                "x-claims",
 		StripAuthorization:          true,
@@ -102,7 +104,7 @@ func TestFullExample(t *testing.T) {
 			Headers:        map[string]string{"Authorization-Extra": "x"},
 		},
 		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64,
+		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
 	}, {
 		Name: "hooli",
 		Introspection: Introspection{
@@ -114,7 +116,7 @@ func TestFullExample(t *testing.T) {
 			Headers:        map[string]string{"Authorization": "Bearer static-gateway-value"},
 		},
 		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64,
+		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
 	}, {
 		Name: "umbrella",
 		Introspection: Introspection{
@@ -127,7 +129,7 @@ func TestFullExample(t *testing.T) {
 			Timeout:        2 * time.Second,
 		},
 		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64,
+		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
 	}, {
 		Name: "soylent",
 		Introspection: Introspection{
@@ -141,7 +143,7 @@ func TestFullExample(t *testing.T) {
 			Timeout:           2 * time.Second,
 		},
 		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64,
+		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
 	}}
 	if len(cfg.Tenants) != len(tenants) {
 		t.Fatalf("got %d tenants, want %d", len(cfg.Tenants), len(tenants))
@@ -171,15 +173,18 @@ func TestFullExample(t *testing.T) {
 	checkEqual(t, "routes", cfg.Routes, routes)
 
 	checkEqual(t, "redis", cfg.Redis, &Redis{
-		Address:   "127.0.0.1:6379",
-		Username:  "tokengate",
-		Password:  "redis-password-value-9c2e",
-		KeyPrefix: "tokengate:",
-		DB:        3,
-		Timeout:   50 * time.Millisecond,
-		TLS:       serverTLS,
+		Address:    "127.0.0.1:6379",
+		Username:   "tokengate",
+		Password:   "redis-password-value-9c2e",
+		KeyPrefix:  "tokengate:",
+		DB:         3,
+		Timeout:    50 * time.Millisecond,
+		TLS:        serverTLS,
+		SigningKey: "cache-signing-key-value-8e4a-2f9c1b7d5a3e",
 	})
-	checkEqual(t, "admin", cfg.Admin, &Admin{Address: "127.0.0.1:8282", Token: "admin-token-value-5e8f"})
+	checkEqual(t, "admin", cfg.Admin, &Admin{Address: "127.0.0.1:8282", Token: "admin-token-value-5e8f-7c1d9a0b3e6f4a2d", TLS: &TLS{
+		CertFile: serverTLS.CertFile, KeyFile: serverTLS.KeyFile, ClientCAFile: testFile(t, "ca.pem"),
+	}})
 }
 
 // defaultTenant is tenant acme of minimal.yaml with every default.
@@ -199,6 +204,7 @@ func defaultTenant() Tenant {
 		TokenTypes:                  []string{"Bearer", "access_token"},
 		Cache:                       Cache{MaxTTL: 5 * time.Minute, NegativeTTL: 10 * time.Second, MaxEntries: 100000},
 		MaxConcurrentIntrospections: 64,
+		CircuitBreaker:              DefaultCircuitBreaker(),
 	}
 }
 

@@ -14,10 +14,12 @@ import (
 var testEnv = map[string]string{
 	"ACME_SECRET":           "acme-secret-value-4b1d",
 	"REDIS_PASSWORD":        "redis-password-value-9c2e",
-	"TOKENGATE_ADMIN_TOKEN": "admin-token-value-5e8f",
+	"TOKENGATE_ADMIN_TOKEN": "admin-token-value-5e8f-7c1d9a0b3e6f4a2d", // >= 32 characters
 	"EMPTY":                 "",
 	"SKIP_VERIFY":           "true",
 	"MAX_ENTRIES":           "5000",
+	"SHORT_CACHE_KEY":       "short-cache-key-6d1e", // < 32 bytes
+	"TOKENGATE_CACHE_KEY":   "cache-signing-key-value-8e4a-2f9c1b7d5a3e",
 }
 
 // secrets must never appear in an error message.
@@ -25,6 +27,7 @@ var secrets = []string{
 	"acme-secret-value-4b1d", "redis-password-value-9c2e", "admin-token-value-5e8f",
 	"file-secret-value-7f3a", "header-secret-value-3a9b", "url-password-value",
 	"static-gateway-value", "BEGIN", "PRIVATE KEY",
+	"short-cache-key-6d1e", "cache-signing-key-value-8e4a",
 }
 
 func lookupTestEnv(name string) (string, bool) {

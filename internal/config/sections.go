@@ -3,6 +3,8 @@ package config
 import (
 	"net"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -100,7 +102,7 @@ func (d *decoder) tls(parent *object, serverSide, clientCA bool) *TLS {
 	if ca, st := d.str(o, "client_ca_file"); st == set && ca != "" {
 		path := join(o.path, "client_ca_file")
 		if !clientCA {
-			d.errorf(path, "only allowed under grpc.tls")
+			d.errorf(path, "only allowed under grpc.tls and admin.tls")
 		} else {
 			t.ClientCAFile = d.file(path, ca)
 			d.checkCertPool(path, t.ClientCAFile)
@@ -160,7 +162,7 @@ func (d *decoder) distinctAddresses(cfg *Config) {
 
 func (d *decoder) redis(root *object) *Redis {
 	o := d.object(root.values["redis"], "redis",
-		"address", "addresses", "username", "password", "key_prefix", "db", "timeout", "tls")
+		"address", "addresses", "username", "password", "key_prefix", "db", "timeout", "tls", "signing_key")
 	r := &Redis{KeyPrefix: DefaultRedisKeyPrefix, Timeout: DefaultRedisTimeout}
 	addr, addrSt := d.str(o, "address")
 	addrs, addrsSt := d.strList(o, "addresses")
@@ -207,11 +209,18 @@ func (d *decoder) redis(root *object) *Redis {
 	if o.has("tls") {
 		r.TLS = d.tls(o, false, false)
 	}
+	// A secret: its value (or length) is never part of an error.
+	if key, st := d.str(o, "signing_key"); st == set {
+		if len(key) < MinRedisSigningKeyBytes {
+			d.errorf(join(o.path, "signing_key"), "must be at least %d bytes long (e.g. openssl rand -base64 48)", MinRedisSigningKeyBytes)
+		}
+		r.SigningKey = key
+	}
 	return r
 }
 
 func (d *decoder) admin(root *object) *Admin {
-	o := d.object(root.values["admin"], "admin", "address", "token")
+	o := d.object(root.values["admin"], "admin", "address", "token", "tls")
 	a := &Admin{Address: d.address(o, "", false)}
 	token, st := d.str(o, "token")
 	switch {
@@ -219,7 +228,26 @@ func (d *decoder) admin(root *object) *Admin {
 		d.required(o, "token")
 	case st == set && token == "":
 		d.errorf(join(o.path, "token"), "must not be empty")
+	case st == set && utf8.RuneCountInString(token) < MinAdminTokenLength:
+		// The token is not shown, nor its length.
+		d.errorf(join(o.path, "token"), "must be at least %d characters long (e.g. openssl rand -hex 32)", MinAdminTokenLength)
 	}
 	a.Token = token
+	if o.has("tls") {
+		a.TLS = d.tls(o, true, true)
+	} else if host, _, err := net.SplitHostPort(a.Address); err == nil && !isLoopbackHost(host) {
+		path := join(o.path, "address")
+		d.errorf(path, "%s is not a loopback address (127.0.0.0/8, ::1, localhost): the admin token would cross the network in plaintext; set admin.tls", d.q(path, a.Address))
+	}
 	return a
+}
+
+// isLoopbackHost reports whether host (of host:port) is localhost or a
+// loopback IP address. "" (every interface) is not.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -39,7 +39,7 @@ func (d *decoder) tenants(root *object) []Tenant {
 
 func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 	o := d.object(n, path, "name", "issuer", "introspection", "audiences", "leeway", "token_types",
-		"cache", "max_concurrent_introspections", "claims_to_headers", "claims_header", "strip_authorization")
+		"cache", "max_concurrent_introspections", "circuit_breaker", "claims_to_headers", "claims_header", "strip_authorization")
 	if isNull(d.resolve(n)) {
 		d.errorf(path, "must be a mapping, not null")
 		o.invalid = true
@@ -85,6 +85,7 @@ func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 		t.TokenTypes = tts
 	}
 	t.Cache = d.cache(o)
+	t.CircuitBreaker = d.circuitBreaker(o)
 	t.StripAuthorization, _ = d.boolean(o, "strip_authorization")
 	d.claims(o, &t)
 	return t

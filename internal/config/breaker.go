@@ -1,0 +1,87 @@
+package config
+
+import (
+	"math"
+	"strconv"
+	"time"
+)
+
+// Defaults of a tenant's circuit_breaker section (the same values as
+// introspection's Breaker* constants).
+const (
+	DefaultBreakerConsecutiveFailures = 5
+	DefaultBreakerFailureRatio        = 0.5
+	DefaultBreakerMinCalls            = 20
+	DefaultBreakerWindow              = 10 * time.Second
+	DefaultBreakerCoolDown            = 5 * time.Second
+)
+
+// CircuitBreaker is a tenant's circuit_breaker section. Only signs that the
+// authorization server is unwell (connection failures, timeouts, 5xx, 429)
+// count as failures.
+type CircuitBreaker struct {
+	Enabled             bool          // default true; false: no breaker at all
+	ConsecutiveFailures int           // default 5, >= 1: this many failed calls in a row open it
+	FailureRatio        float64       // default 0.5, in (0, 1]: or this share of >= MinCalls calls within Window
+	MinCalls            int           // default 20, >= 1
+	Window              time.Duration // default 10s, > 0
+	CoolDown            time.Duration // default 5s, > 0: open this long, then one probe call
+}
+
+// DefaultCircuitBreaker returns the circuit_breaker used when the section
+// (or one of its keys) is absent.
+func DefaultCircuitBreaker() CircuitBreaker {
+	return CircuitBreaker{
+		Enabled:             true,
+		ConsecutiveFailures: DefaultBreakerConsecutiveFailures,
+		FailureRatio:        DefaultBreakerFailureRatio,
+		MinCalls:            DefaultBreakerMinCalls,
+		Window:              DefaultBreakerWindow,
+		CoolDown:            DefaultBreakerCoolDown,
+	}
+}
+
+// circuitBreaker decodes parent.circuit_breaker. The thresholds are checked
+// even when enabled is false.
+func (d *decoder) circuitBreaker(parent *object) CircuitBreaker {
+	o := d.object(parent.values["circuit_breaker"], join(parent.path, "circuit_breaker"),
+		"enabled", "consecutive_failures", "failure_ratio", "min_calls", "window", "cool_down")
+	cb := DefaultCircuitBreaker()
+	if v, st := d.boolean(o, "enabled"); st == set {
+		cb.Enabled = v
+	}
+	cb.ConsecutiveFailures = d.intMin(o, "consecutive_failures", DefaultBreakerConsecutiveFailures, 1)
+	if v, st := d.float(o, "failure_ratio"); st == set {
+		if !(v > 0 && v <= 1) {
+			d.errorf(join(o.path, "failure_ratio"), "must be greater than 0 and at most 1")
+		}
+		cb.FailureRatio = v
+	}
+	cb.MinCalls = d.intMin(o, "min_calls", DefaultBreakerMinCalls, 1)
+	cb.Window = d.durationDefault(o, "window", DefaultBreakerWindow, true)
+	cb.CoolDown = d.durationDefault(o, "cool_down", DefaultBreakerCoolDown, true)
+	return cb
+}
+
+// float decodes a finite number (an integer is one too).
+func (d *decoder) float(o *object, key string) (float64, state) {
+	n := o.values[key]
+	if n == nil {
+		return 0, absent
+	}
+	path := join(o.path, key)
+	v, st := d.scalarValue(n, path, "a number")
+	if st != set {
+		return 0, st
+	}
+	if !plainOr(n, "!!float") && !plainOr(n, "!!int") {
+		d.errorf(path, "must be a number, not a string")
+		return 0, invalid
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.errorf(path, "not a number: %s", d.q(path, v))
+		return 0, invalid
+	}
+	return f, set
+}
