@@ -11,7 +11,7 @@ import (
 
 // SharedStats are the shared (Redis) cache's counters since start, as the
 // app reads them from the shared cache: lookups by result (hit, miss,
-// error, skipped, revoked) and revocations by source (local: made through
+// error, skipped, revoked, forged) and revocations by source (local: made through
 // this replica's admin listener; remote: received from another replica).
 type SharedStats struct {
 	Lookups     map[string]int64
@@ -25,7 +25,7 @@ type sharedMetrics struct {
 
 func (s *sharedMetrics) register(meter metric.Meter) error {
 	if _, err := meter.Int64ObservableCounter("tokengate_shared_cache_lookups",
-		metric.WithDescription("Shared (Redis) cache lookups: hit, miss, error, skipped (Redis set aside after errors), revoked."),
+		metric.WithDescription("Shared (Redis) cache lookups: hit, miss, error, skipped (Redis set aside after errors), revoked, forged (an entry without a valid signature, ignored)."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			return s.observe(o, "result", func(st SharedStats) map[string]int64 { return st.Lookups })
 		})); err != nil {

@@ -34,10 +34,10 @@ func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 	if got := st.KeysBySubject("u1"); len(got) != 2 {
 		t.Fatalf("by subject: %d keys", len(got))
 	}
-	if got := st.KeysByTokenID(bearer.ID("a")); len(got) != 1 || got[0] != Key("acme", "a") {
+	if got := st.KeysByTokenID(bearer.ID("a")); len(got) != 1 || got[0] != Key("acme", "", "a") {
 		t.Fatalf("by token id: %q", got)
 	}
-	if n := st.Delete(Key("acme", "a"), Key("acme", "missing")); n != 1 {
+	if n := st.Delete(Key("acme", "", "a"), Key("acme", "", "missing")); n != 1 {
 		t.Fatalf("deleted %d", n)
 	}
 	if st.Len() != 1 || len(st.KeysBySubject("u1")) != 1 || len(st.KeysByTokenID(bearer.ID("a"))) != 0 {
@@ -55,10 +55,10 @@ func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 		}
 	}()
 	time.Sleep(20 * time.Millisecond)
-	st.Delete(Key("acme", "late"))
+	st.Delete(Key("acme", "", "late"))
 	close(gate.release)
 	<-done
-	if _, _, ok := st.get(Key("acme", "late")); ok {
+	if _, _, ok := st.get(Key("acme", "", "late")); ok {
 		t.Fatal("an answer that predates the revocation was stored")
 	}
 }

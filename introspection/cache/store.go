@@ -2,6 +2,9 @@ package cache
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +17,10 @@ import (
 // Options configures a Store. Zero durations and sizes mean "do not cache"
 // for that kind of entry (config validation supplies the defaults).
 type Options struct {
-	Tenant      string        // part of every key: results never cross tenants
+	Tenant string // part of every key: results never cross tenants
+	// Fingerprint (see Fingerprint) is part of every key too: results
+	// never cross authorization servers, nor clients of one.
+	Fingerprint string
 	MaxTTL      time.Duration // positive results live min(MaxTTL, exp - now)
 	NegativeTTL time.Duration // active:false results live this long
 	MaxEntries  int           // hard bound on positive + negative entries
@@ -80,19 +86,59 @@ func (s *Store) Stats() *Stats { return &s.stats }
 // Options returns the settings the store was made with.
 func (s *Store) Options() Options { return s.opts }
 
-// key is SHA-256 over the tenant name and the token: the raw token is never
-// kept, and the same token at two tenants gives two keys.
-func (s *Store) key(token string) string { return Key(s.opts.Tenant, token) }
+// key is the cache key of token here: the raw token is never kept, and
+// the same token at two tenants, or at one tenant whose introspection
+// settings changed, gives two keys.
+func (s *Store) key(token string) string { return Key(s.opts.Tenant, s.opts.Fingerprint, token) }
 
-// Key is the cache key of token at tenant: the raw 32 bytes of SHA-256 over
-// tenant, a NUL byte and token. The shared (Redis) cache uses its hex form.
-func Key(tenant, token string) string {
+// KeyFor is the key under which the store holds token's claims (as Key
+// returns it, with the store's tenant and fingerprint).
+func (s *Store) KeyFor(token string) string { return s.key(token) }
+
+// Key is the cache key of token at tenant, whose introspection settings
+// have this Fingerprint: the raw 32 bytes of SHA-256 over the tenant and
+// the fingerprint, each preceded by its length (4 bytes, big-endian), then
+// the token. The shared (Redis) cache uses its hex form.
+func Key(tenant, fingerprint, token string) string {
 	buf := make([]byte, 0, 512) // on the stack for ordinary tokens
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(tenant)))
 	buf = append(buf, tenant...)
-	buf = append(buf, 0)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(fingerprint)))
+	buf = append(buf, fingerprint...)
 	buf = append(buf, token...)
 	sum := sha256.Sum256(buf)
 	return string(sum[:])
+}
+
+// Fingerprint names who answers for a tenant: SHA-256 (hex) over the
+// introspection settings that decide which authorization server is asked
+// and what its answers mean: the URL (and a Host header that overrides
+// it), the client_id, the auth method, the response format and the issuer,
+// each preceded by its length. Secrets, keys, timeouts and TLS settings are
+// left out: a rotated secret for the same client at the same server does
+// not change who answers. Computed once per tenant when the configuration
+// is built.
+func Fingerprint(o introspection.Options) string {
+	method := o.AuthMethod
+	if method == "" {
+		method = introspection.AuthClientSecretBasic
+	}
+	format := o.ResponseFormat
+	if format == "" {
+		format = "json"
+	}
+	var host string
+	for name, v := range o.Headers {
+		if http.CanonicalHeaderKey(name) == "Host" {
+			host = v
+		}
+	}
+	h := sha256.New()
+	for _, f := range []string{"tokengate introspection fingerprint v1", o.URL, host, o.ClientID, string(method), format, o.Issuer} {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // get returns cached claims. A hit never extends the entry's lifetime.

@@ -37,43 +37,52 @@ func subjectHash(tenant, sub string) string {
 
 // lookup reads the entry and the token_id marker in one round trip, and
 // for an active entry with a subject the subject marker in a second one,
-// all within one Timeout. claims is nil on a miss.
-func (s *Shared) lookup(ctx context.Context, tenant, k, tokenID string) (claims *introspection.Claims, revoked bool, err error) {
+// all within one Timeout. claims is nil on a miss; fake reports an entry
+// whose signature does not verify (a miss too).
+func (s *Shared) lookup(ctx context.Context, tenant, k, tokenID string) (claims *introspection.Claims, revoked, fake bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	pipe := s.client.Pipeline()
 	entry := pipe.Get(ctx, s.entryKey(k))
 	marker := pipe.Exists(ctx, s.idMarkerKey(tokenID))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, false, s.failed(err)
+		return nil, false, false, s.failed(err)
 	}
 	s.succeeded()
 	if marker.Val() > 0 {
-		return nil, true, nil
+		return nil, true, false, nil
 	}
 	body, err := entry.Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if err != nil {
-		return nil, false, s.failed(err)
+		return nil, false, false, s.failed(err)
+	}
+	body, verdict := s.open(s.entryKey(k), body)
+	switch verdict {
+	case forged:
+		s.log.Warn("shared cache: entry without a valid signature, ignored", slog.String("tenant", tenant), slog.String("token_id", tokenID))
+		return nil, false, true, nil
+	case expired:
+		return nil, false, false, nil
 	}
 	claims, err = introspection.ParseClaims(body)
 	if err != nil {
 		// Not something this version wrote: a miss.
 		s.log.Warn("shared cache: unreadable entry, ignored", slog.String("tenant", tenant), slog.String("error", err.Error()))
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	if claims.Active && claims.Subject != "" {
 		revoked, err := s.subjectRevoked(ctx, tenant, claims)
 		if err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
 		if revoked {
-			return nil, true, nil
+			return nil, true, false, nil
 		}
 	}
-	return claims, false, nil
+	return claims, false, false, nil
 }
 
 // isRevoked checks both markers for a fresh answer, within one Timeout.
@@ -142,6 +151,7 @@ func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims
 	if err != nil {
 		return
 	}
+	body = s.seal(s.entryKey(k), body, s.opts.Now().Add(ttl))
 	select {
 	case s.pending <- struct{}{}:
 	default:

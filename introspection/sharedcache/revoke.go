@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
-	"github.com/tokengate/tokengate/introspection/cache"
 )
 
 // ErrInvalidRevocation marks a Revocation that names no token, or more
@@ -107,8 +106,10 @@ func (s *Shared) Revoke(ctx context.Context, r Revocation) (int, error) {
 	msg := message{Origin: s.origin, Tenant: r.Tenant, Sub: r.Sub, TokenID: r.TokenID}
 	if r.Token != "" {
 		msg.TokenID = bearer.ID(r.Token)
-		for name := range set.byTenant {
-			msg.Keys = append(msg.Keys, hex.EncodeToString([]byte(cache.Key(name, r.Token))))
+		// This replica's keys; entries written under other fingerprints
+		// (other settings, other deployments) are found by token_id.
+		for _, st := range set.byTenant {
+			msg.Keys = append(msg.Keys, hex.EncodeToString([]byte(st.KeyFor(r.Token))))
 		}
 	}
 	evicted := map[string]struct{}{}

@@ -10,10 +10,11 @@
 // error or a timeout counts as a miss, and after BreakerThreshold errors in
 // a row Redis is skipped for BreakerCoolDown.
 //
-// Keys (P is the key prefix, K the hex of cache.Key(tenant, token), I the
-// token_id, S the hex of SHA-256 over tenant, NUL, sub):
+// Keys (P is the key prefix, K the hex of cache.Key(tenant, fingerprint,
+// token), I the token_id, S the hex of SHA-256 over tenant, NUL, sub):
 //
-//	P K                 claims as JSON, TTL ≤ exp - now and ≤ max_ttl
+//	P K                 claims as JSON (signed with Options.SigningKey, see
+//	                    sign.go), TTL ≤ exp - now and ≤ max_ttl
 //	                    (positive) or negative_ttl (active false)
 //	P "index:id:" I     set of K with that token_id
 //	P "index:sub:" S    set of K with that subject
@@ -71,8 +72,12 @@ type Options struct {
 	BreakerCoolDown  time.Duration
 	// AdminTimeout bounds the Redis part of a revocation.
 	AdminTimeout time.Duration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// SigningKey, when set, makes every entry carry an HMAC-SHA256 (see
+	// sign.go); entries without a valid one are ignored (a miss, counted
+	// in Stats.Forged). Empty: entries are plain JSON, trusted as read.
+	SigningKey []byte
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Stats are the shared cache's counters since it was created.
@@ -83,6 +88,11 @@ type Stats struct {
 	Skipped atomic.Int64 // lookups that did not ask Redis (breaker open)
 	// Revoked counts lookups answered active:false by a revocation marker.
 	Revoked atomic.Int64
+	// Forged counts lookups that found an entry without a valid signature
+	// (with Options.SigningKey): unsigned, malformed, signed for another
+	// key name or with another key, or written back after it expired. The
+	// authorization server is asked instead.
+	Forged atomic.Int64
 	// Writes counts answers written to Redis; Dropped those not written
 	// because too many writes were pending.
 	Writes, Dropped atomic.Int64
@@ -185,9 +195,13 @@ func (s *Shared) SetStores(stores map[string]*cache.Store) {
 }
 
 // Tenant is what the decorator needs to know about a tenant: the same
-// lifetimes as its local cache.
+// key and lifetimes as its local cache.
 type Tenant struct {
-	Name        string
+	Name string
+	// Fingerprint is cache.Fingerprint of the tenant's introspection
+	// settings: replicas (or deployments) that ask another server, or as
+	// another client, never read each other's entries.
+	Fingerprint string
 	MaxTTL      time.Duration
 	NegativeTTL time.Duration
 }
@@ -210,18 +224,21 @@ type decorator struct {
 // Introspect implements introspection.Introspector.
 func (d *decorator) Introspect(ctx context.Context, token string) (introspection.Result, error) {
 	s := d.s
-	k := hex.EncodeToString([]byte(cache.Key(d.t.Name, token)))
+	k := hex.EncodeToString([]byte(cache.Key(d.t.Name, d.t.Fingerprint, token)))
 	tokenID := bearer.ID(token)
 	// redisOK: Redis answered the lookup. When it did not, the answer is
 	// neither checked against markers nor written, so a slow Redis costs a
 	// check one Timeout at most.
 	redisOK := false
 	if s.usable() {
-		claims, revoked, err := s.lookup(ctx, d.t.Name, k, tokenID)
+		claims, revoked, fake, err := s.lookup(ctx, d.t.Name, k, tokenID)
 		redisOK = err == nil
 		switch {
 		case err != nil:
 			// a miss: ask the authorization server
+		case fake:
+			// a miss too; the answer overwrites the entry
+			s.stats.Forged.Add(1)
 		case revoked:
 			s.stats.Revoked.Add(1)
 			return introspection.Result{Claims: inactive(), Cache: introspection.CacheNone}, nil

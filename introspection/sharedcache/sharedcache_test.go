@@ -14,10 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
-	"github.com/tokengate/tokengate/testpeers/redisserver"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
 // fakeAS is the introspector below the shared cache.
@@ -73,7 +73,7 @@ func rawClient(t *testing.T, addr string) *redis.Client {
 }
 
 func entryKey(tenant, token string) string {
-	return prefix + hex.EncodeToString([]byte(cache.Key(tenant, token)))
+	return prefix + hex.EncodeToString([]byte(cache.Key(tenant, "", token)))
 }
 
 var acme = sharedcache.Tenant{Name: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second}
