@@ -1,6 +1,9 @@
 # tokengate container image: a static binary on distroless, as nonroot.
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always) -t tokengate .
+#   make image        # docker build with VERSION, COMMIT and DATE from git: tokengate:<version>
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg COMMIT=$(git rev-parse --short=12 HEAD) \
+#     --build-arg DATE=$(TZ=UTC0 git show -s --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd HEAD) -t tokengate .
 #   docker run -v $PWD/tokengate.yaml:/etc/tokengate/tokengate.yaml:ro -p 9191:9191 -p 8181:8181 tokengate
 #
 # In a container the config must listen on all interfaces (grpc.address
@@ -10,11 +13,14 @@
 
 FROM golang:1.26-bookworm AS build
 ARG VERSION=dev
+# The commit and its time (RFC 3339), printed by `tokengate version`; empty: not shown.
+ARG COMMIT=
+ARG DATE=
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/tokengate ./cmd/tokengate
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" -o /out/tokengate ./cmd/tokengate
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tokengate /tokengate

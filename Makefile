@@ -2,15 +2,38 @@
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# The commit's time, not the build's: one commit always builds the same bytes
+# (with -trimpath; see `tokengate version`, cmd/tokengate/release_test.go).
+DATE    ?= $(shell TZ=UTC0 git show -s --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+IMAGE   ?= tokengate
 
-.PHONY: all build demo test vet bench fuzz clean
+.PHONY: all build demo test vet bench fuzz clean install image release-snapshot help
 
 all: build
 
-build:
+# `make help`: every target with a `## description` on its line.
+help: ## list the targets, one line each
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[A-Za-z0-9_.-]+:[^#=]*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/tokengate (static, version, commit and date stamped)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tokengate ./cmd/tokengate
+
+install: ## go install tokengate into $GOBIN (or $GOPATH/bin), stamped as make build
+	CGO_ENABLED=0 $(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/tokengate
+
+# The container image, built by a Docker engine from the Dockerfile (make
+# image-check runs its build line without one): make image IMAGE=registry/tokengate
+image: ## docker build the image tokengate:VERSION (IMAGE=registry/name to rename it)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE):$(VERSION) .
+
+# The release archives of .goreleaser.yaml (GoReleaser v2, not installed by
+# make) into dist/, without publishing; a tag vX.Y.Z and
+# `goreleaser release --clean` make the real release.
+release-snapshot: ## build the release archives into dist/ with goreleaser (nothing published)
+	goreleaser release --snapshot --clean
 
 $(BIN)/devauthz $(BIN)/democlient: FORCE
 	@mkdir -p $(BIN)
@@ -19,17 +42,17 @@ $(BIN)/devauthz $(BIN)/democlient: FORCE
 
 # The main job on an embedded default: the development authorization server,
 # tokengate in front of it, one sample check per demo token; then both stop.
-demo: build $(BIN)/devauthz
+demo: build $(BIN)/devauthz ## run the development authorization server, tokengate and sample checks
 	BIN=$(BIN) ./examples/demo/run.sh
 
-vet:
+vet: ## gofmt check and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
 # Everything: vet, the real authorization server's npm packages, nginx, Redis,
 # Jaeger, the Dockerfile's build (static binary), then every Go test with the
 # race detector (e2e/ builds bin/tokengate itself and drives only the binary).
-test: vet realas-deps nginx-deps redis-deps jaeger image-check
+test: vet realas-deps nginx-deps redis-deps jaeger image-check ## every test (installs and builds what they need)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The e2e suite's trace backend: Jaeger v2 with in-memory storage, pinned as a
@@ -37,7 +60,7 @@ test: vet realas-deps nginx-deps redis-deps jaeger image-check
 # stay out of tokengate's go.mod (cold: ~1.3 GB of modules, minutes to build).
 JAEGER := $(BIN)/jaeger
 .PHONY: jaeger
-jaeger: $(JAEGER)
+jaeger: $(JAEGER) ## build bin/jaeger, the e2e suite's trace backend
 
 $(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
 	@mkdir -p $(BIN)
@@ -50,7 +73,7 @@ REALAS_SERVER := internal/realas/server
 REALAS_STAMP  := $(REALAS_SERVER)/node_modules/.npm-ci.stamp
 
 .PHONY: realas-deps
-realas-deps: $(REALAS_STAMP)
+realas-deps: $(REALAS_STAMP) ## npm ci the real authorization server (oidc-provider) of internal/realas
 
 $(REALAS_STAMP): $(REALAS_SERVER)/package.json $(REALAS_SERVER)/package-lock.json
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
@@ -60,7 +83,7 @@ $(REALAS_STAMP): $(REALAS_SERVER)/package.json $(REALAS_SERVER)/package-lock.jso
 
 # Go micro-benchmarks, then the closed-loop load generator against bin/tokengate
 # (bench/loadgen: ~60 s on 2 cores; `make bench LOADGEN_FLAGS=--quick` for a short run).
-bench: build
+bench: build ## Go benchmarks, then the load generator against bin/tokengate
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/loadgen --tokengate $(BIN)/tokengate $(LOADGEN_FLAGS)
 
@@ -71,7 +94,7 @@ bench: build
 # double-check when installed) and says "tokengate check", and that the final
 # stage is distroless static, nonroot, running `/tokengate serve`.
 .PHONY: image-check
-image-check:
+image-check: ## run the Dockerfile's build line without Docker and check the binary is static
 	@set -eu; \
 	fail() { echo "image-check: FAIL: $$*" >&2; exit 1; }; \
 	ok() { echo "image-check: ok: $$*"; }; \
@@ -86,7 +109,7 @@ image-check:
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	local_cmd=$$(printf '%s\n' "$$cmd" | sed "s# -o /out/tokengate # -o $$tmp/tokengate #"); \
 	echo "image-check: VERSION=check $$local_cmd"; \
-	VERSION=check GOFLAGS= GOOS= GOARCH= sh -c "$$local_cmd" || fail "the Dockerfile's go build failed"; \
+	VERSION=check COMMIT= DATE= GOFLAGS= GOOS= GOARCH= sh -c "$$local_cmd" || fail "the Dockerfile's go build failed"; \
 	bin=$$tmp/tokengate; \
 	[ "$$(od -An -tx1 -N4 "$$bin" | tr -d ' \n')" = 7f454c46 ] || fail "$$bin is not an ELF binary (image-check needs Linux)"; \
 	[ "$$(od -An -tu1 -j4 -N2 "$$bin" | tr -s ' ' | sed 's/^ //')" = "2 1" ] || fail "$$bin is not a 64-bit little-endian ELF"; \
@@ -126,7 +149,7 @@ image-check:
 	ok "final stage: distroless static nonroot, ENTRYPOINT /tokengate serve"; \
 	echo "image-check: PASS"
 
-clean:
+clean: ## remove bin/
 	rm -rf $(BIN)
 
 FORCE:
@@ -134,7 +157,7 @@ FORCE:
 # internal/nginxtest runs a real nginx (auth_request) in front of tokengate:
 # install it when it is neither on PATH nor at /usr/sbin/nginx (Debian, as root).
 .PHONY: nginx-deps
-nginx-deps:
+nginx-deps: ## install nginx (apt-get) for internal/nginxtest when missing
 	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
 	echo "nginx-deps: installing nginx (apt-get)"; \
 	{ apt-get update -qq && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
@@ -147,7 +170,7 @@ nginx-deps:
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./extauthz/bearer:FuzzParse ./extauthz/routing:FuzzNormalizePath ./extauthz/routing:FuzzMatch \
 	./introspection:FuzzParseClaims ./extauthz/claimheaders:FuzzFormatValue ./internal/config:FuzzParse
-fuzz:
+fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
@@ -157,7 +180,7 @@ fuzz:
 # (the shared cache, revocation across replicas): install it when it is
 # neither on PATH nor in /usr/bin (Debian, as root). `make test` needs it.
 .PHONY: redis-deps
-redis-deps:
+redis-deps: ## install redis-server (apt-get) for the shared-cache tests when missing
 	@if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then exit 0; fi; \
 	echo "redis-deps: installing redis-server (apt-get)"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } && \

@@ -11,8 +11,16 @@ import (
 	"github.com/tokengate/tokengate/internal/app"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// Set at build time with -ldflags "-X main.version=v0.1.0 -X
+// main.commit=<git commit> -X main.date=<RFC 3339 commit time>" (the
+// Makefile, the Dockerfile and .goreleaser.yaml do). Empty: `tokengate
+// version` falls back to what the go command recorded (module version,
+// vcs.revision, vcs.time).
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
 func main() {
 	os.Exit(run())
@@ -38,6 +46,8 @@ func run() int {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 		Version: version,
+		Commit:  commit,
+		Date:    date,
 		Reload:  reload,
 		Getenv:  os.Getenv,
 	})
