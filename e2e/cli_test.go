@@ -16,7 +16,7 @@ func TestCLIVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("tokengate version: exit %d, stderr %q", code, stderr)
 	}
-	if !regexp.MustCompile(`^tokengate \S+\n$`).MatchString(stdout) {
+	if !regexp.MustCompile(`^tokengate \S+( \(.*\))?\n$`).MatchString(stdout) {
 		t.Fatalf("tokengate version printed %q, want \"tokengate <version>\"", stdout)
 	}
 }

@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/introspection"
 )
 
 // headerFlags collects repeated --header k:v flags.
@@ -42,42 +47,99 @@ type explanation struct {
 	Cache           string            `json:"cache"`
 	IntrospectionMS float64           `json:"introspection_ms"`
 	TokenID         string            `json:"token_id,omitempty"`
+	// Cause says why introspection failed (reason introspection_error):
+	// the authorization server's status and OAuth error, or the transport
+	// failure; Hint what to look at. Never a token or secret.
+	Cause string `json:"cause,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+	// Explain (--explain) puts the token's value beside the expected one
+	// for a deny decided on the token's claims.
+	Explain map[string]explainItem `json:"explain,omitempty"`
+}
+
+// explainItem is one check that failed: what the token has, what the
+// route or tenant expects, and the rule in words.
+type explainItem struct {
+	Token    any      `json:"token"`
+	Expected any      `json:"expected"`
+	Missing  []string `json:"missing,omitempty"`
+	Rule     string   `json:"rule"`
+}
+
+func checkCmd() *command {
+	c := &command{
+		name:     "check",
+		summary:  "make one real decision and print it as JSON",
+		synopsis: `tokengate check --config FILE [--host H] [--method M] [--path P] [--route NAME] [--header "k: v"]... [--token T | --token-file F] [--explain]`,
+		description: `Decide one request through the same code as serve, with real introspection
+at the tenant's authorization server, and print the decision as JSON on
+stdout: decision, status, reason, tenant, route, the WWW-Authenticate
+challenge and body of a deny or the headers an allow sets and removes, the
+cache state and the introspection latency.
+
+When introspection fails (reason introspection_error, status 503), "cause"
+says why: the authorization server's status and OAuth error (401 with
+"invalid_client": wrong client_id or client_secret) or the connection failure
+(connection refused, timed out, TLS), and "hint" what to look at.
+
+--explain adds "explain" to a deny decided on the token's claims (audience,
+issuer, scope, token_type, expired, not_yet_valid, inactive): the token's
+value beside the expected one. Neither the token nor a secret is printed.`,
+		examples: []string{
+			"tokengate check --config tokengate.yaml --host orders.acme.example --path /orders/1 --token-file ./token",
+			`tokengate check --config tokengate.yaml --method POST --host orders.acme.example --path /orders --header "Authorization: Bearer $TOKEN" --explain`,
+			"tokengate check --config tokengate.yaml --route health --path /healthz",
+		},
+		exitCodes: []string{
+			"0  allow",
+			"1  deny (also 503 introspection_error: the answer Envoy would get)",
+			"2  error: usage, an unreadable or invalid configuration, an unreadable --token-file",
+		},
+	}
+	c.flags = func(fs *flag.FlagSet) func(context.Context, Env) int {
+		var f checkFlags
+		f.headers = headerFlags{}
+		fs.StringVar(&f.config, "config", "", "configuration `FILE` (required)")
+		fs.StringVar(&f.method, "method", "GET", "the checked request's `METHOD`")
+		fs.StringVar(&f.host, "host", "", "the checked request's `HOST` (default: the --header \"host: ...\")")
+		fs.StringVar(&f.path, "path", "/", "the checked request's `PATH`, with its query")
+		fs.StringVar(&f.route, "route", "", "select the route by `NAME` instead of by host, path and method, as Envoy's context extension does")
+		fs.StringVar(&f.token, "token", "", "bearer token `T` (prefer --token-file: arguments are visible to other users)")
+		fs.StringVar(&f.tokenFile, "token-file", "", "`FILE` holding the bearer token")
+		fs.Var(f.headers, "header", "request header `\"NAME: VALUE\"` (repeatable; e.g. \"Authorization: Bearer ...\")")
+		fs.BoolVar(&f.explain, "explain", false, "on a deny decided on the token's claims, show the token's value beside the expected one")
+		return func(ctx context.Context, env Env) int {
+			if f.config == "" {
+				return c.usageError(env, "--config is required")
+			}
+			if f.token != "" && f.tokenFile != "" {
+				return c.usageError(env, "--token and --token-file exclude each other")
+			}
+			return checkCommand(ctx, env, &f)
+		}
+	}
+	return c
+}
+
+type checkFlags struct {
+	config, method, host, path, route, token, tokenFile string
+	headers                                             headerFlags
+	explain                                             bool
 }
 
 // checkCommand runs one check through the real code path (real
 // introspection) and explains the decision. Exit 0 allow, 1 deny, 2 error.
-func checkCommand(ctx context.Context, env Env, args []string) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	headers := headerFlags{}
-	path := fs.String("config", "", "configuration file")
-	method := fs.String("method", "GET", "the checked request's method")
-	host := fs.String("host", "", "the checked request's host")
-	reqPath := fs.String("path", "/", "the checked request's path (with query)")
-	route := fs.String("route", "", "select a route by name, as Envoy's context extension does")
-	token := fs.String("token", "", "bearer token (prefer --token-file: arguments are visible to other users)")
-	tokenFile := fs.String("token-file", "", "file holding the bearer token")
-	fs.Var(headers, "header", `request header "name: value" (repeatable)`)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *path == "" {
-		fmt.Fprintln(env.Stderr, "--config is required")
-		return 2
-	}
-	if *token != "" && *tokenFile != "" {
-		fmt.Fprintln(env.Stderr, "--token and --token-file exclude each other")
-		return 2
-	}
-	if *tokenFile != "" {
-		data, err := os.ReadFile(*tokenFile)
+func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
+	token := f.token
+	if f.tokenFile != "" {
+		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "--token-file: %v\n", err)
 			return 2
 		}
-		*token = strings.TrimSpace(string(data))
+		token = strings.TrimSpace(string(data))
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.Load(f.config)
 	var b *built
 	if err == nil {
 		b, err = build(cfg, nil, buildEnv{})
@@ -91,15 +153,15 @@ func checkCommand(ctx context.Context, env Env, args []string) int {
 	defer b.close()
 	logger := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	checker := check.New(b.snap, check.Options{Logger: logger})
-	req := check.Request{Method: *method, Host: *host, Path: *reqPath, RouteName: *route, Authorization: headers["authorization"]}
+	req := check.Request{Method: f.method, Host: f.host, Path: f.path, RouteName: f.route, Authorization: f.headers["authorization"]}
 	if req.Host == "" {
-		req.Host = headers["host"]
+		req.Host = f.headers["host"]
 	}
-	if *token != "" {
-		req.Authorization = "Bearer " + *token
+	if token != "" {
+		req.Authorization = "Bearer " + token
 	}
 	out := checker.Check(ctx, &req)
-	if err := writeExplanation(env.Stdout, &out); err != nil {
+	if err := writeExplanation(env.Stdout, &out, f.explain, time.Now()); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 2
 	}
@@ -109,7 +171,7 @@ func checkCommand(ctx context.Context, env Env, args []string) int {
 	return 1
 }
 
-func writeExplanation(w io.Writer, out *check.Outcome) error {
+func writeExplanation(w io.Writer, out *check.Outcome, explain bool, now time.Time) error {
 	d := &out.Decision
 	e := explanation{
 		Decision: "deny", Status: d.Status, Reason: string(d.Reason), Tenant: out.Tenant, Route: out.Route,
@@ -127,7 +189,89 @@ func writeExplanation(w io.Writer, out *check.Outcome) error {
 		e.WWWAuthenticate = d.Challenge()
 		e.Body = d.Body()
 	}
+	if out.Err != nil {
+		// The error's text is the one logged at warn: built to carry no
+		// token, secret or server-supplied bytes but a short OAuth code.
+		e.Cause = out.Err.Error()
+		e.Hint = hintFor(out.Err)
+	}
+	if explain && !d.Allow && out.Claims != nil && out.RouteRef != nil {
+		if key, item, ok := explainDeny(d.Reason, &out.RouteRef.Policy, out.Claims, now); ok {
+			e.Explain = map[string]explainItem{key: item}
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(e)
+}
+
+// hintFor says what to look at for an introspection error.
+func hintFor(err error) string {
+	var se *introspection.StatusError
+	switch {
+	case errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.OAuthError == "invalid_client"):
+		return "the authorization server refused tokengate's client authentication: check the tenant's client_id, client_secret (or its file, or ${VARIABLE}) and auth_method"
+	case errors.As(err, &se) && se.StatusCode == http.StatusForbidden:
+		return "the client is not allowed to introspect: grant tokengate's client the introspection permission at the authorization server"
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
+		return "check the tenant's introspection.url"
+	case errors.As(err, &se) && se.StatusCode >= 500:
+		return "the authorization server failed: see its logs"
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused"):
+		return "nothing listens at the tenant's introspection.url: check its host and port, and that the authorization server runs"
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timed out"):
+		return "no answer within the tenant's introspection.timeout: check the network path to the authorization server, or raise the timeout"
+	case strings.Contains(err.Error(), "TLS") || strings.Contains(err.Error(), "certificate"):
+		return "TLS to the authorization server failed: check introspection.ca_file and the server's certificate"
+	case strings.Contains(err.Error(), "DNS"):
+		return "the authorization server's host name does not resolve: check introspection.url"
+	}
+	return ""
+}
+
+// explainDeny puts the token's value beside the expected one for a deny
+// decided on the claims (see decision.Decide); ok is false for the other
+// reasons.
+func explainDeny(r decision.Reason, p *decision.Policy, c *introspection.Claims, now time.Time) (key string, item explainItem, ok bool) {
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	switch r {
+	case decision.Inactive:
+		return "inactive", explainItem{Token: c.Active, Expected: true,
+			Rule: "the authorization server answered active:false (the token is unknown, expired, revoked, or not for this client)"}, true
+	case decision.Expired:
+		return "expired", explainItem{Token: ts(c.Expiry), Expected: "after " + ts(now.Add(-p.Leeway)),
+			Rule: fmt.Sprintf("exp must be later than now minus the leeway (%s)", p.Leeway)}, true
+	case decision.NotYetValid:
+		return "not_yet_valid", explainItem{Token: ts(c.NotBefore), Expected: "before " + ts(now.Add(p.Leeway)),
+			Rule: fmt.Sprintf("nbf must be earlier than now plus the leeway (%s)", p.Leeway)}, true
+	case decision.Issuer:
+		return "issuer", explainItem{Token: c.Issuer, Expected: p.Issuer,
+			Rule: "iss, when present, must equal the tenant's issuer exactly (a trailing slash matters)"}, true
+	case decision.TokenType:
+		return "token_type", explainItem{Token: c.TokenType, Expected: nonNil(p.TokenTypes),
+			Rule: "token_type, when present, must be one of the tenant's token_types (case-insensitive)"}, true
+	case decision.Audience:
+		return "audience", explainItem{Token: nonNil(c.Audience), Expected: nonNil(p.Audiences),
+			Rule: "aud must contain one of the expected audiences (the route's audiences, else the tenant's)"}, true
+	case decision.InsufficientScope:
+		var missing []string
+		for _, s := range p.Scopes {
+			if !c.HasScope(s) {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) > 0 {
+			return "scope", explainItem{Token: nonNil(c.Scopes), Expected: p.Scopes, Missing: missing,
+				Rule: "the token must have every one of the route's scopes"}, true
+		}
+		return "scope", explainItem{Token: nonNil(c.Scopes), Expected: nonNil(p.AnyScopes),
+			Rule: "the token must have at least one of the route's any_scopes"}, true
+	}
+	return "", explainItem{}, false
 }
