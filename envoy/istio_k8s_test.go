@@ -146,8 +146,15 @@ func checkKubernetes(data string) (*k8sManifest, []error) {
 		p.add("container without image")
 	}
 	args := append(stringList(ctr["command"]), stringList(ctr["args"])...)
-	if !slices.Contains(args, "serve") {
-		p.add("container args %q do not run `serve`", args)
+	// What the container runs: its command, else the image's ENTRYPOINT
+	// (the Dockerfile's), then its args. `serve` must be the command word
+	// exactly once: `tokengate serve serve ...` exits 2.
+	argv := args
+	if len(stringList(ctr["command"])) == 0 {
+		argv = append([]string{"/tokengate", "serve"}, stringList(ctr["args"])...)
+	}
+	if len(argv) < 2 || argv[0] != "/tokengate" || argv[1] != "serve" || slices.Contains(argv[2:], "serve") {
+		p.add("the container runs %q, want /tokengate serve --config ... (the Dockerfile's binary, serve once)", argv)
 	}
 	cfgPath, ok := flagValue(args, "config")
 	if !ok {

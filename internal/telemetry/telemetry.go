@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/contrib/propagators/b3"
@@ -77,7 +78,7 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	t := &Telemetry{
 		Propagator: propagation.NewCompositeTextMapPropagator(
 			propagation.TraceContext{}, propagation.Baggage{}, b3.New()),
-		registry: prometheus.NewRegistry(),
+		registry: newRegistry(),
 	}
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	exporting := false
@@ -124,6 +125,20 @@ func New(ctx context.Context, o Options) (*Telemetry, error) {
 	t.MeterProvider = mp
 	t.Meter = mp.Meter("github.com/tokengate/tokengate")
 	return t, nil
+}
+
+// newRegistry is the registry /metrics serves: tokengate's own metrics
+// (registered by the OpenTelemetry exporter) plus the standard Go runtime
+// (go_*) and process (process_*: CPU, memory, file descriptors, start
+// time; Linux and a few other systems) collectors every Prometheus
+// exporter has.
+func newRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return r
 }
 
 // MetricsHandler serves the metrics in Prometheus text format.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -92,4 +93,34 @@ func TestDecisionCountersAreExactUnderConcurrency(t *testing.T) {
 	if strings.Contains(text, `result="none"`) {
 		t.Error("checks that never looked at the cache were counted as lookups")
 	}
+}
+
+// /metrics has the standard Go runtime and process series every
+// Prometheus exporter has, beside tokengate's own.
+func TestScrapeHasGoAndProcessCollectors(t *testing.T) {
+	body := scrape(t, newTel(t, nil))
+	want := []string{"go_goroutines ", "go_memstats_heap_alloc_bytes ", "go_info{"}
+	if runtime.GOOS == "linux" {
+		want = append(want, "process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ", "process_start_time_seconds ")
+	}
+	for _, w := range want {
+		if !hasSeries(body, w) {
+			t.Errorf("scrape lacks %q", strings.TrimSpace(w))
+		}
+	}
+	// A second Telemetry (as in-process tests make) has its own registry:
+	// registering the collectors again must not panic.
+	if body := scrape(t, newTel(t, nil)); !hasSeries(body, "go_goroutines ") {
+		t.Error("second registry lacks go_goroutines")
+	}
+}
+
+// hasSeries reports whether a line of the exposition starts with prefix.
+func hasSeries(body, prefix string) bool {
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return true
+		}
+	}
+	return false
 }
