@@ -50,6 +50,18 @@ func TestDenyLogLines(t *testing.T) {
 	if line.str("reason") != "malformed_request" || line.str("token_id") != tokenID(good) {
 		t.Errorf("malformed request deny line %s", line.raw)
 	}
+	// Without a route, the line says which request it was (never the query).
+	for k, v := range map[string]string{"method": "GET", "host": "orders.acme.example", "path": "/orders/../x"} {
+		if line.str(k) != v {
+			t.Errorf("malformed request deny line %s = %q, want %q: %s", k, line.str(k), v, line.raw)
+		}
+	}
+	mark = p.mark()
+	p.check(t, req{path: "/nowhere?access_token=" + good, auth: bearer(good)})
+	line = p.waitLog(t, 5*time.Second, mark, msgIs("deny"))
+	if line.str("reason") != "no_route" || line.str("path") != "/nowhere" || line.str("host") != "orders.acme.example" {
+		t.Errorf("no_route deny line %s", line.raw)
+	}
 
 	// Allows are logged at debug, without the token either.
 	as.Claims(good, goodClaims(nil))
@@ -66,5 +78,24 @@ func TestDenyLogLines(t *testing.T) {
 		if id := l.str("token_id"); id != "" && len(id) != 12 {
 			t.Errorf("token_id %q is not 12 hex digits: %s", id, l.raw)
 		}
+	}
+}
+
+// TestLogDurationsReadLikeTheConfig: durations in log lines are Go
+// durations ("5s"), not nanoseconds. The "down" tenant's server refuses
+// connections, so its breaker opens and logs its cool-down.
+func TestLogDurationsReadLikeTheConfig(t *testing.T) {
+	t.Parallel()
+	as := newAS(t)
+	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	mark := p.mark()
+	for i := range 6 {
+		if a := p.check(t, req{host: "down.example", path: "/", auth: bearer("tok-down-" + strings.Repeat("x", i+1))}); a.status != 503 {
+			t.Fatalf("down tenant: %d, want 503", a.status)
+		}
+	}
+	line := p.waitLog(t, 5*time.Second, mark, msgIs("circuit breaker state changed"))
+	if got := line.str("cool_down"); got != "5s" {
+		t.Errorf("cool_down = %q, want \"5s\": %s", got, line.raw)
 	}
 }

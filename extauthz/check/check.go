@@ -5,8 +5,10 @@ import (
 
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -159,7 +161,7 @@ func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
 	if c.observer != nil {
 		c.observer.Decided(ctx, out)
 	}
-	c.logOutcome(ctx, &out)
+	c.logOutcome(ctx, req, &out)
 	return out
 }
 
@@ -274,7 +276,7 @@ func (c *Checker) introspect(ctx context.Context, t *Tenant, token string) (intr
 	return res, err
 }
 
-func (c *Checker) logOutcome(ctx context.Context, out *Outcome) {
+func (c *Checker) logOutcome(ctx context.Context, req *Request, out *Outcome) {
 	level := slog.LevelInfo
 	msg := "deny"
 	if out.Decision.Allow {
@@ -292,8 +294,38 @@ func (c *Checker) logOutcome(ctx context.Context, out *Outcome) {
 	if out.TokenID != "" {
 		attrs = append(attrs, slog.String("token_id", out.TokenID))
 	}
+	if r := out.Decision.Reason; r == decision.NoRoute || r == decision.MalformedRequest {
+		// No route and tenant to tell which request it was: say what was
+		// asked (never the query string, which may carry credentials).
+		attrs = append(attrs, slog.String("method", clip(req.Method)), slog.String("host", clip(req.Host)),
+			slog.String("path", clip(pathOnly(req.Path))))
+	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	c.log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// logFieldMax bounds a request field in a log line: enough to recognise a
+// path, too little for a client to fill the logs.
+const logFieldMax = 256
+
+// clip cuts s to logFieldMax bytes, at a UTF-8 boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= logFieldMax {
+		return s
+	}
+	cut := logFieldMax
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// pathOnly is the path without its query string and fragment.
+func pathOnly(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		return p[:i]
+	}
+	return p
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
@@ -142,5 +144,19 @@ func TestEarlyDeniesLogTheTokenID(t *testing.T) {
 	}
 	if out := c.Check(context.Background(), &Request{Path: "/nope", Authorization: "Bearer a b"}); out.TokenID != "" {
 		t.Error("a malformed token got a token_id")
+	}
+}
+
+func TestLoggedRequestFields(t *testing.T) {
+	if got := pathOnly("/a/b?token=secret#frag"); got != "/a/b" {
+		t.Errorf("pathOnly = %q", got)
+	}
+	long := "/" + strings.Repeat("é", 300)
+	got := clip(long)
+	if len(got) > logFieldMax+len("…") || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Errorf("clip(%d bytes) = %d bytes, valid %v", len(long), len(got), utf8.ValidString(got))
+	}
+	if clip("/short") != "/short" {
+		t.Error("clip changed a short value")
 	}
 }

@@ -367,7 +367,7 @@ process exits.`,
 }
 
 func serveCommand(ctx context.Context, env Env, f serveFlags, level slog.Level) int {
-	logger := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := newLogger(env.Stderr, level)
 	// Watched before the first load, so that no change can fall between
 	// the two; one that does costs a redundant reload at most.
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -151,7 +151,7 @@ func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
 		return 2
 	}
 	defer b.close()
-	logger := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := newLogger(env.Stderr, slog.LevelWarn)
 	checker := check.New(b.snap, check.Options{Logger: logger})
 	req := check.Request{Method: f.method, Host: f.host, Path: f.path, RouteName: f.route, Authorization: f.headers["authorization"]}
 	if req.Host == "" {
