@@ -96,7 +96,10 @@ type decoder struct {
 	lookupEnv func(string) (string, bool)
 	baseDir   string
 	errs      []lineError
-	lines     map[string]int // path -> line where its value starts
+	positions map[string]position // path -> where its key (or item) starts
+	// schema, when not nil, records the keys each mapping allows, by path
+	// (for the README's reference table, checked by a test).
+	schema map[string][]string
 	seenErr   map[string]bool
 	fromEnv   map[string]bool // paths whose value came from ${...}
 	nodes     int
@@ -116,30 +119,39 @@ func (d *decoder) errorf(path, format string, args ...any) {
 		return
 	}
 	d.seenErr[msg] = true
-	d.errs = append(d.errs, lineError{errors.New(msg), d.lineOf(path)})
+	pos := d.positionOf(path)
+	if pos.line != math.MaxInt {
+		// After the message, so that "<path>: <message>" stays its start.
+		msg += fmt.Sprintf(" (line %d, column %d)", pos.line, pos.col)
+	}
+	d.errs = append(d.errs, lineError{errors.New(msg), pos.line})
 }
+
+// position is a place in the file, 1-based.
+type position struct{ line, col int }
 
 type lineError struct {
 	err  error
 	line int
 }
 
-// at records that the value at path starts at line.
-func (d *decoder) at(path string, line int) {
-	if d.lines == nil {
-		d.lines = map[string]int{}
+// at records that the value at path starts at line and column (of its key,
+// or of the item in a list).
+func (d *decoder) at(path string, line, col int) {
+	if d.positions == nil {
+		d.positions = map[string]position{}
 	}
-	if _, ok := d.lines[path]; !ok && line > 0 {
-		d.lines[path] = line
+	if _, ok := d.positions[path]; !ok && line > 0 {
+		d.positions[path] = position{line, col}
 	}
 }
 
-// lineOf is the line of path or of its closest recorded parent;
-// math.MaxInt when unknown (such as an absent top-level key).
-func (d *decoder) lineOf(path string) int {
+// positionOf is the position of path or of its closest recorded parent;
+// line math.MaxInt when unknown (such as an absent top-level key).
+func (d *decoder) positionOf(path string) position {
 	for path != "" {
-		if l, ok := d.lines[path]; ok {
-			return l
+		if p, ok := d.positions[path]; ok {
+			return p
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i < 0 {
@@ -147,7 +159,7 @@ func (d *decoder) lineOf(path string) int {
 		}
 		path = path[:i]
 	}
-	return math.MaxInt
+	return position{line: math.MaxInt}
 }
 
 // resolve follows aliases. It returns nil for nil.
@@ -198,9 +210,9 @@ func join(path, key string) string {
 func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
 type entry struct {
-	key  string
-	line int
-	val  *yaml.Node
+	key       string
+	line, col int // of the key
+	val       *yaml.Node
 }
 
 // entries lists the key/value pairs of a mapping in file order, applying
@@ -231,7 +243,7 @@ func (d *decoder) entries(n *yaml.Node, path string, depth int) []entry {
 			continue
 		}
 		seen[k.Value] = k.Line
-		out = append(out, entry{k.Value, k.Line, v})
+		out = append(out, entry{k.Value, k.Line, k.Column, v})
 	}
 	for _, e := range merged {
 		if _, ok := seen[e.key]; !ok {
@@ -272,6 +284,9 @@ type object struct {
 // object checks that n is a mapping (or null: empty) with only the given keys.
 func (d *decoder) object(n *yaml.Node, path string, keys ...string) *object {
 	o := &object{path: path, values: map[string]*yaml.Node{}}
+	if d.schema != nil {
+		d.schema[path] = keys
+	}
 	n = d.resolve(n)
 	if isNull(n) {
 		return o
@@ -286,9 +301,9 @@ func (d *decoder) object(n *yaml.Node, path string, keys ...string) *object {
 		allowed[k] = true
 	}
 	for _, e := range d.entries(n, path, 0) {
-		d.at(join(path, e.key), e.line)
+		d.at(join(path, e.key), e.line, e.col)
 		if !allowed[e.key] {
-			d.errorf(join(path, e.key), "unknown key")
+			d.errorf(join(path, e.key), "unknown key%s", suggest(e.key, keys))
 			continue
 		}
 		if v := d.resolve(e.val); !isNull(v) {

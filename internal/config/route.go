@@ -22,7 +22,7 @@ func (d *decoder) routes(root *object, tenants map[string]bool) []Route {
 	if n != nil && n.Kind == yaml.SequenceNode {
 		for i, e := range n.Content {
 			path := index("routes", i)
-			d.at(path, e.Line)
+			d.at(path, e.Line, e.Column)
 			r := d.route(e, path, tenants)
 			if r.Name != "" {
 				if first, dup := names[r.Name]; dup {

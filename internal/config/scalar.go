@@ -202,7 +202,7 @@ func (d *decoder) strList(o *object, key string) ([]string, state) {
 		p := index(path, i)
 		e = d.resolve(e)
 		if e != nil {
-			d.at(p, e.Line)
+			d.at(p, e.Line, e.Column)
 		}
 		if isNull(e) {
 			d.errorf(p, "must be a string, not null")
@@ -239,7 +239,7 @@ func (d *decoder) pairs(o *object, key string) ([]pair, state) {
 	st := set
 	for _, e := range d.entries(n, path, 0) {
 		p := join(path, e.key)
-		d.at(p, e.line)
+		d.at(p, e.line, e.col)
 		v := d.resolve(e.val)
 		if isNull(v) {
 			d.errorf(p, "must be a string, not null")

@@ -23,7 +23,7 @@ func (d *decoder) tenants(root *object) []Tenant {
 	names := map[string]int{}
 	for i, e := range n.Content {
 		path := index("tenants", i)
-		d.at(path, e.Line)
+		d.at(path, e.Line, e.Column)
 		t := d.tenant(e, path)
 		if t.Name != "" {
 			if first, dup := names[t.Name]; dup {
