@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 func FuzzNormalizePath(f *testing.F) {
@@ -68,6 +68,12 @@ func FuzzMatch(f *testing.F) {
 		if !strings.Contains(httpsyntax.ToLower(host), h) {
 			t.Fatalf("NormalizeHost(%q) = %q is not a piece of the ASCII-lowered host", host, h)
 		}
+		// The index answers what the linear scan in config order answers,
+		// on this table, on one with every kind of rule, and on one built
+		// from the input itself (so that its rules nearly match it).
+		sameAsLinear(t, tt, host, path, method)
+		sameAsLinear(t, fuzzTable, host, path, method)
+		sameAsLinear(t, derivedTable(host, path, method), host, path, method)
 		i, ok := tt.Match(host, path, method)
 		if !ok {
 			return

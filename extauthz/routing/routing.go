@@ -7,7 +7,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 // Rule is the matching part of one configured route.
@@ -23,6 +23,7 @@ type Rule struct {
 type Table struct {
 	rules  []Rule
 	byName map[string]int
+	index  index
 }
 
 // NewTable keeps rules in order; rule names are expected to be unique
@@ -40,6 +41,7 @@ func NewTable(rules []Rule) *Table {
 			t.byName[r.Name] = i
 		}
 	}
+	t.index = newIndex(t.rules)
 	return t
 }
 
@@ -62,21 +64,18 @@ func mapStrings(list []string, f func(string) string) []string {
 	return out
 }
 
-// Match returns the index of the first rule matching the request. host is
-// as received (a port is removed, ASCII case is ignored); path must already
-// be normalized by NormalizePath; method is compared with its ASCII letters
-// in uppercase. No Unicode case mapping is applied to either: a host or
+// Match returns the index of the first rule matching the request, in the
+// order given to NewTable (found through an index, without trying every
+// rule). host is as received (a port is removed, ASCII case is ignored);
+// path must already be normalized by NormalizePath; method is compared
+// with its ASCII letters in uppercase. No Unicode case mapping is applied to either: a host or
 // method with non-ASCII bytes matches only a pattern with the same bytes.
 func (t *Table) Match(host, path, method string) (int, bool) {
-	host = NormalizeHost(host)
-	method = httpsyntax.ToUpper(method)
-	for i := range t.rules {
-		r := &t.rules[i]
-		if strings.HasPrefix(path, r.PathPrefix) && matchHost(r.Hosts, host) && matchMethod(r.Methods, method) {
-			return i, true
-		}
+	i := t.index.match(NormalizeHost(host), path, httpsyntax.ToUpper(method))
+	if i < 0 {
+		return 0, false
 	}
-	return 0, false
+	return i, true
 }
 
 // NormalizeHost lowercases the ASCII letters of a host (and nothing else:
@@ -95,23 +94,6 @@ func NormalizeHost(h string) string {
 	}
 	h = strings.TrimSuffix(h, ".")
 	return httpsyntax.ToLower(h)
-}
-
-func matchHost(patterns []string, host string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		if suffix, wild := strings.CutPrefix(p, "*"); wild {
-			// "*.example.com": one or more labels before the suffix, never the bare domain
-			if label, ok := strings.CutSuffix(host, suffix); ok && label != "" && !strings.HasSuffix(label, ".") {
-				return true
-			}
-		} else if host == p {
-			return true
-		}
-	}
-	return false
 }
 
 func matchMethod(methods []string, method string) bool {
