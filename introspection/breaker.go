@@ -71,7 +71,7 @@ func (s BreakerState) String() string {
 type BreakerOptions struct {
 	// Tenant names the breaker in logs and errors.
 	Tenant string
-	// Disabled turns the breaker off: Wrap returns its Introspector as is,
+	// Disabled turns the breaker off: its Middleware returns next as is,
 	// and State is always BreakerClosed.
 	Disabled bool
 	// ConsecutiveFailures failures in a row open the breaker; 0 means
@@ -100,8 +100,8 @@ type BreakerOptions struct {
 }
 
 // CircuitBreaker holds one tenant's breaker state (sony/gobreaker with the
-// thresholds above). Wrap puts it in front of an Introspector; the state
-// lives here, not in the wrapper, so that it can outlive a decorator chain
+// thresholds above). Its Middleware puts it in front of an Introspector;
+// the state lives here, not in the layer, so that it can outlive a chain
 // that is rebuilt (a config reload that keeps the tenant's client keeps its
 // breaker too). It is safe for concurrent use.
 type CircuitBreaker struct {
@@ -135,7 +135,7 @@ func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
 		BucketPeriod: opts.Window / breakerBuckets, // 0 (a tiny window): one fixed window
 		Timeout:      opts.CoolDown,
 		ReadyToTrip:  opts.readyToTrip,
-		IsExcluded:   func(err error) bool { return err == errExcluded },
+		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			level := slog.LevelInfo
 			if to == gobreaker.StateOpen {
@@ -172,13 +172,9 @@ func (o BreakerOptions) withDefaults() BreakerOptions {
 	return o
 }
 
-// Breaker wraps next in a new CircuitBreaker; see CircuitBreaker.Wrap.
-func Breaker(next Introspector, opts BreakerOptions) Introspector {
-	return NewCircuitBreaker(opts).Wrap(next)
-}
-
-// Wrap returns an Introspector that asks next only while the breaker lets
-// it (a disabled breaker returns next as is). Closed, every call goes
+// Middleware is the breaker's layer: the Introspector it returns asks
+// next only while the breaker lets it (a disabled breaker returns next as
+// is). Closed, every call goes
 // through; ConsecutiveFailures failures in a row, or FailureRatio of at
 // least MinCalls calls within Window, open it. Open, calls fail at once
 // with an error wrapping ErrIntrospection and ErrCircuitOpen, and next is
@@ -202,13 +198,16 @@ func Breaker(next Introspector, opts BreakerOptions) Introspector {
 // server), ErrCircuitOpen from a breaker further down, and any error not
 // wrapping ErrIntrospection.
 //
-// Several wrappers of one CircuitBreaker share its state. The returned
-// Introspector is safe for concurrent use if next is.
-func (b *CircuitBreaker) Wrap(next Introspector) Introspector {
-	if b.cb == nil {
-		return next
+// Every Introspector the Middleware returns shares b's state, so a chain
+// rebuilt on reload around the same CircuitBreaker keeps it (an open
+// breaker stays open). They are safe for concurrent use if next is.
+func (b *CircuitBreaker) Middleware() Middleware {
+	return func(next Introspector) Introspector {
+		if b.cb == nil {
+			return next
+		}
+		return &breaker{b: b, next: next}
 	}
-	return &breaker{b: b, next: next}
 }
 
 // Enabled reports whether the breaker was built without Disabled.
@@ -253,7 +252,7 @@ func (g *breaker) Introspect(ctx context.Context, token string) (Result, error) 
 	return res, err
 }
 
-// classify maps next's answer to what the breaker counts (see Wrap).
+// classify maps next's answer to what the breaker counts (see Middleware).
 func classify(ctx context.Context, err error) error {
 	switch {
 	case err == nil:

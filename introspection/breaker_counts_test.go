@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // Issue 12, item 1: what a real client's errors count for the breaker.
@@ -32,32 +33,32 @@ func breakerOver(t *testing.T, url string, timeout time.Duration, opts introspec
 	opts.Tenant = "acme"
 	opts.Logger = quiet(0).Logger
 	cb := introspection.NewCircuitBreaker(opts)
-	return cb, cb.Wrap(newClient(t, o))
+	return cb, cb.Middleware()(newClient(t, o))
 }
 
 func TestBreakerIgnoresAnswersAboutOneToken(t *testing.T) {
 	t.Parallel()
-	for name, h := range map[string]handler{
-		"400 invalid_request": answer(http.StatusBadRequest, `{"error":"invalid_request"}`),
-		"400 without body":    answer(http.StatusBadRequest, ``),
-		"401":                 answer(http.StatusUnauthorized, `{"error":"invalid_client"}`),
-		"403":                 answer(http.StatusForbidden, `<html>denied</html>`),
-		"404":                 answer(http.StatusNotFound, `not found`),
-		"413":                 answer(http.StatusRequestEntityTooLarge, ``),
-		"redirect": func(w http.ResponseWriter, _ *http.Request, _ seen) {
+	for name, h := range map[string]http.HandlerFunc{
+		"400 invalid_request": introspectiontest.Reply(http.StatusBadRequest, `{"error":"invalid_request"}`),
+		"400 without body":    introspectiontest.Reply(http.StatusBadRequest, ``),
+		"401":                 introspectiontest.Reply(http.StatusUnauthorized, `{"error":"invalid_client"}`),
+		"403":                 introspectiontest.Reply(http.StatusForbidden, `<html>denied</html>`),
+		"404":                 introspectiontest.Reply(http.StatusNotFound, `not found`),
+		"413":                 introspectiontest.Reply(http.StatusRequestEntityTooLarge, ``),
+		"redirect": func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Location", "https://elsewhere.example/")
 			w.WriteHeader(http.StatusFound)
 		},
-		"not JSON":          answer(http.StatusOK, `<html>{"active":tru`),
-		"JSON array":        answer(http.StatusOK, `[{"active":true}]`),
-		"no active":         answer(http.StatusOK, `{"sub":"x"}`),
-		"active not a bool": answer(http.StatusOK, `{"active":"true"}`),
-		"aud of wrong type": answer(http.StatusOK, `{"active":true,"aud":[1]}`),
-		"larger than 1 MiB": answer(http.StatusOK, `{"active":true,"x":"`+strings.Repeat("a", introspection.MaxResponseBytes)+`"}`),
+		"not JSON":          introspectiontest.Reply(http.StatusOK, `<html>{"active":tru`),
+		"JSON array":        introspectiontest.Reply(http.StatusOK, `[{"active":true}]`),
+		"no active":         introspectiontest.Reply(http.StatusOK, `{"sub":"x"}`),
+		"active not a bool": introspectiontest.Reply(http.StatusOK, `{"active":"true"}`),
+		"aud of wrong type": introspectiontest.Reply(http.StatusOK, `{"active":true,"aud":[1]}`),
+		"larger than 1 MiB": introspectiontest.Reply(http.StatusOK, `{"active":true,"x":"`+strings.Repeat("a", introspection.MaxResponseBytes)+`"}`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, h)
+			as := newAS(t, h)
 			// A generous timeout: a timeout would count (1 MiB under -race is slow).
 			cb, b := breakerOver(t, as.URL, 10*time.Second, introspection.BreakerOptions{})
 			// Enough for the consecutive count and for the ratio.
@@ -74,7 +75,7 @@ func TestBreakerIgnoresAnswersAboutOneToken(t *testing.T) {
 			if got := cb.State(); got != introspection.BreakerClosed {
 				t.Fatalf("state %v after %d answers about single tokens", got, n)
 			}
-			if got := as.count(); got != n {
+			if got := as.Total(); got != int64(n) {
 				t.Errorf("server saw %d calls, want %d", got, n)
 			}
 		})
@@ -87,7 +88,7 @@ func TestBreakerAnswerResetsTheRun(t *testing.T) {
 	t.Parallel()
 	status := make(chan int, 1)
 	status <- http.StatusServiceUnavailable
-	as := newFakeAS(t, func(w http.ResponseWriter, _ *http.Request, _ seen) {
+	as := newAS(t, func(w http.ResponseWriter, _ *http.Request) {
 		s := <-status
 		status <- s
 		w.WriteHeader(s)
@@ -118,16 +119,16 @@ func TestBreakerOpensOnServerTrouble(t *testing.T) {
 		l.Close()
 		return "http://" + addr
 	}
-	for name, h := range map[string]handler{
-		"500":     answer(http.StatusInternalServerError, `{"error":"server_error"}`),
-		"502":     answer(http.StatusBadGateway, `<html>bad gateway</html>`),
-		"503":     answer(http.StatusServiceUnavailable, ``),
-		"504":     answer(http.StatusGatewayTimeout, ``),
-		"429":     answer(http.StatusTooManyRequests, `{"error":"slow_down"}`),
-		"timeout": func(_ http.ResponseWriter, r *http.Request, _ seen) { hang(r) },
-		"reset":   func(w http.ResponseWriter, _ *http.Request, _ seen) { hangUp(t, w, true) },
-		"closed":  func(w http.ResponseWriter, _ *http.Request, _ seen) { hangUp(t, w, false) },
-		"truncated body": func(w http.ResponseWriter, _ *http.Request, _ seen) {
+	for name, h := range map[string]http.HandlerFunc{
+		"500":     introspectiontest.Reply(http.StatusInternalServerError, `{"error":"server_error"}`),
+		"502":     introspectiontest.Reply(http.StatusBadGateway, `<html>bad gateway</html>`),
+		"503":     introspectiontest.Reply(http.StatusServiceUnavailable, ``),
+		"504":     introspectiontest.Reply(http.StatusGatewayTimeout, ``),
+		"429":     introspectiontest.Reply(http.StatusTooManyRequests, `{"error":"slow_down"}`),
+		"timeout": func(_ http.ResponseWriter, r *http.Request) { hang(r) },
+		"reset":   func(w http.ResponseWriter, _ *http.Request) { hangUp(t, w, true) },
+		"closed":  func(w http.ResponseWriter, _ *http.Request) { hangUp(t, w, false) },
+		"truncated body": func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Length", "100")
 			io.WriteString(w, `{"active":`)
 			w.(http.Flusher).Flush()
@@ -139,7 +140,7 @@ func TestBreakerOpensOnServerTrouble(t *testing.T) {
 			t.Parallel()
 			url := refused()
 			if h != nil {
-				url = newFakeAS(t, h).URL
+				url = newAS(t, h).URL
 			}
 			cb, b := breakerOver(t, url, 300*time.Millisecond, introspection.BreakerOptions{})
 			for i := range introspection.BreakerConsecutiveFailures {
@@ -162,7 +163,7 @@ func TestBreakerThresholdsFromOptions(t *testing.T) {
 	t.Run("consecutive_failures", func(t *testing.T) {
 		t.Parallel()
 		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 2, CoolDown: time.Hour, Logger: quiet(0).Logger})
-		b := cb.Wrap(newSwitchable(errServer))
+		b := cb.Middleware()(newSwitchable(errServer))
 		_ = call(b)
 		if cb.State() != introspection.BreakerClosed {
 			t.Fatal("open after 1 failure of 2")
@@ -176,16 +177,16 @@ func TestBreakerThresholdsFromOptions(t *testing.T) {
 		t.Parallel()
 		// One failure in four never makes a run, but is the ratio 0.25.
 		var n atomic.Int32
-		next := &scripted{answer: func(context.Context) (introspection.Result, error) {
+		next := scripted(func(context.Context) (introspection.Result, error) {
 			if n.Add(1)%4 == 0 {
 				return introspection.Result{}, errServer
 			}
 			return active, nil
-		}}
+		})
 		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
 			ConsecutiveFailures: 100, FailureRatio: 0.25, MinCalls: 8, CoolDown: time.Hour, Logger: quiet(0).Logger,
 		})
-		b := cb.Wrap(next)
+		b := cb.Middleware()(next)
 		for i := 1; i < 8; i++ {
 			_ = call(b)
 			if cb.State() != introspection.BreakerClosed {
@@ -205,7 +206,7 @@ func TestBreakerThresholdsFromOptions(t *testing.T) {
 		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
 			ConsecutiveFailures: 100, FailureRatio: 0.5, MinCalls: 4, Window: window, CoolDown: time.Hour, Logger: quiet(0).Logger,
 		})
-		b := cb.Wrap(next)
+		b := cb.Middleware()(next)
 		_, _ = call(b), call(b) // 2 failures
 		next.set(nil)
 		time.Sleep(2 * window)
@@ -225,7 +226,7 @@ func TestBreakerThresholdsFromOptions(t *testing.T) {
 		const coolDown = 80 * time.Millisecond
 		next := newSwitchable(errServer)
 		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 1, CoolDown: coolDown, Logger: quiet(0).Logger})
-		b := cb.Wrap(next)
+		b := cb.Middleware()(next)
 		_ = call(b)
 		opened := time.Now()
 		if !errors.Is(call(b), introspection.ErrCircuitOpen) {
@@ -248,11 +249,11 @@ func TestBreakerDisabled(t *testing.T) {
 	t.Parallel()
 	cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{Disabled: true, ConsecutiveFailures: 1})
 	next := newSwitchable(errServer)
-	if b := cb.Wrap(next); b != introspection.Introspector(next) {
+	if b := cb.Middleware()(next); b != introspection.Introspector(next) {
 		t.Errorf("a disabled breaker wrapped next in %T", b)
 	}
 	for range 3 * introspection.BreakerMinCalls {
-		if err := call(cb.Wrap(next)); err != errServer {
+		if err := call(cb.Middleware()(next)); err != errServer {
 			t.Fatalf("disabled breaker: %v, want the server's error", err)
 		}
 	}

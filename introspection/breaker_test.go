@@ -13,17 +13,15 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// scripted answers every call with what answer returns, counting calls.
-type scripted struct {
-	calls  atomic.Int32
-	answer func(ctx context.Context) (introspection.Result, error)
-}
-
-func (s *scripted) Introspect(ctx context.Context, _ string) (introspection.Result, error) {
-	s.calls.Add(1)
-	return s.answer(ctx)
+// scripted answers every call with what answer returns.
+func scripted(answer func(ctx context.Context) (introspection.Result, error)) *introspectiontest.Introspector {
+	f := introspectiontest.NewIntrospector()
+	f.AnswerFunc(func(ctx context.Context, _ string) (introspection.Result, error) { return answer(ctx) })
+	return f
 }
 
 var (
@@ -34,23 +32,25 @@ var (
 
 // switchable answers with err when it is set, else with res.
 type switchable struct {
-	scripted
+	*introspectiontest.Introspector
 	mu  sync.Mutex
 	err error
 	res introspection.Result
 }
 
 func newSwitchable(err error) *switchable {
-	s := &switchable{err: err, res: active}
-	s.answer = func(context.Context) (introspection.Result, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.err != nil {
-			return introspection.Result{}, s.err
-		}
-		return s.res, nil
-	}
+	s := &switchable{Introspector: introspectiontest.NewIntrospector(), err: err, res: active}
+	s.AnswerFunc(s.answer)
 	return s
+}
+
+func (s *switchable) answer(context.Context, string) (introspection.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return introspection.Result{}, s.err
+	}
+	return s.res, nil
 }
 
 func (s *switchable) set(err error) {
@@ -116,7 +116,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 	rec := newRecorder(time.Hour)
 	next := newSwitchable(errServer)
 	cb := introspection.NewCircuitBreaker(rec.opts)
-	b := cb.Wrap(next)
+	b := cb.Middleware()(next)
 	for i := range introspection.BreakerConsecutiveFailures {
 		if err := call(b); err != errServer {
 			t.Fatalf("call %d: error %v, want the server's own", i+1, err)
@@ -136,7 +136,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Millisecond {
 		t.Errorf("open breaker took %v to refuse", d)
 	}
-	if n := next.calls.Load(); n != introspection.BreakerConsecutiveFailures {
+	if n := next.Total(); n != introspection.BreakerConsecutiveFailures {
 		t.Errorf("next called %d times, want %d", n, introspection.BreakerConsecutiveFailures)
 	}
 	if got := rec.transitions(); len(got) != 1 || got[0] != (transition{introspection.BreakerClosed, introspection.BreakerOpen}) {
@@ -154,7 +154,7 @@ func TestBreakerSuccessesAndInactiveTokensResetTheRun(t *testing.T) {
 	t.Parallel()
 	next := newSwitchable(errServer)
 	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
-	b := cb.Wrap(next)
+	b := cb.Middleware()(next)
 	for round := range 3 {
 		next.set(errServer)
 		for range introspection.BreakerConsecutiveFailures - 1 {
@@ -177,30 +177,30 @@ func TestBreakerIgnoresCancellationAndQueueing(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	canceled := &scripted{answer: func(ctx context.Context) (introspection.Result, error) {
+	canceled := scripted(func(ctx context.Context) (introspection.Result, error) {
 		return introspection.Result{}, fmt.Errorf("%w: canceled by the caller: %w", introspection.ErrIntrospection, ctx.Err())
-	}}
-	queued := &scripted{answer: func(context.Context) (introspection.Result, error) {
+	})
+	queued := scripted(func(context.Context) (introspection.Result, error) {
 		return introspection.Result{}, fmt.Errorf("%w: %w: gave up: %w", introspection.ErrIntrospection, introspection.ErrConcurrencyLimit, context.DeadlineExceeded)
-	}}
-	foreign := &scripted{answer: func(context.Context) (introspection.Result, error) {
+	})
+	foreign := scripted(func(context.Context) (introspection.Result, error) {
 		return introspection.Result{}, errors.New("not ours")
-	}}
+	})
 	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
 	for range 3 * introspection.BreakerMinCalls {
-		_, _ = cb.Wrap(canceled).Introspect(ctx, "tok")
-		_ = call(cb.Wrap(queued))
-		_ = call(cb.Wrap(foreign))
+		_, _ = cb.Middleware()(canceled).Introspect(ctx, "tok")
+		_ = call(cb.Middleware()(queued))
+		_ = call(cb.Middleware()(foreign))
 	}
 	if got := cb.State(); got != introspection.BreakerClosed {
 		t.Fatalf("state %v: cancellations, concurrency-limit waits or foreign errors were counted as failures", got)
 	}
 	// A caller's deadline, by contrast, is the server being slow.
-	slow := &scripted{answer: func(context.Context) (introspection.Result, error) {
+	slow := scripted(func(context.Context) (introspection.Result, error) {
 		return introspection.Result{}, fmt.Errorf("%w: no answer within 1s: %w", introspection.ErrIntrospection, context.DeadlineExceeded)
-	}}
+	})
 	for range introspection.BreakerConsecutiveFailures {
-		_ = call(cb.Wrap(slow))
+		_ = call(cb.Middleware()(slow))
 	}
 	if got := cb.State(); got != introspection.BreakerOpen {
 		t.Fatalf("state %v after %d timeouts", got, introspection.BreakerConsecutiveFailures)
@@ -210,14 +210,14 @@ func TestBreakerIgnoresCancellationAndQueueing(t *testing.T) {
 func TestBreakerOpensOnFailureRatio(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
-	flapping := &scripted{answer: func(context.Context) (introspection.Result, error) {
+	flapping := scripted(func(context.Context) (introspection.Result, error) {
 		if n.Add(1)%2 == 0 {
 			return introspection.Result{}, errServer
 		}
 		return active, nil
-	}}
+	})
 	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
-	b := cb.Wrap(flapping)
+	b := cb.Middleware()(flapping)
 	for i := 1; i < introspection.BreakerMinCalls; i++ {
 		_ = call(b)
 		if got := cb.State(); got != introspection.BreakerClosed {
@@ -234,46 +234,37 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	t.Parallel()
 	const coolDown = 50 * time.Millisecond
 	rec := newRecorder(coolDown)
-	gate := make(chan struct{})
-	var blocking atomic.Bool
 	next := newSwitchable(errServer)
-	inner := next.answer
-	next.answer = func(ctx context.Context) (introspection.Result, error) {
-		if blocking.Load() {
-			<-gate
-		}
-		return inner(ctx)
-	}
 	cb := introspection.NewCircuitBreaker(rec.opts)
-	b := cb.Wrap(next)
+	b := cb.Middleware()(next)
 	for range introspection.BreakerConsecutiveFailures {
 		_ = call(b)
 	}
 	time.Sleep(coolDown + 10*time.Millisecond)
 
 	// A failing probe opens it again for another cool-down.
-	before := next.calls.Load()
+	before := next.Total()
 	if err := call(b); err != errServer {
 		t.Fatalf("probe: %v, want the server's error", err)
 	}
 	if got := cb.State(); got != introspection.BreakerOpen {
 		t.Fatalf("state %v after a failed probe", got)
 	}
-	if err := call(b); !errors.Is(err, introspection.ErrCircuitOpen) || next.calls.Load() != before+1 {
-		t.Fatalf("after a failed probe: %v, %d calls", err, next.calls.Load()-before)
+	if err := call(b); !errors.Is(err, introspection.ErrCircuitOpen) || next.Total() != before+1 {
+		t.Fatalf("after a failed probe: %v, %d calls", err, next.Total()-before)
 	}
 	time.Sleep(coolDown + 10*time.Millisecond)
 
 	// While the probe is in flight, other calls fail fast.
 	next.set(nil)
-	blocking.Store(true)
+	next.Block()
 	probe := make(chan error, 1)
 	go func() { probe <- call(b) }()
-	waitFor(t, "the probe to reach next", func() bool { return next.calls.Load() == before+2 })
+	testsupport.WaitFor(t, 5*time.Second, "the probe to reach next", func() bool { return next.Total() == before+2 })
 	if err := call(b); !errors.Is(err, introspection.ErrCircuitOpen) || !errors.Is(err, introspection.ErrIntrospection) {
 		t.Fatalf("second call while probing: %v", err)
 	}
-	close(gate)
+	next.Release()
 	if err := <-probe; err != nil {
 		t.Fatalf("probe: %v", err)
 	}
@@ -297,7 +288,7 @@ func TestBreakerCancelledProbeDoesNotClose(t *testing.T) {
 	const coolDown = 20 * time.Millisecond
 	next := newSwitchable(errServer)
 	cb := introspection.NewCircuitBreaker(quiet(coolDown))
-	b := cb.Wrap(next)
+	b := cb.Middleware()(next)
 	for range introspection.BreakerConsecutiveFailures {
 		_ = call(b)
 	}
@@ -320,15 +311,14 @@ func TestBreakerPanicCountsAsFailure(t *testing.T) {
 	const coolDown = 20 * time.Millisecond
 	var panicking atomic.Bool
 	next := newSwitchable(errServer)
-	inner := next.answer
-	next.answer = func(ctx context.Context) (introspection.Result, error) {
+	next.AnswerFunc(func(ctx context.Context, token string) (introspection.Result, error) {
 		if panicking.Load() {
 			panic("boom")
 		}
-		return inner(ctx)
-	}
+		return next.answer(ctx, token)
+	})
 	cb := introspection.NewCircuitBreaker(quiet(coolDown))
-	b := cb.Wrap(next)
+	b := cb.Middleware()(next)
 	for range introspection.BreakerConsecutiveFailures {
 		_ = call(b)
 	}
@@ -358,13 +348,13 @@ func TestBreakerWrappersShareState(t *testing.T) {
 	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
 	next := newSwitchable(errServer)
 	for range introspection.BreakerConsecutiveFailures {
-		_ = call(cb.Wrap(next)) // as if rebuilt by a reload every time
+		_ = call(cb.Middleware()(next)) // as if rebuilt by a reload every time
 	}
-	if err := call(cb.Wrap(next)); !errors.Is(err, introspection.ErrCircuitOpen) {
+	if err := call(cb.Middleware()(next)); !errors.Is(err, introspection.ErrCircuitOpen) {
 		t.Fatalf("a new wrapper forgot the state: %v", err)
 	}
-	// And Breaker makes independent ones: tenants are isolated.
-	if err := call(introspection.Breaker(next, quiet(0))); err != errServer {
+	// And a new CircuitBreaker is independent: tenants are isolated.
+	if err := call(introspection.NewCircuitBreaker(quiet(0)).Middleware()(next)); err != errServer {
 		t.Fatalf("a new breaker shared state: %v", err)
 	}
 }
@@ -373,16 +363,16 @@ func TestBreakerConcurrent(t *testing.T) {
 	t.Parallel()
 	const coolDown = 5 * time.Millisecond
 	var n atomic.Int32
-	next := &scripted{answer: func(context.Context) (introspection.Result, error) {
+	next := scripted(func(context.Context) (introspection.Result, error) {
 		if n.Add(1)%3 == 0 {
 			return active, nil
 		}
 		return introspection.Result{}, errServer
-	}}
+	})
 	var states atomic.Int32
-	b := introspection.Breaker(next, introspection.BreakerOptions{CoolDown: coolDown,
+	b := introspection.NewCircuitBreaker(introspection.BreakerOptions{CoolDown: coolDown,
 		Logger:        slog.New(slog.DiscardHandler),
-		OnStateChange: func(string, introspection.BreakerState, introspection.BreakerState) { states.Add(1) }})
+		OnStateChange: func(string, introspection.BreakerState, introspection.BreakerState) { states.Add(1) }}).Middleware()(next)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {

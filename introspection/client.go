@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 // Client is an RFC 7662 introspection client for one tenant. It implements
@@ -70,6 +70,7 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.Timeout < 0 {
 		return fail("timeout must not be negative")
 	}
+	opts = opts.WithDefaults()
 	c := &Client{
 		tenant:  opts.Tenant,
 		url:     u.String(),
@@ -79,14 +80,11 @@ func NewClient(opts Options) (*Client, error) {
 		header:  make(http.Header),
 		form:    make(url.Values),
 	}
-	if c.timeout == 0 {
-		c.timeout = DefaultTimeout
-	}
 
 	switch opts.ResponseFormat {
-	case "", "json":
+	case ResponseJSON:
 		c.header.Set("Accept", "application/json")
-	case "jwt":
+	case ResponseJWT:
 		if opts.ClientID == "" {
 			return fail("response_format jwt needs client_id: signed responses must name it in aud")
 		}
@@ -97,14 +95,8 @@ func NewClient(opts Options) (*Client, error) {
 	default:
 		return fail("unknown response_format %q", opts.ResponseFormat)
 	}
-	c.header.Set("User-Agent", DefaultUserAgent)
-	if opts.UserAgent != "" {
-		c.header.Set("User-Agent", opts.UserAgent)
-	}
+	c.header.Set("User-Agent", opts.UserAgent)
 	method := opts.AuthMethod
-	if method == "" {
-		method = AuthClientSecretBasic
-	}
 	for name, value := range opts.Headers {
 		if !httpsyntax.IsToken(name) {
 			return fail("header name %q is not a valid HTTP token", name)
@@ -149,7 +141,7 @@ func NewClient(opts Options) (*Client, error) {
 	case AuthPrivateKeyJWT:
 		signer, err := newAssertionSigner(opts, c.url)
 		if err != nil {
-			return fail("%v", err)
+			return fail("%w", err)
 		}
 		c.form.Set("client_id", opts.ClientID)
 		c.auth = signer
@@ -164,7 +156,7 @@ func NewClient(opts Options) (*Client, error) {
 	if rt == nil {
 		t, err := NewTransport(opts)
 		if err != nil {
-			return fail("%v", err)
+			return fail("%w", err)
 		}
 		rt = t
 	}
@@ -178,11 +170,11 @@ func NewClient(opts Options) (*Client, error) {
 	if method == AuthBearer {
 		b, err := newBearerAuth(opts, rt, c.timeout)
 		if err != nil {
-			return fail("%v", err)
+			return fail("%w", err)
 		}
 		c.auth = b
 	}
-	if opts.ResponseFormat == "jwt" {
+	if opts.ResponseFormat == ResponseJWT {
 		jwks := newJWKSFetcher(opts.JWKSURL, c.http, c.header.Get("User-Agent"))
 		c.jwt = &jwtResponseVerifier{issuer: opts.Issuer, audience: opts.ClientID, jwks: jwks, now: time.Now}
 	}
@@ -306,7 +298,7 @@ func (c *Client) attempt(ctx context.Context, form url.Values, token string) (cl
 		early := !gotResponseByte.Load()
 		return nil, early && isConnectionFailure(err), unavailable(c.errorf("%s", describeTransportError(err, !early)))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // what was needed is read by then: a Close error loses nothing
 
 	if resp.StatusCode != http.StatusOK {
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))

@@ -95,8 +95,7 @@ func safeOAuthCode(e string, secrets ...string) string {
 		return ""
 	}
 	for i := 0; i < len(e); i++ {
-		b := e[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '.' || b == '-') {
+		if !isOAuthCodeChar(e[i]) {
 			return ""
 		}
 	}
@@ -108,6 +107,11 @@ func safeOAuthCode(e string, secrets ...string) string {
 		}
 	}
 	return e
+}
+
+// isOAuthCodeChar reports whether b is one of [A-Za-z0-9_.-].
+func isOAuthCodeChar(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '_' || b == '.' || b == '-'
 }
 
 // isConnectionFailure reports whether err is the connection breaking or

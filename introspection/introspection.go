@@ -1,6 +1,8 @@
 // Package introspection is the RFC 7662 side of tokengate: a client that asks a
 // tenant's authorization server about a token, the typed claims it answers with,
-// and (in sub-packages) decorators such as the cache that wrap the client.
+// and the layers that wrap the client, all of one shape (Middleware, assembled
+// by Chain): the circuit breaker and the concurrency limit here, the caches in
+// sub-packages.
 package introspection
 
 import (

@@ -10,19 +10,23 @@ import (
 // slot (see Limit). Such errors also wrap ErrIntrospection.
 var ErrConcurrencyLimit = errors.New("concurrency limit reached")
 
-// Limit wraps next so that at most n Introspect calls run at once, which
-// keeps a burst of cache misses from overrunning a tenant's authorization
-// server. A caller waits for a slot until its ctx is done, then gets an
-// error wrapping ErrIntrospection, ErrConcurrencyLimit and ctx's error; the
-// limiter has no deadline of its own (the caller bounds ctx).
+// Limit is the layer that lets at most n Introspect calls run at once,
+// which keeps a burst of cache misses from overrunning a tenant's
+// authorization server. A caller waits for a slot until its ctx is done,
+// then gets an error wrapping ErrIntrospection, ErrConcurrencyLimit and
+// ctx's error; the limiter has no deadline of its own (the caller bounds
+// ctx).
 //
-// The returned Introspector is safe for concurrent use if next is. n < 1
-// means no limit: next is returned as is.
-func Limit(next Introspector, n int) Introspector {
-	if n < 1 {
-		return next
+// Each Introspector the Middleware returns has slots of its own (a chain
+// rebuilt on reload starts with all n free). It is safe for concurrent use
+// if next is. n < 1 means no limit: next is returned as is.
+func Limit(n int) Middleware {
+	return func(next Introspector) Introspector {
+		if n < 1 {
+			return next
+		}
+		return &limiter{next: next, slots: make(chan struct{}, n)}
 	}
-	return &limiter{next: next, slots: make(chan struct{}, n)}
 }
 
 type limiter struct {

@@ -9,56 +9,25 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// blockingIntrospector counts calls in flight and blocks each until gate is
-// closed; it answers with err if set.
-type blockingIntrospector struct {
-	gate     chan struct{}
-	err      error
-	inFlight atomic.Int32
-	peak     atomic.Int32
-	calls    atomic.Int32
-}
-
-func (b *blockingIntrospector) Introspect(ctx context.Context, token string) (introspection.Result, error) {
-	b.calls.Add(1)
-	n := b.inFlight.Add(1)
-	defer b.inFlight.Add(-1)
-	for {
-		p := b.peak.Load()
-		if n <= p || b.peak.CompareAndSwap(p, n) {
-			break
-		}
-	}
-	if b.gate != nil {
-		select {
-		case <-b.gate:
-		case <-ctx.Done():
-			return introspection.Result{}, ctx.Err()
-		}
-	}
-	if b.err != nil {
-		return introspection.Result{}, b.err
-	}
-	return introspection.Result{Claims: &introspection.Claims{Active: true, Subject: token}, Cache: introspection.CacheMiss}, nil
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+// blocking is an authorization server whose calls wait for Release; it
+// calls every token active, with the token as its subject.
+func blocking() *introspectiontest.Introspector {
+	f := introspectiontest.NewIntrospector()
+	f.AnswerFunc(func(_ context.Context, token string) (introspection.Result, error) {
+		return introspection.Result{Claims: &introspection.Claims{Active: true, Subject: token}, Cache: introspection.CacheMiss}, nil
+	})
+	f.Block()
+	return f
 }
 
 func TestLimitPeak(t *testing.T) {
 	t.Parallel()
-	next := &blockingIntrospector{gate: make(chan struct{})}
-	lim := introspection.Limit(next, 2)
+	next := blocking()
+	lim := introspection.Limit(2)(next)
 	var wg sync.WaitGroup
 	var ok atomic.Int32
 	for range 20 {
@@ -69,15 +38,15 @@ func TestLimitPeak(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "two calls in flight", func() bool { return next.inFlight.Load() == 2 })
+	testsupport.WaitFor(t, 5*time.Second, "two calls in flight", func() bool { return next.InFlight() == 2 })
 	// Give the other 18 a chance to get in if the limiter let them.
 	time.Sleep(50 * time.Millisecond)
-	if n := next.inFlight.Load(); n != 2 {
+	if n := next.InFlight(); n != 2 {
 		t.Errorf("%d calls in flight, want 2", n)
 	}
-	close(next.gate)
+	next.Release()
 	wg.Wait()
-	if p := next.peak.Load(); p != 2 {
+	if p := next.PeakInFlight(); p != 2 {
 		t.Errorf("peak concurrency %d, want 2", p)
 	}
 	if n := ok.Load(); n != 20 {
@@ -87,11 +56,11 @@ func TestLimitPeak(t *testing.T) {
 
 func TestLimitWaiterGivesUp(t *testing.T) {
 	t.Parallel()
-	next := &blockingIntrospector{gate: make(chan struct{})}
-	defer close(next.gate)
-	lim := introspection.Limit(next, 1)
+	next := blocking()
+	defer next.Release()
+	lim := introspection.Limit(1)(next)
 	go func() { _, _ = lim.Introspect(context.Background(), "holder") }()
-	waitFor(t, "the slot to be taken", func() bool { return next.inFlight.Load() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "the slot to be taken", func() bool { return next.InFlight() == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -106,7 +75,7 @@ func TestLimitWaiterGivesUp(t *testing.T) {
 	if res.Claims != nil {
 		t.Errorf("claims %+v with an error", res.Claims)
 	}
-	if n := next.calls.Load(); n != 1 {
+	if n := next.Total(); n != 1 {
 		t.Errorf("next called %d times, want 1 (the waiter must not get through)", n)
 	}
 }
@@ -114,7 +83,9 @@ func TestLimitWaiterGivesUp(t *testing.T) {
 func TestLimitReleasesSlots(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	lim := introspection.Limit(&blockingIntrospector{err: boom}, 1)
+	failing := introspectiontest.NewIntrospector()
+	failing.Fail("t", boom)
+	lim := introspection.Limit(1)(failing)
 	for i := range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := lim.Introspect(ctx, "t")
@@ -124,7 +95,9 @@ func TestLimitReleasesSlots(t *testing.T) {
 		}
 	}
 
-	panicky := introspection.Limit(panicIntrospector{}, 1)
+	panicking := introspectiontest.NewIntrospector()
+	panicking.AnswerFunc(func(context.Context, string) (introspection.Result, error) { panic("next failed") })
+	panicky := introspection.Limit(1)(panicking)
 	for range 2 {
 		func() {
 			defer func() { _ = recover() }()
@@ -144,16 +117,10 @@ func TestLimitReleasesSlots(t *testing.T) {
 	}()
 }
 
-type panicIntrospector struct{}
-
-func (panicIntrospector) Introspect(context.Context, string) (introspection.Result, error) {
-	panic("next failed")
-}
-
 func TestLimitNoLimit(t *testing.T) {
 	t.Parallel()
-	next := &blockingIntrospector{}
-	if got := introspection.Limit(next, 0); got != introspection.Introspector(next) {
-		t.Errorf("Limit(next, 0) = %T, want next itself", got)
+	next := introspectiontest.NewIntrospector()
+	if got := introspection.Limit(0)(next); got != introspection.Introspector(next) {
+		t.Errorf("Limit(0)(next) = %T, want next itself", got)
 	}
 }

@@ -1,6 +1,8 @@
 package introspection
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -27,7 +29,38 @@ const (
 	AuthNone AuthMethod = "none"
 )
 
+// AuthMethods lists every AuthMethod, in the order the config file's
+// documentation and errors name them.
+func AuthMethods() []AuthMethod {
+	return []AuthMethod{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthBearer, AuthNone}
+}
+
+// ResponseFormat is what the authorization server answers with. The values
+// are the config file's response_format words.
+type ResponseFormat string
+
 const (
+	// ResponseJSON is a plain RFC 7662 JSON response. The zero value means
+	// this.
+	ResponseJSON ResponseFormat = "json"
+	// ResponseJWT is an RFC 9701 signed response (see
+	// Options.ResponseFormat).
+	ResponseJWT ResponseFormat = "jwt"
+)
+
+// ResponseFormats lists every ResponseFormat.
+func ResponseFormats() []ResponseFormat { return []ResponseFormat{ResponseJSON, ResponseJWT} }
+
+// The defaults of Options, and of the config file's introspection keys
+// (the config package applies these same values).
+const (
+	// DefaultAuthMethod is used when Options.AuthMethod is "".
+	DefaultAuthMethod = AuthClientSecretBasic
+	// DefaultResponseFormat is used when Options.ResponseFormat is "".
+	DefaultResponseFormat = ResponseJSON
+	// DefaultTokenTypeHint is token_type_hint's default in the config
+	// file. Options.TokenTypeHint has none: "" sends no hint.
+	DefaultTokenTypeHint = "access_token"
 	// DefaultTimeout bounds a whole Introspect call when Options.Timeout is 0.
 	DefaultTimeout = 2 * time.Second
 	// DefaultUserAgent is sent when Options.UserAgent is empty.
@@ -46,9 +79,10 @@ const (
 	maxIdleConnsPerHost = 64
 )
 
-// Options configures one tenant's client. The wiring code copies the
-// tenant's introspection settings into it; this package does not import the
-// config package.
+// Options configures one tenant's client. The config package decodes a
+// tenant's introspection section into it directly (config.Introspection is
+// this type), validating the enums and applying the defaults declared
+// here; this package does not import the config package.
 //
 // Options holds a secret: its String and GoString methods redact it, so
 // printing or logging an Options value does not leak ClientSecret.
@@ -61,7 +95,8 @@ type Options struct {
 	// endpoint); ClientID alone for private_key_jwt and response_format jwt.
 	ClientID     string
 	ClientSecret string
-	// TokenTypeHint is sent as token_type_hint when not empty.
+	// TokenTypeHint is sent as token_type_hint when not empty (no default
+	// here; the config file's is DefaultTokenTypeHint).
 	TokenTypeHint string
 	// Timeout bounds the whole call, including the one retry and reading
 	// the body; 0 means DefaultTimeout. A shorter ctx deadline wins.
@@ -97,14 +132,14 @@ type Options struct {
 	// TokenURL (bearer) is the token endpoint of the client-credentials
 	// grant; ClientID and ClientSecret authenticate there (Basic).
 	TokenURL string
-	// ResponseFormat is "json" (or "") for plain RFC 7662 responses, or
-	// "jwt" for RFC 9701 signed ones: Accept asks for
+	// ResponseFormat is ResponseJSON (or "") for plain RFC 7662 responses,
+	// or ResponseJWT for RFC 9701 signed ones: Accept asks for
 	// application/token-introspection+jwt (an Accept in Headers would
 	// override that), and the response must be a JWS of typ
 	// token-introspection+jwt, signed with an asymmetric alg by a key of
 	// JWKSURL, with iss = Issuer, aud containing ClientID and an iat not in
 	// the future. "jwt" needs ClientID and JWKSURL.
-	ResponseFormat string
+	ResponseFormat ResponseFormat
 	// JWKSURL (response_format jwt) serves the keys that sign responses.
 	// It is fetched on first use, again for a kid it lacks (at most once
 	// per JWKSRefetchInterval) and after JWKSMaxAge.
@@ -115,15 +150,64 @@ type Options struct {
 	Issuer string
 }
 
-// String describes o without its client secret.
-func (o Options) String() string {
-	secret := ""
-	if o.ClientSecret != "" {
-		secret = "REDACTED"
+// WithDefaults returns o with the defaults of this file in place of the
+// zero values that stand for them: AuthMethod, ResponseFormat, Timeout and
+// UserAgent. Other fields are left as they are (a negative Timeout stays,
+// for NewClient to reject).
+func (o Options) WithDefaults() Options {
+	if o.AuthMethod == "" {
+		o.AuthMethod = DefaultAuthMethod
 	}
-	return fmt.Sprintf("{Tenant:%s URL:%s AuthMethod:%s ClientID:%s ClientSecret:%s TokenTypeHint:%s Timeout:%s CAFile:%s InsecureSkipVerify:%t Headers:%d UserAgent:%s PrivateKeyFile:%s KeyID:%s AssertionAudience:%s TokenURL:%s ResponseFormat:%s JWKSURL:%s Issuer:%s}",
-		o.Tenant, o.URL, o.AuthMethod, o.ClientID, secret, o.TokenTypeHint, o.Timeout, o.CAFile, o.InsecureSkipVerify, len(o.Headers), o.UserAgent,
-		o.PrivateKeyFile, o.KeyID, o.AssertionAudience, o.TokenURL, o.ResponseFormat, o.JWKSURL, o.Issuer)
+	if o.ResponseFormat == "" {
+		o.ResponseFormat = DefaultResponseFormat
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = DefaultUserAgent
+	}
+	return o
+}
+
+// fields is Options without its methods, so that fmt and encoding/json
+// see the plain fields (and String does not call itself).
+type fields Options
+
+// Digest is a comparable value that is equal for two Options exactly when
+// they hold the same settings: every field (Headers by content, whatever
+// the map's order), ClientSecret included, so a rotated secret gives
+// another Digest. Transport is left out: it is a live object rather than
+// a setting (tests and tracing set it on a copy). A config reload compares
+// Digests to decide whether a tenant keeps its client, so no list of
+// fields is kept anywhere else. It is computed when a configuration is
+// built, never per request, and is never printed.
+func (o Options) Digest() [sha256.Size]byte {
+	f := fields(o)
+	f.Transport = nil
+	// Strings, numbers, booleans and a map of strings: Marshal cannot
+	// fail, and it writes map keys sorted.
+	data, err := json.Marshal(f)
+	if err != nil {
+		panic("introspection: Options.Digest: " + err.Error())
+	}
+	return sha256.Sum256(data)
+}
+
+// String describes o with every field but the secrets: ClientSecret and
+// the values of Headers (which often carry API keys) read REDACTED.
+func (o Options) String() string {
+	f := fields(o)
+	if f.ClientSecret != "" {
+		f.ClientSecret = "REDACTED"
+	}
+	if len(o.Headers) > 0 {
+		f.Headers = make(map[string]string, len(o.Headers))
+		for name := range o.Headers {
+			f.Headers[name] = "REDACTED"
+		}
+	}
+	return fmt.Sprintf("%+v", f)
 }
 
 // GoString is String, so that %#v does not print the secret either.

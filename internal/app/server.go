@@ -27,6 +27,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/httpauthz"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
 
@@ -114,7 +115,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	b, err := build(cfg, nil, s.buildEnv())
 	if err != nil {
-		s.shared.Close()
+		_ = s.shared.Close() // the build's error is the one reported
 		return nil, err
 	}
 	s.current, s.cfg = b, cfg
@@ -123,13 +124,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		metrics.SetSharedStats(s.sharedStats)
 	}
 	s.checker = check.New(b.snap, check.Options{
-		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: metrics,
+		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: checkMetrics{metrics},
 	})
-	metrics.SetCacheEntries(s.cacheEntries)
+	metrics.SetCacheSizer(s)
+	metrics.SetBreakerStates(s)
+	metrics.SetRoutes(len(cfg.Routes))
 	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
-		s.shared.Close()
+		_ = s.shared.Close() // the listen error is the one reported
 		return nil, err
 	}
 	return s, nil
@@ -143,15 +146,17 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
+	// On failure, the listeners made so far are closed and the failure, not
+	// a Close error, is what is returned.
 	httpLis, err := lc.Listen(ctx, "tcp", httpAddr)
 	if err != nil {
-		grpcLis.Close()
+		_ = grpcLis.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
 	// The certificates are re-read by Reload (certReloader, tls.go).
 	if s.tls, err = newTLSListeners(cfg); err != nil {
-		grpcLis.Close()
-		httpLis.Close()
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
 		return err
 	}
 	var grpcOpts []grpc.ServerOption
@@ -182,8 +187,8 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.http = newHTTPServer(s.httpHandler(), s.opts.IdleTimeout)
 	if err := s.listenAdmin(ctx, cfg); err != nil {
-		grpcLis.Close()
-		httpLis.Close()
+		_ = grpcLis.Close()
+		_ = httpLis.Close()
 		return err
 	}
 	s.grpcAddr, s.httpAddr = grpcLis.Addr().String(), httpLis.Addr().String()
@@ -246,13 +251,14 @@ func (s *Server) Reload(ctx context.Context) error {
 		return err
 	}
 	s.checker.Swap(b.snap)
+	s.metrics.SetRoutes(len(cfg.Routes))
 	old := s.current
 	s.current = b
 	changes := config.Diff(s.cfg, cfg)
 	s.cfg = cfg
 	s.shared.SetStores(b.stores())
 	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
-	old.close()
+	old.release(b) // what b took over stays open
 	s.log.LogAttrs(ctx, slog.LevelInfo, "config reloaded", changeAttrs(changes)...)
 	return nil
 }
@@ -311,7 +317,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	httpErr := s.http.Shutdown(ctx)
 	if httpErr != nil {
-		s.http.Close()
+		_ = s.http.Close() // forced: Shutdown's error is the one returned
 	}
 	s.served.Wait()
 	s.stopShared(ctx)
@@ -332,16 +338,16 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
+		_, _ = fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready")
+			_, _ = fmt.Fprintln(w, "not ready")
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		_, _ = fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", s.tel.MetricsHandler())
 	// Checks go to the adapter before the mux, which would clean and
@@ -365,20 +371,9 @@ func (s *Server) setForwardedHeaders(f string) {
 }
 
 // buildEnv is what building a snapshot needs from the running server.
-func (s *Server) buildEnv() buildEnv {
-	return buildEnv{logger: s.log, metrics: s.metrics, tracerProvider: s.tel.TracerProvider, propagator: s.tel.Propagator,
-		shared: s.shared}
-}
-
-// cacheEntries reports each tenant's cache size, for the entries gauge.
-func (s *Server) cacheEntries() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sizes := make(map[string]int, len(s.current.tenants))
-	for name, t := range s.current.tenants {
-		sizes[name] = t.store.Len()
-	}
-	return sizes
+func (s *Server) buildEnv() tenant.Env {
+	return tenant.Env{Logger: s.log, Metrics: s.metrics, TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
+		Shared: s.shared}
 }
 
 func firstNonEmpty(a, b string) string {

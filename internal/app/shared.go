@@ -66,7 +66,7 @@ func newShared(cfg *config.Config, logger *slog.Logger) (*sharedcache.Shared, er
 func (b *built) stores() map[string]*cache.Store {
 	m := make(map[string]*cache.Store, len(b.tenants))
 	for name, t := range b.tenants {
-		m[name] = t.store
+		m[name] = t.Store()
 	}
 	return m
 }
@@ -107,7 +107,7 @@ func (s *Server) Shared() *sharedcache.Shared { return s.shared }
 func (s *Server) stopShared(ctx context.Context) {
 	if s.admin != nil {
 		if err := s.admin.Shutdown(ctx); err != nil {
-			s.admin.Close()
+			_ = s.admin.Close() // forced, as for the HTTP listener
 		}
 		<-s.adminDone
 	}

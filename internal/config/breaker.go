@@ -4,21 +4,17 @@ import (
 	"math"
 	"strconv"
 	"time"
-)
 
-// Defaults of a tenant's circuit_breaker section (the same values as
-// introspection's Breaker* constants).
-const (
-	DefaultBreakerConsecutiveFailures = 5
-	DefaultBreakerFailureRatio        = 0.5
-	DefaultBreakerMinCalls            = 20
-	DefaultBreakerWindow              = 10 * time.Second
-	DefaultBreakerCoolDown            = 5 * time.Second
+	"github.com/tokengate/tokengate/introspection"
 )
 
 // CircuitBreaker is a tenant's circuit_breaker section. Only signs that the
 // authorization server is unwell (connection failures, timeouts, 5xx, 429)
 // count as failures.
+//
+// Its defaults are introspection's Breaker* constants. It is a comparable
+// value: a reload keeps a tenant's breaker when this section (and the
+// introspection section) is unchanged.
 type CircuitBreaker struct {
 	Enabled             bool          // default true; false: no breaker at all
 	ConsecutiveFailures int           // default 5, >= 1: this many failed calls in a row open it
@@ -33,11 +29,11 @@ type CircuitBreaker struct {
 func DefaultCircuitBreaker() CircuitBreaker {
 	return CircuitBreaker{
 		Enabled:             true,
-		ConsecutiveFailures: DefaultBreakerConsecutiveFailures,
-		FailureRatio:        DefaultBreakerFailureRatio,
-		MinCalls:            DefaultBreakerMinCalls,
-		Window:              DefaultBreakerWindow,
-		CoolDown:            DefaultBreakerCoolDown,
+		ConsecutiveFailures: introspection.BreakerConsecutiveFailures,
+		FailureRatio:        introspection.BreakerFailureRatio,
+		MinCalls:            introspection.BreakerMinCalls,
+		Window:              introspection.BreakerWindow,
+		CoolDown:            introspection.DefaultBreakerCoolDown,
 	}
 }
 
@@ -50,16 +46,16 @@ func (d *decoder) circuitBreaker(parent *object) CircuitBreaker {
 	if v, st := d.boolean(o, "enabled"); st == set {
 		cb.Enabled = v
 	}
-	cb.ConsecutiveFailures = d.intMin(o, "consecutive_failures", DefaultBreakerConsecutiveFailures, 1)
+	cb.ConsecutiveFailures = d.intMin(o, "consecutive_failures", introspection.BreakerConsecutiveFailures, 1)
 	if v, st := d.float(o, "failure_ratio"); st == set {
 		if !(v > 0 && v <= 1) {
 			d.errorf(join(o.path, "failure_ratio"), "must be greater than 0 and at most 1")
 		}
 		cb.FailureRatio = v
 	}
-	cb.MinCalls = d.intMin(o, "min_calls", DefaultBreakerMinCalls, 1)
-	cb.Window = d.durationDefault(o, "window", DefaultBreakerWindow, true)
-	cb.CoolDown = d.durationDefault(o, "cool_down", DefaultBreakerCoolDown, true)
+	cb.MinCalls = d.intMin(o, "min_calls", introspection.BreakerMinCalls, 1)
+	cb.Window = d.durationDefault(o, "window", introspection.BreakerWindow, true)
+	cb.CoolDown = d.durationDefault(o, "cool_down", introspection.DefaultBreakerCoolDown, true)
 	return cb
 }
 

@@ -42,17 +42,17 @@
 // cert_file/key_file must form a valid key pair.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/tokengate/tokengate/introspection"
+)
 
 // Defaults applied when a key is absent.
 const (
 	DefaultGRPCAddress                 = "127.0.0.1:9191"
 	DefaultHTTPAddress                 = "127.0.0.1:8181"
 	DefaultForwardedHeaders            = "x-forwarded"
-	DefaultAuthMethod                  = "client_secret_basic"
-	DefaultResponseFormat              = "json"
-	DefaultTokenTypeHint               = "access_token"
-	DefaultIntrospectionTimeout        = 2 * time.Second
 	DefaultLeeway                      = 30 * time.Second
 	DefaultCacheMaxTTL                 = 5 * time.Minute
 	DefaultCacheNegativeTTL            = 10 * time.Second
@@ -120,34 +120,57 @@ type Tenant struct {
 	StripAuthorization bool
 }
 
+// ClientOptions are the options of the tenant's introspection client:
+// its introspection section, with its name (for errors) and its issuer
+// (which signed responses are checked against).
+func (t *Tenant) ClientOptions() introspection.Options {
+	o := t.Introspection
+	o.Tenant, o.Issuer = t.Name, t.Issuer
+	return o
+}
+
+// BreakerOptions are the options of the tenant's circuit breaker (its
+// circuit_breaker section), without a Logger or OnStateChange.
+func (t *Tenant) BreakerOptions() introspection.BreakerOptions {
+	cb := &t.CircuitBreaker
+	return introspection.BreakerOptions{
+		Tenant:              t.Name,
+		Disabled:            !cb.Enabled,
+		ConsecutiveFailures: cb.ConsecutiveFailures,
+		FailureRatio:        cb.FailureRatio,
+		MinCalls:            cb.MinCalls,
+		Window:              cb.Window,
+		CoolDown:            cb.CoolDown,
+	}
+}
+
 // ClaimHeader maps one claim to one upstream request header.
 type ClaimHeader struct {
 	Claim  string
 	Header string // lowercased, a valid and not reserved header name
 }
 
-// Introspection is how to call a tenant's RFC 7662 endpoint.
-type Introspection struct {
-	URL        string // absolute http(s) URL
-	AuthMethod string // client_secret_basic (default), client_secret_post, private_key_jwt, bearer, none
-	ClientID   string // set for every method except none (optional there)
-	// ClientSecret from client_secret or client_secret_file (trimmed); set
-	// for client_secret_basic, client_secret_post and bearer, else "".
-	ClientSecret   string
-	PrivateKeyFile string // resolved path; private_key_jwt only
-	KeyID          string // private_key_jwt only; "" = no kid
-	TokenURL       string // bearer only: the client-credentials token endpoint
-	ResponseFormat string // json (default) or jwt
-	JWKSURL        string // set iff ResponseFormat is jwt
-	// AssertionAudience is the aud of the private_key_jwt assertion: the
-	// configured value, or URL when not configured. "" for other methods.
-	AssertionAudience  string
-	TokenTypeHint      string        // default "access_token"; "" = send none
-	Timeout            time.Duration // whole call, default 2s, > 0
-	CAFile             string        // resolved path; "" = system roots only
-	InsecureSkipVerify bool
-	Headers            map[string]string // extra request headers, names as written; nil when none
-}
+// Introspection is how to call a tenant's RFC 7662 endpoint: the
+// client's own options type, so that each setting, default and enum (auth
+// methods, response formats) is declared once, in package introspection,
+// and what the file says is what the client gets. The decoder fills the
+// introspection section's keys, with introspection's defaults
+// (AuthMethod, ResponseFormat, TokenTypeHint, Timeout) for absent ones:
+//
+//   - ClientSecret from client_secret or client_secret_file (trimmed); set
+//     for client_secret_basic, client_secret_post and bearer, else "".
+//   - ClientID is set for every method except none (optional there).
+//   - PrivateKeyFile, KeyID: private_key_jwt only; AssertionAudience is the
+//     configured value or URL there, "" for other methods.
+//   - TokenURL: bearer only. JWKSURL: set iff ResponseFormat is jwt.
+//   - TokenTypeHint: "" (given explicitly) sends none. Timeout > 0.
+//   - CAFile is a resolved path; Headers are the names as written, nil
+//     when none.
+//
+// Tenant, Issuer, UserAgent and Transport are left empty: they are not
+// keys of the section (Tenant.ClientOptions adds the tenant's name and
+// issuer).
+type Introspection = introspection.Options
 
 // Cache configures a tenant's introspection cache.
 type Cache struct {

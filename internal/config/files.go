@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/signingkey"
+	"github.com/tokengate/tokengate/introspection/signingkey"
 )
 
 // maxFileSize bounds every file read while loading (secrets, keys, CAs).
@@ -32,7 +32,7 @@ func (d *decoder) read(path, name string) ([]byte, bool) {
 		d.errorf(path, "cannot read %q: %s", name, fileError(err))
 		return nil, false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing is lost
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		d.errorf(path, "%q is a directory", name)
 		return nil, false

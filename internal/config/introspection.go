@@ -3,18 +3,22 @@ package config
 import (
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
+	"github.com/tokengate/tokengate/introspection"
 )
 
-// Authentication methods of an introspection client.
-const (
-	AuthClientSecretBasic = "client_secret_basic"
-	AuthClientSecretPost  = "client_secret_post"
-	AuthPrivateKeyJWT     = "private_key_jwt"
-	AuthBearer            = "bearer"
-	AuthNone              = "none"
-)
+// words is the config-file spelling of an enum's values, for d.enum.
+func words[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
 
+// introspection decodes parent.introspection into the client's options
+// (Introspection is introspection.Options): the auth methods, the response
+// formats and the defaults are that package's.
 func (d *decoder) introspection(parent *object) Introspection {
 	o := d.object(parent.values["introspection"], join(parent.path, "introspection"),
 		"url", "auth_method", "client_id", "client_secret", "client_secret_file", "private_key_file",
@@ -22,10 +26,10 @@ func (d *decoder) introspection(parent *object) Introspection {
 		"timeout", "ca_file", "insecure_skip_verify", "headers")
 	at := func(key string) string { return join(o.path, key) }
 	in := Introspection{
-		AuthMethod:     DefaultAuthMethod,
-		ResponseFormat: DefaultResponseFormat,
-		TokenTypeHint:  DefaultTokenTypeHint,
-		Timeout:        d.durationDefault(o, "timeout", DefaultIntrospectionTimeout, true),
+		AuthMethod:     introspection.DefaultAuthMethod,
+		ResponseFormat: introspection.DefaultResponseFormat,
+		TokenTypeHint:  introspection.DefaultTokenTypeHint,
+		Timeout:        d.durationDefault(o, "timeout", introspection.DefaultTimeout, true),
 	}
 
 	url, urlSt := d.str(o, "url")
@@ -41,8 +45,8 @@ func (d *decoder) introspection(parent *object) Introspection {
 
 	methodOK := true
 	if v, st := d.str(o, "auth_method"); st == set {
-		methodOK = d.enum(at("auth_method"), v, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthBearer, AuthNone)
-		in.AuthMethod = v
+		methodOK = d.enum(at("auth_method"), v, words(introspection.AuthMethods())...)
+		in.AuthMethod = introspection.AuthMethod(v)
 	} else if st == invalid {
 		methodOK = false
 	}
@@ -56,11 +60,11 @@ func (d *decoder) introspection(parent *object) Introspection {
 
 	var idSt state
 	in.ClientID, idSt = d.str(o, "client_id")
-	if in.ClientID == "" && idSt != invalid && m != AuthNone && methodOK && !o.invalid {
+	if in.ClientID == "" && idSt != invalid && m != introspection.AuthNone && methodOK && !o.invalid {
 		d.errorf(at("client_id"), "required with auth_method %s", m)
 	}
 
-	usesSecret := m == AuthClientSecretBasic || m == AuthClientSecretPost || m == AuthBearer
+	usesSecret := m == introspection.AuthClientSecretBasic || m == introspection.AuthClientSecretPost || m == introspection.AuthBearer
 	secret, secretSt := d.str(o, "client_secret")
 	secretFile, secretFileSt := d.str(o, "client_secret_file")
 	switch {
@@ -83,8 +87,8 @@ func (d *decoder) introspection(parent *object) Introspection {
 	}
 
 	keyFile, keySt := d.str(o, "private_key_file")
-	only("private_key_file", keyFile, m == AuthPrivateKeyJWT, AuthPrivateKeyJWT)
-	if m == AuthPrivateKeyJWT && methodOK && keySt != invalid && !o.invalid {
+	only("private_key_file", keyFile, m == introspection.AuthPrivateKeyJWT, string(introspection.AuthPrivateKeyJWT))
+	if m == introspection.AuthPrivateKeyJWT && methodOK && keySt != invalid && !o.invalid {
 		if keyFile == "" {
 			d.errorf(at("private_key_file"), "required with auth_method private_key_jwt")
 		} else {
@@ -93,19 +97,19 @@ func (d *decoder) introspection(parent *object) Introspection {
 		}
 	}
 	in.KeyID, _ = d.str(o, "key_id")
-	only("key_id", in.KeyID, m == AuthPrivateKeyJWT, AuthPrivateKeyJWT)
+	only("key_id", in.KeyID, m == introspection.AuthPrivateKeyJWT, string(introspection.AuthPrivateKeyJWT))
 	in.AssertionAudience, _ = d.str(o, "assertion_audience")
-	only("assertion_audience", in.AssertionAudience, m == AuthPrivateKeyJWT, AuthPrivateKeyJWT)
-	if m != AuthPrivateKeyJWT {
+	only("assertion_audience", in.AssertionAudience, m == introspection.AuthPrivateKeyJWT, string(introspection.AuthPrivateKeyJWT))
+	if m != introspection.AuthPrivateKeyJWT {
 		in.KeyID, in.AssertionAudience = "", ""
 	} else if in.AssertionAudience == "" {
 		in.AssertionAudience = in.URL
 	}
 
 	in.TokenURL, _ = d.str(o, "token_url")
-	only("token_url", in.TokenURL, m == AuthBearer, AuthBearer)
+	only("token_url", in.TokenURL, m == introspection.AuthBearer, string(introspection.AuthBearer))
 	switch {
-	case m != AuthBearer:
+	case m != introspection.AuthBearer:
 		in.TokenURL = ""
 	case in.TokenURL != "":
 		d.checkURL(at("token_url"), in.TokenURL)
@@ -114,14 +118,14 @@ func (d *decoder) introspection(parent *object) Introspection {
 	}
 
 	if v, st := d.str(o, "response_format"); st == set {
-		d.enum(at("response_format"), v, "json", "jwt")
-		in.ResponseFormat = v
+		d.enum(at("response_format"), v, words(introspection.ResponseFormats())...)
+		in.ResponseFormat = introspection.ResponseFormat(v)
 	}
 	in.JWKSURL, _ = d.str(o, "jwks_url")
 	switch {
-	case in.ResponseFormat != "jwt" && in.JWKSURL != "":
+	case in.ResponseFormat != introspection.ResponseJWT && in.JWKSURL != "":
 		d.errorf(at("jwks_url"), "only allowed with response_format jwt")
-	case in.ResponseFormat == "jwt" && in.JWKSURL == "":
+	case in.ResponseFormat == introspection.ResponseJWT && in.JWKSURL == "":
 		d.errorf(at("jwks_url"), "required with response_format jwt")
 	case in.JWKSURL != "":
 		d.checkURL(at("jwks_url"), in.JWKSURL)
@@ -144,7 +148,7 @@ func (d *decoder) introspection(parent *object) Introspection {
 
 // requestHeaders decodes the extra headers sent to the authorization
 // server. Values are never shown in errors: they often hold API keys.
-func (d *decoder) requestHeaders(o *object, method string) map[string]string {
+func (d *decoder) requestHeaders(o *object, method introspection.AuthMethod) map[string]string {
 	pairs, _ := d.pairs(o, "headers")
 	if len(pairs) == 0 {
 		return nil
@@ -158,7 +162,7 @@ func (d *decoder) requestHeaders(o *object, method string) map[string]string {
 			d.errorf(p.path, "%q is not a valid header name", p.key)
 		case reservedRequestHeaders[lower]:
 			d.errorf(p.path, "header %q is set by tokengate and cannot be configured", lower)
-		case lower == "authorization" && (method == AuthClientSecretBasic || method == AuthBearer):
+		case lower == "authorization" && (method == introspection.AuthClientSecretBasic || method == introspection.AuthBearer):
 			d.errorf(p.path, "header \"authorization\" is set by auth_method %s", method)
 		case seen[lower] != "":
 			d.errorf(p.path, "header %q is also set by %s", lower, seen[lower])

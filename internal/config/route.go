@@ -1,7 +1,7 @@
 package config
 
 import (
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 
 	"gopkg.in/yaml.v3"
 )

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 // checkURL requires an absolute http or https URL with a host, without user
@@ -110,13 +110,18 @@ func isHostname(s string) bool {
 			return false
 		}
 		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			if !isLabelChar(label[i]) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// isLabelChar reports whether c may appear in a host label: lowercase
+// letters, digits, '-' and '_'.
+func isLabelChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
 // checkPathPrefix validates a route path_prefix (not empty).

@@ -3,7 +3,7 @@ package config
 import (
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 
 	"gopkg.in/yaml.v3"
 )

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -24,21 +23,54 @@ type Metrics struct {
 	duration       metric.Float64Histogram
 	reloads        metric.Int64Counter
 
-	// entries reports each tenant's cache size; the app sets it to read
-	// the stores of the snapshot in use.
-	entries atomic.Pointer[func() map[string]int]
-	// breakers reports each tenant's circuit breaker state (0 closed,
-	// 1 half-open, 2 open); the app sets it when it builds a snapshot.
-	breakers atomic.Pointer[func() map[string]int]
-	shared   sharedMetrics
+	// caches and breakers are what the cache-size and breaker-state
+	// gauges read at collection time; the app sets them at start.
+	caches   atomic.Pointer[CacheSizer]
+	breakers atomic.Pointer[BreakerStates]
+	// routes is the number of routes of the configuration in use, for
+	// the tokengate_routes gauge; the app sets it at start and on reload.
+	routes atomic.Int64
+	shared sharedMetrics
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per label combination
 }
 
 type attrKey struct {
-	kind                            string
+	kind                            kind
 	tenant, route, decision, reason string
+}
+
+// kind says which metric an attrKey labels, and so which labels it has.
+type kind uint8
+
+const (
+	kindDecision      kind = iota + 1 // tokengate_decisions: tenant, route, decision, reason
+	kindCacheLookup                   // tokengate_cache_lookups: tenant, result (in reason)
+	kindIntrospection                 // tokengate_introspection_requests: tenant, outcome (in reason)
+	kindDuration                      // tokengate_introspection_duration: tenant
+)
+
+// CacheSizer reports how many entries each tenant's introspection cache
+// holds. It is called at collection time, from the exporter's goroutine,
+// so it must be safe for concurrent use.
+type CacheSizer interface {
+	CacheSizes(report func(tenant string, entries int))
+}
+
+// BreakerStates reports the state of each tenant's circuit breaker (those
+// enabled). It is called at collection time, like CacheSizer.
+type BreakerStates interface {
+	BreakerStates(report func(tenant string, state introspection.BreakerState))
+}
+
+// Decision is one check's outcome, as the decision and cache-lookup
+// counters see it.
+type Decision struct {
+	Tenant, Route string
+	Allow         bool
+	Reason        string                    // the decision's reason word
+	Cache         introspection.CacheStatus // CacheNone or "": nothing looked up
 }
 
 // NewMetrics creates the instruments on meter.
@@ -75,12 +107,20 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	if _, err = meter.Int64ObservableGauge("tokengate_cache_entries",
 		metric.WithDescription("Entries in each tenant's introspection cache."),
-		metric.WithInt64Callback(m.observeEntries)); err != nil {
+		metric.WithInt64Callback(m.observeCaches)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if _, err = meter.Int64ObservableGauge("tokengate_circuit_breaker_state",
 		metric.WithDescription("State of each tenant's circuit breaker: 0 closed, 1 half-open, 2 open."),
 		metric.WithInt64Callback(m.observeBreakers)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if _, err = meter.Int64ObservableGauge("tokengate_routes",
+		metric.WithDescription("Routes of the configuration in use."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(m.routes.Load())
+			return nil
+		})); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if err := m.shared.register(meter); err != nil {
@@ -89,44 +129,45 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	return m, nil
 }
 
-// SetCacheEntries sets the function the cache-size gauge reads.
-func (m *Metrics) SetCacheEntries(f func() map[string]int) { m.entries.Store(&f) }
+// SetRoutes sets the route count the tokengate_routes gauge reports: the
+// number of routes of the configuration in use.
+func (m *Metrics) SetRoutes(n int) { m.routes.Store(int64(n)) }
 
-func (m *Metrics) observeEntries(_ context.Context, o metric.Int64Observer) error {
-	return observePerTenant(m.entries.Load(), o)
-}
+// SetCacheSizer sets what the cache-size gauge reads.
+func (m *Metrics) SetCacheSizer(c CacheSizer) { m.caches.Store(&c) }
 
-// SetBreakerStates sets the function the circuit-breaker gauge reads: each
-// tenant's state, 0 closed, 1 half-open, 2 open. It is called at collection
-// time, from the exporter's goroutine, so it must be safe for concurrent
-// use; the latest function set wins (a reload replaces it).
-func (m *Metrics) SetBreakerStates(f func() map[string]int) { m.breakers.Store(&f) }
-
-func (m *Metrics) observeBreakers(_ context.Context, o metric.Int64Observer) error {
-	return observePerTenant(m.breakers.Load(), o)
-}
-
-// observePerTenant observes one value per tenant from f, if set.
-func observePerTenant(f *func() map[string]int, o metric.Int64Observer) error {
-	if f == nil {
-		return nil
-	}
-	for tenant, n := range (*f)() {
-		o.Observe(int64(n), metric.WithAttributes(attribute.String("tenant", tenant)))
+func (m *Metrics) observeCaches(_ context.Context, o metric.Int64Observer) error {
+	if c := m.caches.Load(); c != nil {
+		(*c).CacheSizes(func(tenant string, n int) {
+			o.Observe(int64(n), metric.WithAttributes(attribute.String("tenant", tenant)))
+		})
 	}
 	return nil
 }
 
-// Decided records one check's outcome (check.Observer).
-func (m *Metrics) Decided(_ context.Context, out check.Outcome) {
+// SetBreakerStates sets what the circuit-breaker gauge reads: each
+// tenant's state, 0 closed, 1 half-open, 2 open.
+func (m *Metrics) SetBreakerStates(b BreakerStates) { m.breakers.Store(&b) }
+
+func (m *Metrics) observeBreakers(_ context.Context, o metric.Int64Observer) error {
+	if b := m.breakers.Load(); b != nil {
+		(*b).BreakerStates(func(tenant string, state introspection.BreakerState) {
+			o.Observe(int64(state), metric.WithAttributes(attribute.String("tenant", tenant)))
+		})
+	}
+	return nil
+}
+
+// Decided counts one check's outcome. The app calls it for every check
+// (its check.Observer), so it is an atomic add once a label set is known.
+func (m *Metrics) Decided(_ context.Context, d Decision) {
 	word := "deny"
-	if out.Decision.Allow {
+	if d.Allow {
 		word = "allow"
 	}
-	m.decisions.add(attrKey{kind: "d", tenant: out.Tenant, route: out.Route,
-		decision: word, reason: string(out.Decision.Reason)})
-	if out.Cache != introspection.CacheNone && out.Cache != "" {
-		m.cacheLookups.add(attrKey{kind: "c", tenant: out.Tenant, reason: string(out.Cache)})
+	m.decisions.add(attrKey{kind: kindDecision, tenant: d.Tenant, route: d.Route, decision: word, reason: d.Reason})
+	if d.Cache != introspection.CacheNone && d.Cache != "" {
+		m.cacheLookups.add(attrKey{kind: kindCacheLookup, tenant: d.Tenant, reason: string(d.Cache)})
 	}
 }
 
@@ -139,10 +180,17 @@ func (m *Metrics) Reloaded(ctx context.Context, ok bool) {
 	m.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
 }
 
-// Instrument wraps a tenant's introspection client so that every call to
-// the authorization server is counted by outcome and timed.
-func (m *Metrics) Instrument(next introspection.Introspector, tenant string) introspection.Introspector {
-	return &instrumented{next: next, m: m, tenant: tenant}
+// Middleware is the metrics layer of a tenant's chain, right above its
+// client, so that every call to the authorization server is counted by
+// outcome and timed (tokengate_introspection_requests and _duration). A
+// nil *Metrics adds no layer (nil Middleware, which Chain skips).
+func (m *Metrics) Middleware(tenant string) introspection.Middleware {
+	if m == nil {
+		return nil
+	}
+	return func(next introspection.Introspector) introspection.Introspector {
+		return &instrumented{next: next, m: m, tenant: tenant}
+	}
 }
 
 type instrumented struct {
@@ -162,8 +210,8 @@ func (i *instrumented) Introspect(ctx context.Context, token string) (introspect
 	case res.Claims != nil:
 		outcome = "inactive"
 	}
-	i.m.introspections.Add(ctx, 1, i.m.opts(attrKey{kind: "i", tenant: i.tenant, reason: outcome}))
-	i.m.duration.Record(ctx, time.Since(start).Seconds(), i.m.opts(attrKey{kind: "t", tenant: i.tenant}))
+	i.m.introspections.Add(ctx, 1, i.m.opts(attrKey{kind: kindIntrospection, tenant: i.tenant, reason: outcome}))
+	i.m.duration.Record(ctx, time.Since(start).Seconds(), i.m.opts(attrKey{kind: kindDuration, tenant: i.tenant}))
 	return res, err
 }
 
@@ -183,18 +231,18 @@ func (m *Metrics) opts(k attrKey) metric.MeasurementOption {
 	return o
 }
 
-// labelsOf is the label set of a key; kind says which metric it is for.
+// labelsOf is the label set of a key, by the metric its kind names.
 func labelsOf(k attrKey) []attribute.KeyValue {
 	var kv []attribute.KeyValue
 	switch k.kind {
-	case "d":
+	case kindDecision:
 		kv = []attribute.KeyValue{attribute.String("tenant", k.tenant), attribute.String("route", k.route),
 			attribute.String("decision", k.decision), attribute.String("reason", k.reason)}
-	case "c":
+	case kindCacheLookup:
 		kv = []attribute.KeyValue{attribute.String("tenant", k.tenant), attribute.String("result", k.reason)}
-	case "i":
+	case kindIntrospection:
 		kv = []attribute.KeyValue{attribute.String("tenant", k.tenant), attribute.String("outcome", k.reason)}
-	case "t":
+	case kindDuration:
 		kv = []attribute.KeyValue{attribute.String("tenant", k.tenant)}
 	}
 	return kv

@@ -11,8 +11,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tokengate/tokengate/extauthz/check"
-	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -64,8 +62,8 @@ func TestDecisionCountersAreExactUnderConcurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allow := check.Outcome{Tenant: "acme", Route: "r1", Decision: decision.Decision{Allow: true, Reason: decision.Allowed}, Cache: introspection.CacheHit}
-	deny := check.Outcome{Tenant: "acme", Route: "r1", Decision: decision.DenyMissingToken("acme"), Cache: introspection.CacheNone}
+	allow := Decision{Tenant: "acme", Route: "r1", Allow: true, Reason: "allowed", Cache: introspection.CacheHit}
+	deny := Decision{Tenant: "acme", Route: "r1", Reason: "missing_token", Cache: introspection.CacheNone}
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -78,13 +76,15 @@ func TestDecisionCountersAreExactUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	m.SetCacheEntries(func() map[string]int { return map[string]int{"acme": 7} })
+	m.SetCacheSizer(perTenant{"acme": 7})
+	m.SetBreakerStates(perTenant{"acme": int(introspection.BreakerOpen)})
 	text := scrape(t, tel)
 	for _, want := range []string{
 		`tokengate_decisions_total{decision="allow",reason="allowed",route="r1",tenant="acme"} 4000`,
 		`tokengate_decisions_total{decision="deny",reason="missing_token",route="r1",tenant="acme"} 4000`,
 		`tokengate_cache_lookups_total{result="hit",tenant="acme"} 4000`,
 		`tokengate_cache_entries{tenant="acme"} 7`,
+		`tokengate_circuit_breaker_state{tenant="acme"} 2`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing %s", want)
@@ -123,4 +123,19 @@ func hasSeries(body, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// perTenant is a fixed value per tenant, as cache sizes or breaker states.
+type perTenant map[string]int
+
+func (p perTenant) CacheSizes(report func(string, int)) {
+	for tenant, n := range p {
+		report(tenant, n)
+	}
+}
+
+func (p perTenant) BreakerStates(report func(string, introspection.BreakerState)) {
+	for tenant, n := range p {
+		report(tenant, introspection.BreakerState(n))
+	}
 }

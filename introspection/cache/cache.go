@@ -11,12 +11,13 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/tokenid"
 )
 
 // Cache is an introspection.Introspector that answers from a Store and asks
-// next only on a miss. It is safe for concurrent use.
+// next only on a miss; Store.Middleware makes one. It is safe for
+// concurrent use.
 type Cache struct {
 	next        introspection.Introspector
 	store       *Store
@@ -24,15 +25,21 @@ type Cache struct {
 	callTimeout time.Duration
 }
 
-// Wrap returns a Cache over next. The one shared call a group of coalesced
-// misses makes runs on its own, so a caller that gives up early does not
+// Middleware is the local cache's layer: a Cache answering from s, over
+// next. Each Cache has its own coalescing group; the entries live in s,
+// which outlives the chain (a reload that keeps the tenant's settings
+// puts the same Store in the new chain).
+//
+// The one shared call a group of coalesced misses makes runs on its own, so a caller that gives up early does not
 // cancel it for the others, and its answer is still stored. It lasts until
 // the leader's own deadline (the gRPC deadline), or callTimeout (the
 // tenant's introspection timeout) when that is later or there is none: a
 // check under a 15 s deadline may wait that long for a concurrency slot,
 // while each HTTP call to the server stays bounded by the client's timeout.
-func (s *Store) Wrap(next introspection.Introspector, callTimeout time.Duration) *Cache {
-	return &Cache{next: next, store: s, callTimeout: callTimeout}
+func (s *Store) Middleware(callTimeout time.Duration) introspection.Middleware {
+	return func(next introspection.Introspector) introspection.Introspector {
+		return &Cache{next: next, store: s, callTimeout: callTimeout}
+	}
 }
 
 // Store returns the store the cache answers from.
@@ -43,7 +50,6 @@ func (c *Cache) Store() *Store { return c.store }
 func (c *Cache) Introspect(ctx context.Context, token string) (introspection.Result, error) {
 	key := c.store.key(token)
 	if claims, status, ok := c.store.get(key); ok {
-		c.count(status)
 		return introspection.Result{Claims: claims, Cache: status}, nil
 	}
 	leader := false
@@ -57,13 +63,15 @@ func (c *Cache) Introspect(ctx context.Context, token string) (introspection.Res
 		if leader {
 			status = introspection.CacheMiss
 		}
-		c.count(status)
 		if r.Err != nil {
 			return introspection.Result{Cache: status}, r.Err
 		}
-		return introspection.Result{Claims: r.Val.(*introspection.Claims), Cache: status}, nil
+		claims, ok := r.Val.(*introspection.Claims) // what fetch returns
+		if !ok || claims == nil {
+			return introspection.Result{Cache: status}, fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection)
+		}
+		return introspection.Result{Claims: claims, Cache: status}, nil
 	case <-ctx.Done():
-		c.count(introspection.CacheCoalesced)
 		return introspection.Result{Cache: introspection.CacheCoalesced},
 			fmt.Errorf("%w: waiting for the authorization server: %w", introspection.ErrIntrospection, ctx.Err())
 	}
@@ -86,7 +94,7 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 	if res.Claims == nil {
 		return nil, fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection)
 	}
-	c.store.put(key, bearer.ID(token), res.Claims, gen)
+	c.store.put(key, tokenid.Of(token), res.Claims, gen)
 	return res.Claims, nil
 }
 
@@ -98,18 +106,4 @@ func (c *Cache) callDeadline(ctx context.Context) time.Time {
 		return own
 	}
 	return d
-}
-
-func (c *Cache) count(s introspection.CacheStatus) {
-	st := &c.store.stats
-	switch s {
-	case introspection.CacheHit:
-		st.Hits.Add(1)
-	case introspection.CacheNegativeHit:
-		st.NegativeHits.Add(1)
-	case introspection.CacheMiss:
-		st.Misses.Add(1)
-	case introspection.CacheCoalesced:
-		st.Coalesced.Add(1)
-	}
 }

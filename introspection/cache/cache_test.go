@@ -5,51 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
-// fakeAS is an introspection.Introspector that counts calls and peak
-// concurrency, and can block until released.
-type fakeAS struct {
-	mu       sync.Mutex
-	calls    map[string]int
-	answer   func(token string) (*introspection.Claims, error)
-	delay    time.Duration
-	inFlight atomic.Int64
-	peak     atomic.Int64
-}
-
-func newFake(answer func(string) (*introspection.Claims, error)) *fakeAS {
-	return &fakeAS{calls: map[string]int{}, answer: answer}
-}
-
-func (f *fakeAS) Introspect(ctx context.Context, token string) (introspection.Result, error) {
-	n := f.inFlight.Add(1)
-	defer f.inFlight.Add(-1)
-	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
-	}
-	f.mu.Lock()
-	f.calls[token]++
-	f.mu.Unlock()
-	if f.delay > 0 {
-		select {
-		case <-time.After(f.delay):
-		case <-ctx.Done():
-			return introspection.Result{}, fmt.Errorf("%w: %w", introspection.ErrIntrospection, ctx.Err())
-		}
-	}
-	c, err := f.answer(token)
-	return introspection.Result{Claims: c, Cache: introspection.CacheNone}, err
-}
-
-func (f *fakeAS) count(token string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[token]
+// newFake is an authorization server whose answers answer gives.
+func newFake(answer func(string) (*introspection.Claims, error)) *introspectiontest.Introspector {
+	f := introspectiontest.NewIntrospector()
+	f.AnswerFunc(func(_ context.Context, token string) (introspection.Result, error) {
+		c, err := answer(token)
+		return introspection.Result{Claims: c, Cache: introspection.CacheNone}, err
+	})
+	return f
 }
 
 func active(exp time.Duration) func(string) (*introspection.Claims, error) {
@@ -68,6 +38,36 @@ func opts() Options {
 	return Options{Tenant: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 10 * time.Second, MaxEntries: 1000}
 }
 
+// cached is st's layer over next, as a *Cache (for its Store).
+func cached(st *Store, next introspection.Introspector, callTimeout time.Duration) *Cache {
+	return st.Middleware(callTimeout)(next).(*Cache)
+}
+
+// slowCache is a cache whose calls time out after callTimeout in front of
+// a server that calls every token active after delay.
+func slowCache(delay, callTimeout time.Duration) (*introspectiontest.Introspector, *Cache) {
+	as := newFake(active(time.Hour))
+	as.SetDelay(delay)
+	return as, cached(NewStore(opts()), as, callTimeout)
+}
+
+// wantCalls fails the test unless as was asked n times about token.
+func wantCalls(t *testing.T, as *introspectiontest.Introspector, token string, n int) {
+	t.Helper()
+	if got := as.Calls(token); got != n {
+		t.Fatalf("calls about %s = %d, want %d", token, got, n)
+	}
+}
+
+// wantCache fails the test, saying what was checked, unless c answers
+// token from where status says.
+func wantCache(t *testing.T, c introspection.Introspector, token string, status introspection.CacheStatus, what string) {
+	t.Helper()
+	if r := introspect(t, c, token); r.Cache != status {
+		t.Fatalf("%s: %s, want %s", what, r.Cache, status)
+	}
+}
+
 func introspect(t *testing.T, c introspection.Introspector, token string) introspection.Result {
 	t.Helper()
 	res, err := c.Introspect(context.Background(), token)
@@ -79,7 +79,7 @@ func introspect(t *testing.T, c introspection.Introspector, token string) intros
 
 func TestMissThenHit(t *testing.T) {
 	as := newFake(active(time.Hour))
-	c := NewStore(opts()).Wrap(as, time.Second)
+	c := cached(NewStore(opts()), as, time.Second)
 	if r := introspect(t, c, "t1"); r.Cache != introspection.CacheMiss || !r.Claims.Active {
 		t.Fatalf("first: %+v", r)
 	}
@@ -88,19 +88,11 @@ func TestMissThenHit(t *testing.T) {
 			t.Fatalf("repeat %d: %s", i, r.Cache)
 		}
 	}
-	if n := as.count("t1"); n != 1 {
-		t.Fatalf("calls = %d, want 1", n)
-	}
-	st := c.Store().Stats()
-	if st.Misses.Load() != 1 || st.Hits.Load() != 5 {
-		t.Errorf("stats: misses %d hits %d", st.Misses.Load(), st.Hits.Load())
-	}
+	wantCalls(t, as, "t1", 1)
 }
 
 func TestConcurrentMissesCoalesce(t *testing.T) {
-	as := newFake(active(time.Hour))
-	as.delay = 100 * time.Millisecond
-	c := NewStore(opts()).Wrap(as, time.Second)
+	as, c := slowCache(100*time.Millisecond, time.Second)
 	const n = 200
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -124,7 +116,7 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 	for s := range statuses {
 		got[s]++
 	}
-	if calls := as.count("cold"); calls != 1 {
+	if calls := as.Calls("cold"); calls != 1 {
 		t.Fatalf("authorization server calls = %d, want 1", calls)
 	}
 	if got[introspection.CacheMiss] != 1 || got[introspection.CacheMiss]+got[introspection.CacheCoalesced]+got[introspection.CacheHit] != n {
@@ -134,25 +126,19 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 
 func TestPositiveLifetimeBoundedByExp(t *testing.T) {
 	as := newFake(active(300 * time.Millisecond))
-	c := NewStore(opts()).Wrap(as, time.Second)
+	c := cached(NewStore(opts()), as, time.Second)
 	introspect(t, c, "short")
-	if r := introspect(t, c, "short"); r.Cache != introspection.CacheHit {
-		t.Fatalf("before exp: %s", r.Cache)
-	}
+	wantCache(t, c, "short", introspection.CacheHit, "before exp")
 	time.Sleep(400 * time.Millisecond)
-	if r := introspect(t, c, "short"); r.Cache != introspection.CacheMiss {
-		t.Fatalf("after exp: %s (lifetime not bounded by exp)", r.Cache)
-	}
-	if n := as.count("short"); n != 2 {
-		t.Fatalf("calls = %d, want 2", n)
-	}
+	wantCache(t, c, "short", introspection.CacheMiss, "after exp (lifetime not bounded by exp)")
+	wantCalls(t, as, "short", 2)
 }
 
 func TestPositiveLifetimeBoundedByMaxTTLAndHitsDoNotExtend(t *testing.T) {
 	as := newFake(active(0)) // no exp: max_ttl alone
 	o := opts()
 	o.MaxTTL = 800 * time.Millisecond // slack for sleeps that overrun on a loaded machine
-	c := NewStore(o).Wrap(as, time.Second)
+	c := cached(NewStore(o), as, time.Second)
 	start := time.Now()
 	introspect(t, c, "t")
 	for i := 0; i < 4; i++ { // hits over 200ms must not push the expiry
@@ -163,50 +149,38 @@ func TestPositiveLifetimeBoundedByMaxTTLAndHitsDoNotExtend(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(start.Add(o.MaxTTL + 100*time.Millisecond)))
-	if r := introspect(t, c, "t"); r.Cache != introspection.CacheMiss {
-		t.Fatalf("after max_ttl: %s", r.Cache)
-	}
+	wantCache(t, c, "t", introspection.CacheMiss, "after max_ttl")
 }
 
 func TestExpiredActiveAnswerIsNotStored(t *testing.T) {
 	as := newFake(active(-time.Minute))
-	c := NewStore(opts()).Wrap(as, time.Second)
+	c := cached(NewStore(opts()), as, time.Second)
 	introspect(t, c, "old")
-	if r := introspect(t, c, "old"); r.Cache != introspection.CacheMiss {
-		t.Fatalf("expired token was cached: %s", r.Cache)
-	}
+	wantCache(t, c, "old", introspection.CacheMiss, "expired token was cached")
 }
 
 func TestNegativeLifetime(t *testing.T) {
 	as := newFake(inactive)
 	o := opts()
 	o.NegativeTTL = 300 * time.Millisecond
-	c := NewStore(o).Wrap(as, time.Second)
+	c := cached(NewStore(o), as, time.Second)
 	if r := introspect(t, c, "bad"); r.Cache != introspection.CacheMiss || r.Claims.Active {
 		t.Fatalf("first: %+v", r)
 	}
-	if r := introspect(t, c, "bad"); r.Cache != introspection.CacheNegativeHit {
-		t.Fatalf("second: %s", r.Cache)
-	}
+	wantCache(t, c, "bad", introspection.CacheNegativeHit, "second")
 	time.Sleep(400 * time.Millisecond)
-	if r := introspect(t, c, "bad"); r.Cache != introspection.CacheMiss {
-		t.Fatalf("after negative_ttl: %s", r.Cache)
-	}
-	if n := as.count("bad"); n != 2 {
-		t.Fatalf("calls = %d, want 2", n)
-	}
+	wantCache(t, c, "bad", introspection.CacheMiss, "after negative_ttl")
+	wantCalls(t, as, "bad", 2)
 }
 
 func TestZeroNegativeTTLStoresNothing(t *testing.T) {
 	as := newFake(inactive)
 	o := opts()
 	o.NegativeTTL = 0
-	c := NewStore(o).Wrap(as, time.Second)
+	c := cached(NewStore(o), as, time.Second)
 	introspect(t, c, "bad")
 	introspect(t, c, "bad")
-	if n := as.count("bad"); n != 2 {
-		t.Fatalf("calls = %d, want 2", n)
-	}
+	wantCalls(t, as, "bad", 2)
 }
 
 func TestErrorsAreNeverCached(t *testing.T) {
@@ -217,7 +191,7 @@ func TestErrorsAreNeverCached(t *testing.T) {
 		}
 		return &introspection.Claims{Active: true}, nil
 	})
-	c := NewStore(opts()).Wrap(as, time.Second)
+	c := cached(NewStore(opts()), as, time.Second)
 	for i := 0; i < 3; i++ {
 		if _, err := c.Introspect(context.Background(), "t"); !errors.Is(err, introspection.ErrIntrospection) {
 			t.Fatalf("call %d: err = %v", i, err)
@@ -227,9 +201,7 @@ func TestErrorsAreNeverCached(t *testing.T) {
 	if r := introspect(t, c, "t"); r.Cache != introspection.CacheMiss || !r.Claims.Active {
 		t.Fatalf("after recovery: %+v", r)
 	}
-	if n := as.count("t"); n != 4 {
-		t.Fatalf("calls = %d, want 4", n)
-	}
+	wantCalls(t, as, "t", 4)
 }
 
 func TestTenantsNeverShare(t *testing.T) {
@@ -243,7 +215,7 @@ func TestTenantsNeverShare(t *testing.T) {
 	if a.key("same") == a.key("same2") || len(a.key("x")) != 32 {
 		t.Fatal("key is not a SHA-256 of the token")
 	}
-	ca, cb := a.Wrap(asA, time.Second), b.Wrap(asB, time.Second)
+	ca, cb := cached(a, asA, time.Second), cached(b, asB, time.Second)
 	introspect(t, ca, "same")
 	if r := introspect(t, cb, "same"); r.Claims.Active || r.Cache != introspection.CacheMiss {
 		t.Fatalf("tenant b got tenant a's answer: %+v", r)
@@ -259,7 +231,7 @@ func TestEntryBoundPrefersPositiveEntries(t *testing.T) {
 	})
 	o := opts()
 	o.MaxEntries = 100
-	c := NewStore(o).Wrap(as, time.Second)
+	c := cached(NewStore(o), as, time.Second)
 	for i := 0; i < 10; i++ {
 		introspect(t, c, fmt.Sprintf("good-%d", i))
 	}
@@ -269,28 +241,21 @@ func TestEntryBoundPrefersPositiveEntries(t *testing.T) {
 			t.Fatalf("store holds %d entries, bound 100", n)
 		}
 	}
+	if n := c.Store().Len(); n != 100 { // the flood's answers beyond the bound were not kept
+		t.Fatalf("store holds %d entries after the flood, want 100", n)
+	}
 	for i := 0; i < 10; i++ {
-		if r := introspect(t, c, fmt.Sprintf("good-%d", i)); r.Cache != introspection.CacheHit {
-			t.Fatalf("a real user's token was pushed out by the flood: %s", r.Cache)
-		}
+		wantCache(t, c, fmt.Sprintf("good-%d", i), introspection.CacheHit, "a real user's token was pushed out by the flood")
 	}
 	// A new positive entry makes room by dropping negative ones.
 	if r := introspect(t, c, "good-new"); r.Cache != introspection.CacheMiss {
 		t.Fatal(r.Cache)
 	}
-	if r := introspect(t, c, "good-new"); r.Cache != introspection.CacheHit {
-		t.Fatalf("new positive entry not stored when full: %s", r.Cache)
-	}
-	st := c.Store().Stats()
-	if st.Refusals.Load() == 0 || st.Evictions.Load() == 0 {
-		t.Errorf("refusals %d evictions %d: want both > 0", st.Refusals.Load(), st.Evictions.Load())
-	}
+	wantCache(t, c, "good-new", introspection.CacheHit, "new positive entry not stored when full")
 }
 
 func TestWaiterGivesUpAtItsOwnDeadlineWhileTheCallCompletes(t *testing.T) {
-	as := newFake(active(time.Hour))
-	as.delay = 300 * time.Millisecond
-	c := NewStore(opts()).Wrap(as, time.Second)
+	as, c := slowCache(300*time.Millisecond, time.Second)
 	leaderDone := make(chan introspection.Result, 1)
 	go func() {
 		r, _ := c.Introspect(context.Background(), "slow")
@@ -310,30 +275,22 @@ func TestWaiterGivesUpAtItsOwnDeadlineWhileTheCallCompletes(t *testing.T) {
 	if r := <-leaderDone; !r.Claims.Active || r.Cache != introspection.CacheMiss {
 		t.Fatalf("leader: %+v", r)
 	}
-	if n := as.count("slow"); n != 1 {
-		t.Fatalf("calls = %d", n)
-	}
+	wantCalls(t, as, "slow", 1)
 }
 
 func TestCallerCancellationDoesNotCancelTheSharedCall(t *testing.T) {
-	as := newFake(active(time.Hour))
-	as.delay = 150 * time.Millisecond
-	c := NewStore(opts()).Wrap(as, time.Second)
+	_, c := slowCache(150*time.Millisecond, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	if _, err := c.Introspect(ctx, "t"); err == nil {
 		t.Fatal("the impatient caller got an answer")
 	}
 	time.Sleep(250 * time.Millisecond)
-	if r := introspect(t, c, "t"); r.Cache != introspection.CacheHit {
-		t.Fatalf("the shared call's answer was not stored: %s", r.Cache)
-	}
+	wantCache(t, c, "t", introspection.CacheHit, "the shared call's answer was not stored")
 }
 
 func TestSharedCallBoundedByCallTimeout(t *testing.T) {
-	as := newFake(active(time.Hour))
-	as.delay = time.Second
-	c := NewStore(opts()).Wrap(as, 100*time.Millisecond)
+	_, c := slowCache(time.Second, 100*time.Millisecond)
 	begin := time.Now()
 	if _, err := c.Introspect(context.Background(), "t"); err == nil {
 		t.Fatal("no error past the call timeout")
@@ -345,7 +302,7 @@ func TestSharedCallBoundedByCallTimeout(t *testing.T) {
 
 func BenchmarkHit(b *testing.B) {
 	as := newFake(active(time.Hour))
-	c := NewStore(opts()).Wrap(as, time.Second)
+	c := cached(NewStore(opts()), as, time.Second)
 	ctx := context.Background()
 	token := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyIsInNjb3BlIjoib3JkZXJzLnJlYWQifQ.c2lnbmF0dXJl"
 	if _, err := c.Introspect(ctx, token); err != nil {

@@ -5,26 +5,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/introspection/tokenid"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-type gatedAS struct {
-	release chan struct{}
-	body    string
-}
-
-func (g *gatedAS) Introspect(context.Context, string) (introspection.Result, error) {
-	if g.release != nil {
-		<-g.release
+// answering is an authorization server that answers every token with body.
+func answering(t *testing.T, body string) *introspectiontest.Introspector {
+	t.Helper()
+	c, err := introspection.ParseClaims([]byte(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	c, err := introspection.ParseClaims([]byte(g.body))
-	return introspection.Result{Claims: c}, err
+	f := introspectiontest.NewIntrospector()
+	f.AnswerAll(introspection.Result{Claims: c})
+	return f
 }
 
 func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 10})
-	c := st.Wrap(&gatedAS{body: `{"active":true,"sub":"u1"}`}, time.Second)
+	c := cached(st, answering(t, `{"active":true,"sub":"u1"}`), time.Second)
 	ctx := context.Background()
 	for _, tok := range []string{"a", "b"} {
 		if _, err := c.Introspect(ctx, tok); err != nil {
@@ -34,19 +35,20 @@ func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 	if got := st.KeysBySubject("u1"); len(got) != 2 {
 		t.Fatalf("by subject: %d keys", len(got))
 	}
-	if got := st.KeysByTokenID(bearer.ID("a")); len(got) != 1 || got[0] != Key("acme", "", "a") {
+	if got := st.KeysByTokenID(tokenid.Of("a")); len(got) != 1 || got[0] != Key("acme", "", "a") {
 		t.Fatalf("by token id: %q", got)
 	}
 	if n := st.Delete(Key("acme", "", "a"), Key("acme", "", "missing")); n != 1 {
 		t.Fatalf("deleted %d", n)
 	}
-	if st.Len() != 1 || len(st.KeysBySubject("u1")) != 1 || len(st.KeysByTokenID(bearer.ID("a"))) != 0 {
+	if st.Len() != 1 || len(st.KeysBySubject("u1")) != 1 || len(st.KeysByTokenID(tokenid.Of("a"))) != 0 {
 		t.Fatalf("after delete: len %d, index %d", st.Len(), len(st.KeysBySubject("u1")))
 	}
 
 	// An answer asked for before a revocation is returned but not stored.
-	gate := &gatedAS{release: make(chan struct{}), body: `{"active":true,"sub":"u2"}`}
-	c2 := st.Wrap(gate, time.Second)
+	gate := answering(t, `{"active":true,"sub":"u2"}`)
+	gate.Block()
+	c2 := cached(st, gate, time.Second)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -54,9 +56,9 @@ func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 			t.Errorf("late: %v", err)
 		}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	testsupport.WaitFor(t, 5*time.Second, "the call to reach the server", func() bool { return gate.InFlight() == 1 })
 	st.Delete(Key("acme", "", "late"))
-	close(gate.release)
+	gate.Release()
 	<-done
 	if _, _, ok := st.get(Key("acme", "", "late")); ok {
 		t.Fatal("an answer that predates the revocation was stored")
@@ -67,7 +69,7 @@ func TestIndexDeleteAndRevocationGuard(t *testing.T) {
 // only its key string, as it did before the index.
 func TestHitAllocatesOnlyTheKey(t *testing.T) {
 	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 10})
-	c := st.Wrap(&gatedAS{body: `{"active":true,"sub":"u1"}`}, time.Second)
+	c := cached(st, answering(t, `{"active":true,"sub":"u1"}`), time.Second)
 	ctx := context.Background()
 	c.Introspect(ctx, "tok")
 	if n := testing.AllocsPerRun(100, func() { c.Introspect(ctx, "tok") }); n > 1 {

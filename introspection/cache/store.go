@@ -32,9 +32,9 @@ type Options struct {
 // negative ones (cheap to recompute, and what a flood of random tokens
 // produces) are given up first and real users' tokens stay.
 //
-// A Store is safe for concurrent use and may outlive the Cache that created
-// it: a reload that keeps a tenant's introspection and cache settings wraps
-// the same Store again.
+// A Store is safe for concurrent use and may outlive the chains it is in:
+// a reload that keeps a tenant's introspection and cache settings puts the
+// same Store's Middleware in the new chain.
 type Store struct {
 	opts     Options
 	positive *gocache.Cache
@@ -42,20 +42,10 @@ type Store struct {
 	// lastSweep rate-limits full sweeps of expired entries (O(n) under a
 	// write lock) to one a second while the store is full.
 	lastSweep atomic.Int64
-	stats     Stats
 	// idx finds positive entries by subject and token_id, for revocation.
 	// It is a separate object so that the go-cache janitors, which reach it
 	// through the eviction callback, never keep the Store itself alive.
 	idx *index
-}
-
-// Stats are the store's counters since it was created. Read with Load.
-type Stats struct {
-	Hits, NegativeHits, Misses, Coalesced atomic.Int64
-	// Evictions counts negative entries dropped to make room for a
-	// positive one; Refusals counts answers not stored because the
-	// store was full.
-	Evictions, Refusals atomic.Int64
 }
 
 // NewStore returns an empty store.
@@ -79,9 +69,6 @@ func NewStore(o Options) *Store {
 
 // Len is the number of entries held, expired ones not yet swept included.
 func (s *Store) Len() int { return s.positive.ItemCount() + s.negative.ItemCount() }
-
-// Stats returns the store's counters.
-func (s *Store) Stats() *Stats { return &s.stats }
 
 // Options returns the settings the store was made with.
 func (s *Store) Options() Options { return s.opts }
@@ -119,14 +106,7 @@ func Key(tenant, fingerprint, token string) string {
 // not change who answers. Computed once per tenant when the configuration
 // is built.
 func Fingerprint(o introspection.Options) string {
-	method := o.AuthMethod
-	if method == "" {
-		method = introspection.AuthClientSecretBasic
-	}
-	format := o.ResponseFormat
-	if format == "" {
-		format = "json"
-	}
+	o = o.WithDefaults() // "" and the default method or format are one server
 	var host string
 	for name, v := range o.Headers {
 		if http.CanonicalHeaderKey(name) == "Host" {
@@ -134,7 +114,7 @@ func Fingerprint(o introspection.Options) string {
 		}
 	}
 	h := sha256.New()
-	for _, f := range []string{"tokengate introspection fingerprint v1", o.URL, host, o.ClientID, string(method), format, o.Issuer} {
+	for _, f := range []string{"tokengate introspection fingerprint v1", o.URL, host, o.ClientID, string(o.AuthMethod), string(o.ResponseFormat), o.Issuer} {
 		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f))))
 		h.Write([]byte(f))
 	}
@@ -143,42 +123,53 @@ func Fingerprint(o introspection.Options) string {
 
 // get returns cached claims. A hit never extends the entry's lifetime.
 func (s *Store) get(key string) (*introspection.Claims, introspection.CacheStatus, bool) {
+	// Only put stores values, always *introspection.Claims.
 	if v, ok := s.positive.Get(key); ok {
-		return v.(*introspection.Claims), introspection.CacheHit, true
+		if c, ok := v.(*introspection.Claims); ok {
+			return c, introspection.CacheHit, true
+		}
 	}
 	if v, ok := s.negative.Get(key); ok {
-		return v.(*introspection.Claims), introspection.CacheNegativeHit, true
+		if c, ok := v.(*introspection.Claims); ok {
+			return c, introspection.CacheNegativeHit, true
+		}
 	}
 	return nil, introspection.CacheMiss, false
 }
 
-// put stores claims for their lifetime: min(MaxTTL, exp - now) for an
-// active token (leeway never stretches it; an already expired one is not
-// stored), NegativeTTL for an inactive one. tokenID is bearer.ID of the
+// Lifetime is how long an answer may be kept, by both caches (this local
+// one and the shared one in Redis), so that one rule decides it: an active
+// token's claims min(maxTTL, exp - now), or maxTTL without exp; an
+// inactive token's negativeTTL. Leeway never stretches it. A result <= 0
+// means "do not store" (an already expired token, a negativeTTL of 0).
+// now is called only when the answer has an expiry.
+func Lifetime(c *introspection.Claims, maxTTL, negativeTTL time.Duration, now func() time.Time) time.Duration {
+	if !c.Active {
+		return negativeTTL
+	}
+	if c.Expiry.IsZero() {
+		return maxTTL
+	}
+	return min(maxTTL, c.Expiry.Sub(now()))
+}
+
+// put stores claims for their Lifetime. tokenID is tokenid.Of of the
 // token, indexed with the subject for revocation. gen is Generation() as
 // read before the answer was asked for: an active answer is not stored when
 // a revocation happened since, as it may predate it.
 func (s *Store) put(key, tokenID string, c *introspection.Claims, gen uint64) {
-	if !c.Active {
-		if s.opts.NegativeTTL <= 0 {
-			return
-		}
-		if !s.makeRoom(false) {
-			s.stats.Refusals.Add(1)
-			return
-		}
-		s.negative.Set(key, c, s.opts.NegativeTTL)
-		return
-	}
-	ttl := s.opts.MaxTTL
-	if !c.Expiry.IsZero() {
-		ttl = min(ttl, c.Expiry.Sub(s.opts.Now()))
-	}
+	ttl := Lifetime(c, s.opts.MaxTTL, s.opts.NegativeTTL, s.opts.Now)
 	if ttl <= 0 {
 		return
 	}
+	if !c.Active {
+		if !s.makeRoom(false) {
+			return // full: the answer is not kept
+		}
+		s.negative.Set(key, c, ttl)
+		return
+	}
 	if !s.makeRoom(true) {
-		s.stats.Refusals.Add(1)
 		return
 	}
 	s.idx.mu.Lock()
@@ -222,7 +213,7 @@ func (s *Store) Delete(keys ...string) int {
 func (s *Store) KeysBySubject(sub string) []string { return s.idx.keys(s.idx.bySub, sub) }
 
 // KeysByTokenID returns the keys of the positive entries for tokens whose
-// bearer.ID is tokenID.
+// tokenid.Of is tokenID.
 func (s *Store) KeysByTokenID(tokenID string) []string { return s.idx.keys(s.idx.byTokenID, tokenID) }
 
 // index maps subjects and token ids to the keys of positive entries. It is
@@ -317,9 +308,8 @@ func (s *Store) makeRoom(positive bool) bool {
 		}
 	}
 	if positive {
-		if n := s.negative.ItemCount(); n > 0 {
+		if s.negative.ItemCount() > 0 {
 			s.negative.Flush()
-			s.stats.Evictions.Add(int64(n))
 			return s.Len() < s.opts.MaxEntries
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,9 +25,9 @@ type ClientOptions struct {
 
 // NewClient returns a client for o. It does not connect yet: connections
 // are made on first use, so a Redis that is down at start does not stop
-// tokengate from serving.
+// tokengate from serving. (Where go-redis's own messages go is set for the
+// whole process: see RouteRedisLogs.)
 func NewClient(o ClientOptions) redis.UniversalClient {
-	quietLibrary.Do(func() { redis.SetLogger(debugLogger{}) })
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -66,14 +65,17 @@ func NewClient(o ClientOptions) redis.UniversalClient {
 	})
 }
 
-// quietLibrary routes go-redis's own messages (one per failed dial while
-// Redis is down, as plain text) to slog's default logger at debug level:
-// the errors that matter are counted and logged by Shared, and stderr
-// stays JSON lines. go-redis has one logger per process.
-var quietLibrary sync.Once
+// RouteRedisLogs sends go-redis's own messages (one per failed dial while
+// Redis is down, as plain text on stderr by default) to logger at debug
+// level: the errors that matter are counted and logged by Shared, and
+// stderr stays JSON lines. go-redis has one logger for the whole process
+// (redis.SetLogger; a client takes none of its own), so this package does
+// not set it behind its callers' backs: a program calls this once, at
+// start, before it makes clients (tokengate serve does).
+func RouteRedisLogs(logger *slog.Logger) { redis.SetLogger(debugLogger{logger}) }
 
-type debugLogger struct{}
+type debugLogger struct{ log *slog.Logger }
 
-func (debugLogger) Printf(ctx context.Context, format string, v ...any) {
-	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+func (d debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	d.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/cache"
 )
 
 // The Redis side of the shared cache: key names, lookups, markers and writes.
@@ -128,22 +128,10 @@ func revokedBySubject(cmd *redis.StringCmd, c *introspection.Claims) bool {
 	return c.IssuedAt.UnixMilli() <= at
 }
 
-// lifetime is how long Redis keeps an answer: the local cache's rules.
-func (s *Shared) lifetime(t Tenant, c *introspection.Claims) time.Duration {
-	if !c.Active {
-		return t.NegativeTTL
-	}
-	ttl := t.MaxTTL
-	if !c.Expiry.IsZero() {
-		ttl = min(ttl, c.Expiry.Sub(s.opts.Now()))
-	}
-	return ttl
-}
-
 // writeAsync stores an answer in the background, bounded by Timeout; it
 // never delays the check.
 func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims) {
-	ttl := s.lifetime(t, c)
+	ttl := cache.Lifetime(c, t.MaxTTL, t.NegativeTTL, s.opts.Now) // the local cache's rule
 	if ttl <= 0 {
 		return
 	}
@@ -155,8 +143,7 @@ func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims
 	select {
 	case s.pending <- struct{}{}:
 	default:
-		s.stats.Dropped.Add(1)
-		return
+		return // too many writes pending: this one is given up
 	}
 	markerTTL := s.stores.Load().markerTTL
 	go func() {
@@ -177,7 +164,7 @@ func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims
 			}
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			s.failed(err)
+			_ = s.failed(err) // counted (and logged when Redis keeps failing): a write is best effort
 			return
 		}
 		s.succeeded()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokengate/tokengate/extauthz/bearer"
+	"github.com/tokengate/tokengate/introspection/tokenid"
 )
 
 // ErrInvalidRevocation marks a Revocation that names no token, or more
@@ -105,7 +105,7 @@ func (s *Shared) Revoke(ctx context.Context, r Revocation) (int, error) {
 	}
 	msg := message{Origin: s.origin, Tenant: r.Tenant, Sub: r.Sub, TokenID: r.TokenID}
 	if r.Token != "" {
-		msg.TokenID = bearer.ID(r.Token)
+		msg.TokenID = tokenid.Of(r.Token)
 		// This replica's keys; entries written under other fingerprints
 		// (other settings, other deployments) are found by token_id.
 		for _, st := range set.byTenant {
@@ -135,7 +135,7 @@ func (s *Shared) Revoke(ctx context.Context, r Revocation) (int, error) {
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 		s.log.Error("revocation: evicted locally, the shared cache failed", attrs...)
-		return len(evicted), fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return len(evicted), fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.log.Info("revocation", attrs...)
 	return len(evicted), nil
@@ -230,7 +230,7 @@ func (s *Shared) revokeRemote(ctx context.Context, set *storeSet, m *message) ([
 func (s *Shared) subscribe(ctx context.Context) {
 	defer close(s.done)
 	ps := s.client.Subscribe(ctx, s.channel())
-	defer ps.Close()
+	defer func() { _ = ps.Close() }() // shutting down: a failed unsubscribe changes nothing
 	ch := ps.Channel()
 	for {
 		select {

@@ -2,10 +2,10 @@
 // replicas share, kept in Redis, and the revocation that evicts tokens from
 // it and from every replica's local cache.
 //
-// The per-tenant decorator sits between the local cache and the
-// authorization server (local cache → shared cache → breaker → limit →
-// client): a local miss asks Redis first and only a Redis miss introspects,
-// after which the answer is written to Redis in the background. Redis never
+// The per-tenant layer (Shared.Middleware) sits between the local cache
+// and the authorization server (the chain's order is stated once, in
+// internal/tenant): a local miss asks Redis first and only a Redis miss
+// introspects, after which the answer is written to Redis in the background. Redis never
 // decides a check on its own failure: every call is bounded by Timeout, an
 // error or a timeout counts as a miss, and after BreakerThreshold errors in
 // a row Redis is skipped for BreakerCoolDown.
@@ -39,9 +39,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/tokenid"
 )
 
 // Defaults of Options.
@@ -53,8 +53,7 @@ const (
 	// operator's call, not in any check's path.
 	DefaultAdminTimeout = 2 * time.Second
 	// maxPendingWrites bounds the background writes in flight; more are
-	// dropped (counted in Stats.Dropped) rather than piling up while
-	// Redis is slow.
+	// dropped rather than piling up while Redis is slow.
 	maxPendingWrites = 256
 )
 
@@ -93,15 +92,14 @@ type Stats struct {
 	// key name or with another key, or written back after it expired. The
 	// authorization server is asked instead.
 	Forged atomic.Int64
-	// Writes counts answers written to Redis; Dropped those not written
-	// because too many writes were pending.
-	Writes, Dropped atomic.Int64
+	// Writes counts answers written to Redis.
+	Writes atomic.Int64
 	// Revocations counts revocations made here or received from others.
 	Revocations, Received atomic.Int64
 }
 
 // Shared is one process's connection to the shared cache. Its methods are
-// safe for concurrent use; a nil *Shared wraps nothing and revokes nothing.
+// safe for concurrent use; a nil *Shared adds no layer and revokes nothing.
 type Shared struct {
 	opts    Options
 	client  redis.UniversalClient
@@ -194,8 +192,8 @@ func (s *Shared) SetStores(stores map[string]*cache.Store) {
 	s.stores.Store(set)
 }
 
-// Tenant is what the decorator needs to know about a tenant: the same
-// key and lifetimes as its local cache.
+// Tenant is what the layer needs to know about a tenant: the same key and
+// lifetimes (cache.Lifetime) as its local cache.
 type Tenant struct {
 	Name string
 	// Fingerprint is cache.Fingerprint of the tenant's introspection
@@ -206,13 +204,18 @@ type Tenant struct {
 	NegativeTTL time.Duration
 }
 
-// Wrap returns next behind the shared cache for tenant t, or next itself
-// when s has no Redis.
-func (s *Shared) Wrap(next introspection.Introspector, t Tenant) introspection.Introspector {
-	if !s.Enabled() {
-		return next
+// Middleware is the shared cache's layer for tenant t: the Introspector
+// it returns answers from Redis when it can and writes what next answers
+// back. Without Redis (s nil or without a client) it returns next itself.
+// The state (connection, counters, Redis breaker) is s's, shared by every
+// tenant and every chain built on it.
+func (s *Shared) Middleware(t Tenant) introspection.Middleware {
+	return func(next introspection.Introspector) introspection.Introspector {
+		if !s.Enabled() {
+			return next
+		}
+		return &decorator{s: s, next: next, t: t}
 	}
-	return &decorator{s: s, next: next, t: t}
 }
 
 type decorator struct {
@@ -225,7 +228,7 @@ type decorator struct {
 func (d *decorator) Introspect(ctx context.Context, token string) (introspection.Result, error) {
 	s := d.s
 	k := hex.EncodeToString([]byte(cache.Key(d.t.Name, d.t.Fingerprint, token)))
-	tokenID := bearer.ID(token)
+	tokenID := tokenid.Of(token)
 	// redisOK: Redis answered the lookup. When it did not, the answer is
 	// neither checked against markers nor written, so a slow Redis costs a
 	// check one Timeout at most.

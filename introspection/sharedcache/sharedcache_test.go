@@ -6,51 +6,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/tokenid"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// fakeAS is the introspector below the shared cache.
-type fakeAS struct {
-	mu     sync.Mutex
-	bodies map[string]string
-	errs   map[string]error
-	calls  atomic.Int64
-}
-
-func newFakeAS() *fakeAS { return &fakeAS{bodies: map[string]string{}, errs: map[string]error{}} }
-
-func (f *fakeAS) set(token string, claims map[string]any) {
-	b, _ := json.Marshal(claims)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.bodies[token] = string(b)
-}
-
-func (f *fakeAS) Introspect(_ context.Context, token string) (introspection.Result, error) {
-	f.calls.Add(1)
-	f.mu.Lock()
-	body, ok := f.bodies[token]
-	err := f.errs[token]
-	f.mu.Unlock()
-	if err != nil {
-		return introspection.Result{}, err
+// setClaims makes as answer token with claims, parsed as the client would.
+func setClaims(as *introspectiontest.Introspector, token string, claims map[string]any) {
+	b, err := json.Marshal(claims)
+	if err == nil {
+		var c *introspection.Claims
+		if c, err = introspection.ParseClaims(b); err == nil {
+			as.Answer(token, introspection.Result{Claims: c, Cache: introspection.CacheNone})
+			return
+		}
 	}
-	if !ok {
-		body = `{"active":false}`
-	}
-	c, err := introspection.ParseClaims([]byte(body))
-	return introspection.Result{Claims: c, Cache: introspection.CacheNone}, err
+	panic(err)
 }
 
 const prefix = "tgtest:"
@@ -78,38 +58,27 @@ func entryKey(tenant, token string) string {
 
 var acme = sharedcache.Tenant{Name: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second}
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSharedHitAcrossInstancesAndTTLs(t *testing.T) {
 	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
-	as := newFakeAS()
+	as := introspectiontest.NewIntrospector()
 	exp := time.Now().Add(3 * time.Second)
-	as.set("tok-a", map[string]any{"active": true, "sub": "user-1", "exp": exp.Unix(), "scope": "a b", "org_id": "o-9"})
+	setClaims(as, "tok-a", map[string]any{"active": true, "sub": "user-1", "exp": exp.Unix(), "scope": "a b", "org_id": "o-9"})
 
 	one, two := newShared(t, srv.Addr()), newShared(t, srv.Addr())
-	d1, d2 := one.Wrap(as, acme), two.Wrap(as, acme)
+	d1, d2 := one.Middleware(acme)(as), two.Middleware(acme)(as)
 
 	res, err := d1.Introspect(ctx, "tok-a")
 	if err != nil || !res.Claims.Active {
 		t.Fatalf("first: %v %+v", err, res.Claims)
 	}
-	waitFor(t, "the write", func() bool { return one.Stats().Writes.Load() == 1 })
+	testsupport.WaitFor(t, 3*time.Second, "the write", func() bool { return one.Stats().Writes.Load() == 1 })
 	res, err = d2.Introspect(ctx, "tok-a")
 	if err != nil || !res.Claims.Active || res.Claims.Subject != "user-1" || string(res.Claims.Raw["org_id"]) != `"o-9"` {
 		t.Fatalf("second: %v %+v", err, res.Claims)
 	}
-	if n := as.calls.Load(); n != 1 {
+	if n := as.Total(); n != 1 {
 		t.Fatalf("authorization server called %d times, want 1", n)
 	}
 	if two.Stats().Hits.Load() != 1 {
@@ -122,8 +91,8 @@ func TestSharedHitAcrossInstancesAndTTLs(t *testing.T) {
 	}
 	// The other tenant does not see it.
 	globex := sharedcache.Tenant{Name: "globex", MaxTTL: time.Minute, NegativeTTL: time.Second}
-	if _, err := two.Wrap(as, globex).Introspect(ctx, "tok-a"); err != nil || as.calls.Load() != 2 {
-		t.Fatalf("globex: %v, calls %d", err, as.calls.Load())
+	if _, err := two.Middleware(globex)(as).Introspect(ctx, "tok-a"); err != nil || as.Total() != 2 {
+		t.Fatalf("globex: %v, calls %d", err, as.Total())
 	}
 }
 
@@ -131,18 +100,18 @@ func TestSharedLifetimes(t *testing.T) {
 	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
-	as := newFakeAS()
+	as := introspectiontest.NewIntrospector()
 	sh := newShared(t, srv.Addr())
 	short := sharedcache.Tenant{Name: "acme", MaxTTL: 10 * time.Second, NegativeTTL: 7 * time.Second}
-	d := sh.Wrap(as, short)
+	d := sh.Middleware(short)(as)
 
 	// max_ttl bounds a long-lived token.
-	as.set("long", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
+	setClaims(as, "long", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
 	// negative_ttl for active:false ("inactive" has no answer: active false).
 	// An already expired token is not stored.
-	as.set("expired", map[string]any{"active": true, "exp": time.Now().Add(-time.Minute).Unix()})
+	setClaims(as, "expired", map[string]any{"active": true, "exp": time.Now().Add(-time.Minute).Unix()})
 	// An error is never stored.
-	as.errs["broken"] = fmt.Errorf("%w: boom", introspection.ErrIntrospection)
+	as.Fail("broken", fmt.Errorf("%w: boom", introspection.ErrIntrospection))
 
 	for _, tok := range []string{"long", "inactive", "expired"} {
 		if _, err := d.Introspect(ctx, tok); err != nil {
@@ -152,7 +121,7 @@ func TestSharedLifetimes(t *testing.T) {
 	if _, err := d.Introspect(ctx, "broken"); !errors.Is(err, introspection.ErrIntrospection) {
 		t.Fatalf("broken: %v", err)
 	}
-	waitFor(t, "two writes", func() bool { return sh.Stats().Writes.Load() == 2 })
+	testsupport.WaitFor(t, 3*time.Second, "two writes", func() bool { return sh.Stats().Writes.Load() == 2 })
 	time.Sleep(50 * time.Millisecond) // would-be writes of the others
 
 	if ttl := rc.PTTL(ctx, entryKey("acme", "long")).Val(); ttl <= 9*time.Second || ttl > 10*time.Second {
@@ -177,23 +146,23 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	srv := redisserver.Start(t)
 	rc := rawClient(t, srv.Addr())
 	ctx := context.Background()
-	as := newFakeAS()
+	as := introspectiontest.NewIntrospector()
 	iat := time.Now().Add(-time.Minute).Unix()
-	as.set("tok-1", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
-	as.set("tok-2", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
-	as.set("tok-3", map[string]any{"active": true, "sub": "user-3", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+	setClaims(as, "tok-1", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+	setClaims(as, "tok-2", map[string]any{"active": true, "sub": "user-1", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
+	setClaims(as, "tok-3", map[string]any{"active": true, "sub": "user-3", "iat": iat, "exp": time.Now().Add(time.Hour).Unix()})
 
 	// Two replicas, each with a local store in front.
 	type replica struct {
 		sh    *sharedcache.Shared
 		store *cache.Store
-		c     *cache.Cache
+		c     introspection.Introspector
 	}
 	mk := func() replica {
 		sh := newShared(t, srv.Addr())
 		st := cache.NewStore(cache.Options{Tenant: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second, MaxEntries: 100})
 		sh.SetStores(map[string]*cache.Store{"acme": st})
-		return replica{sh, st, st.Wrap(sh.Wrap(as, acme), time.Second)}
+		return replica{sh, st, introspection.Chain(as, st.Middleware(time.Second), sh.Middleware(acme))}
 	}
 	a, b := mk(), mk()
 	for _, tok := range []string{"tok-1", "tok-2", "tok-3"} {
@@ -201,14 +170,14 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "writes", func() bool { return a.sh.Stats().Writes.Load() == 3 })
+	testsupport.WaitFor(t, 3*time.Second, "writes", func() bool { return a.sh.Stats().Writes.Load() == 3 })
 	for _, tok := range []string{"tok-1", "tok-2", "tok-3"} {
 		if res, err := b.c.Introspect(ctx, tok); err != nil || !res.Claims.Active {
 			t.Fatal(tok, err)
 		}
 	}
-	if as.calls.Load() != 3 || b.store.Len() != 3 {
-		t.Fatalf("calls %d, b holds %d", as.calls.Load(), b.store.Len())
+	if as.Total() != 3 || b.store.Len() != 3 {
+		t.Fatalf("calls %d, b holds %d", as.Total(), b.store.Len())
 	}
 	time.Sleep(100 * time.Millisecond) // the subscriptions are up
 
@@ -217,7 +186,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("revoke sub: %d %v", n, err)
 	}
-	waitFor(t, "b's eviction", func() bool { return b.store.Len() == 1 })
+	testsupport.WaitFor(t, 3*time.Second, "b's eviction", func() bool { return b.store.Len() == 1 })
 	if rc.Exists(ctx, entryKey("acme", "tok-1"), entryKey("acme", "tok-2")).Val() != 0 {
 		t.Fatal("entries still in Redis")
 	}
@@ -228,17 +197,17 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 		}
 	}
 	// A token of user-1 issued after the revocation is fine.
-	as.set("tok-new", map[string]any{"active": true, "sub": "user-1", "iat": time.Now().Add(2 * time.Second).Unix()})
+	setClaims(as, "tok-new", map[string]any{"active": true, "sub": "user-1", "iat": time.Now().Add(2 * time.Second).Unix()})
 	if res, err := b.c.Introspect(ctx, "tok-new"); err != nil || !res.Claims.Active {
 		t.Fatalf("new token: %v", err)
 	}
 
 	// By token_id, through b.
-	n, err = b.sh.Revoke(ctx, sharedcache.Revocation{TokenID: bearer.ID("tok-3")})
+	n, err = b.sh.Revoke(ctx, sharedcache.Revocation{TokenID: tokenid.Of("tok-3")})
 	if err != nil || n != 1 {
 		t.Fatalf("revoke token_id: %d %v", n, err)
 	}
-	waitFor(t, "a's eviction", func() bool { return len(a.store.KeysByTokenID(bearer.ID("tok-3"))) == 0 })
+	testsupport.WaitFor(t, 3*time.Second, "a's eviction", func() bool { return len(a.store.KeysByTokenID(tokenid.Of("tok-3"))) == 0 })
 	if res, _ := a.c.Introspect(ctx, "tok-3"); res.Claims.Active {
 		t.Fatal("tok-3 still active")
 	}
@@ -246,7 +215,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 		t.Fatal("no lookup answered by a marker")
 	}
 	// The marker lives max_ttl.
-	if ttl := rc.PTTL(ctx, prefix+"revoked:id:"+bearer.ID("tok-3")).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
+	if ttl := rc.PTTL(ctx, prefix+"revoked:id:"+tokenid.Of("tok-3")).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
 		t.Fatalf("marker TTL %v", ttl)
 	}
 
@@ -261,10 +230,10 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 func TestRedisDownIsAMissAndBreakerSkips(t *testing.T) {
 	srv := redisserver.Start(t)
 	ctx := context.Background()
-	as := newFakeAS()
-	as.set("tok", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
+	as := introspectiontest.NewIntrospector()
+	setClaims(as, "tok", map[string]any{"active": true, "exp": time.Now().Add(time.Hour).Unix()})
 	sh := newShared(t, srv.Addr())
-	d := sh.Wrap(as, acme)
+	d := sh.Middleware(acme)(as)
 	srv.Kill()
 	for i := range 10 {
 		start := time.Now()
@@ -280,7 +249,7 @@ func TestRedisDownIsAMissAndBreakerSkips(t *testing.T) {
 	if st.Errors.Load() < int64(sharedcache.DefaultBreakerThreshold) || st.Skipped.Load() == 0 {
 		t.Fatalf("errors %d skipped %d", st.Errors.Load(), st.Skipped.Load())
 	}
-	if as.calls.Load() != 10 {
-		t.Fatalf("calls %d", as.calls.Load())
+	if as.Total() != 10 {
+		t.Fatalf("calls %d", as.Total())
 	}
 }
