@@ -86,6 +86,16 @@ routes:
 	if len(lines) < 4 {
 		t.Errorf("invalid config: %d error lines, want one per error (4); stderr:\n%s", len(lines), stderr)
 	}
+	// Each error says where it is; a misspelt key gets a suggestion.
+	if !slices.Contains(lines, "grpc.bogus: unknown key (line 4, column 3)") {
+		t.Errorf("no line and column for grpc.bogus; stderr:\n%s", stderr)
+	}
+	typo := writeFile(t, dir, "typo.yaml", strings.Replace(cfg{as: "https://idp.acme.example"}.String(),
+		"    audiences: [", "    audience: [", 1))
+	_, stderr, code = runCLI(t, acmeEnv, "validate", "--config", typo)
+	if code != 1 || !strings.Contains(stderr, `tenants[0].audience: unknown key, did you mean "audiences"? (line `) {
+		t.Errorf("misspelt key: exit %d, stderr %q", code, stderr)
+	}
 
 	_, _, code = runCLI(t, nil, "validate", "--config", filepath.Join(dir, "missing.yaml"))
 	if code != 1 {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // TestDrainOnSIGTERM: a check in flight when SIGTERM arrives (the
@@ -27,12 +29,12 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		resp, err := p.checkRaw(conn, req{auth: bearer("tok-slow")})
 		done <- result{resp, err}
 	}()
-	waitFor(t, 5*time.Second, "the check reaching the authorization server", func() bool { return as.InFlight() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "the check reaching the authorization server", func() bool { return as.InFlight() == 1 })
 	sent := time.Now()
 	p.signal(t, syscall.SIGTERM)
 
 	// /readyz answers 503 while the check drains.
-	waitFor(t, 1500*time.Millisecond, "/readyz 503 during the drain", func() bool {
+	testsupport.WaitFor(t, 1500*time.Millisecond, "/readyz 503 during the drain", func() bool {
 		code, _, err := tryGet("http://" + p.httpAddr + "/readyz")
 		if err != nil {
 			t.Fatalf("/readyz during the drain: %v (the HTTP listener must answer until the checks are done)", err)

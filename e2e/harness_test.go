@@ -380,15 +380,3 @@ func httpDo(t *testing.T, method, url string, header http.Header, body string) (
 	}
 	return resp.StatusCode, resp.Header, string(b)
 }
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

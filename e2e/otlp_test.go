@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // otlpReceiver counts OTLP/HTTP exports by path (/v1/metrics, /v1/traces).
@@ -55,7 +57,7 @@ func TestOTLPMetricsExport(t *testing.T) {
 		"OTEL_METRIC_EXPORT_INTERVAL=500",
 	}, acmeEnv...)})
 	p.check(t, req{auth: bearer("tok-otlp")})
-	waitFor(t, 10*time.Second, "an OTLP metrics export to /v1/metrics", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "an OTLP metrics export to /v1/metrics", func() bool {
 		n, _ := recv.count("/v1/metrics")
 		return n >= 1
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/testpeers/redisserver"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const adminToken = "e2e-admin-token-0123456789abcdefghijklmnop" // >= 32 characters
@@ -59,7 +60,7 @@ func TestRedisSharedCacheAndAdminRevoke(t *testing.T) {
 	if ans := a.check(t, req{auth: bearer(tok)}); !ans.allow {
 		t.Fatalf("replica A: %d %v", ans.status, ans.body)
 	}
-	waitFor(t, 5*time.Second, "replica A's entry in Redis", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "replica A's entry in Redis", func() bool {
 		n, err := rs.Reply("DBSIZE")
 		v, _ := strconv.Atoi(n)
 		return err == nil && v >= 1
@@ -118,7 +119,7 @@ func TestRedisSharedCacheAndAdminRevoke(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"evicted"`) {
 		t.Fatalf("POST /revoke by token_id: %d %s", code, body)
 	}
-	waitFor(t, 3*time.Second, "tok2 denied on replica A", func() bool { return a.check(t, req{auth: bearer(tok2)}).status == 401 })
+	testsupport.WaitFor(t, 3*time.Second, "tok2 denied on replica A", func() bool { return a.check(t, req{auth: bearer(tok2)}).status == 401 })
 
 	for _, r := range []replica{a, b} {
 		if out := r.stderr.String(); strings.Contains(out, tok) || strings.Contains(out, adminToken) {

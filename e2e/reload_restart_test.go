@@ -1,56 +1,28 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
-// into dir; it returns the YAML flow map for a tls: section and a client
-// config that trusts it.
-func selfSigned(t *testing.T, dir string) (string, *tls.Config) {
+// serverCert writes a certificate for 127.0.0.1 and its key into dir; it
+// returns the YAML flow map for a tls: section and a client config that
+// trusts it.
+func serverCert(t *testing.T, dir string) (string, *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tokengate-e2e"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile := writeFile(t, dir, "tls.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile := writeFile(t, dir, "tls.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return fmt.Sprintf("{cert_file: %q, key_file: %q}", certFile, keyFile), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	ca := testsupport.NewCA(t, "tokengate-e2e CA")
+	certPEM, keyPEM := ca.Issue(t, 2, "tokengate-e2e", true)
+	certFile := writeFile(t, dir, "tls.crt", string(certPEM))
+	keyFile := writeFile(t, dir, "tls.key", string(keyPEM))
+	return fmt.Sprintf("{cert_file: %q, key_file: %q}", certFile, keyFile), &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 }
 
 // TestReloadRestartOnlySettings: a reload that changes a setting needing a
@@ -88,7 +60,7 @@ func TestReloadRestartOnlySettings(t *testing.T) {
 			as := newAS(t)
 			as.Claims("tok-restart", goodClaims(nil))
 			dir := t.TempDir()
-			tlsYAML, clientTLS := selfSigned(t, dir)
+			tlsYAML, clientTLS := serverCert(t, dir)
 			c := cfg{as: as.URL, grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
 			o := serveOpts{env: acmeEnv, fileAddresses: true}
 			if tc.startTL {

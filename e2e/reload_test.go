@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // The reload tests change the orders-read route's scopes from orders.read
@@ -52,7 +54,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if !strings.Contains(line.raw, "bogus_top_level_key") {
 		t.Errorf("the failure does not name the error: %s", line.raw)
 	}
-	waitFor(t, 5*time.Second, "tokengate_config_reloads_total{result=failure} >= 1", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "tokengate_config_reloads_total{result=failure} >= 1", func() bool {
 		return p.metric(t, "tokengate_config_reloads_total", map[string]string{"result": "failure"}) >= 1
 	})
 	if a := check(); !a.allow {
@@ -85,7 +87,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	mark = p.mark()
 	p.signal(t, syscall.SIGHUP)
 	p.waitLog(t, 10*time.Second, mark, msgIs("config reloaded"))
-	waitFor(t, 5*time.Second, "one more successful reload", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "one more successful reload", func() bool {
 		return p.metric(t, "tokengate_config_reloads_total", map[string]string{"result": "success"}) == before+1
 	})
 }

@@ -1,13 +1,12 @@
 package e2e
 
 import (
-	"encoding/json"
-	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // TestTracesToJaeger sends checks in known traces through tokengate, which
@@ -29,38 +28,25 @@ func TestTracesToJaeger(t *testing.T) {
 	}
 }
 
-// traceAS is a fake authorization server that remembers the traceparent
-// each token's introspection carried.
-type traceAS struct {
-	url  string
-	mu   sync.Mutex
-	seen map[string]string
-}
-
-func newTraceAS(t *testing.T, active ...string) *traceAS {
+// newTraceAS is a fake authorization server for which active are good
+// tokens and tok-trace-inactive is inactive.
+func newTraceAS(t *testing.T, active ...string) *introspectiontest.Server {
 	as := newAS(t)
-	ta := &traceAS{url: as.URL, seen: map[string]string{}}
-	for _, tok := range append(active, "tok-trace-inactive") {
-		claims := goodClaims(nil)
-		if tok == "tok-trace-inactive" {
-			claims = map[string]any{"active": false}
-		}
-		body, _ := json.Marshal(claims)
-		as.Handle(tok, func(w http.ResponseWriter, r *http.Request) {
-			ta.mu.Lock()
-			ta.seen[tok] = r.Header.Get("Traceparent")
-			ta.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(body)
-		})
+	for _, tok := range active {
+		as.Claims(tok, goodClaims(nil))
 	}
-	return ta
+	as.Claims("tok-trace-inactive", map[string]any{"active": false})
+	return as
 }
 
-func (ta *traceAS) traceparent(token string) string {
-	ta.mu.Lock()
-	defer ta.mu.Unlock()
-	return ta.seen[token]
+// lastTraceparent is the traceparent of the last introspection of token
+// ("" if none).
+func lastTraceparent(as *introspectiontest.Server, token string) string {
+	reqs := as.RequestsFor(token)
+	if len(reqs) == 0 {
+		return ""
+	}
+	return reqs[len(reqs)-1].Header.Get("Traceparent")
 }
 
 // checkSpan is the span of the check: the one with tokengate.decision.
@@ -103,7 +89,7 @@ func complete(tr jTrace) bool {
 func tracesSubtest(t *testing.T, j *jaeger, env []string) {
 	tokA, tokB := "tok-trace-a", "tok-trace-b"
 	as := newTraceAS(t, tokA, tokB)
-	p := startServe(t, cfg{as: as.url}.write(t), serveOpts{env: append(env, acmeEnv...)})
+	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: append(env, acmeEnv...)})
 
 	// A: the trace context in the checked request's headers.
 	traceA, spanA := randomHex(t, 16), randomHex(t, 8)
@@ -144,7 +130,7 @@ func tracesSubtest(t *testing.T, j *jaeger, env []string) {
 		t.Errorf("trace A: service name %q, want tokengate", svc)
 	}
 	client, _ := clientSpanUnder(trA, check.SpanID)
-	if got := as.traceparent(tokA); !strings.HasPrefix(got, "00-"+traceA+"-"+client.SpanID+"-") {
+	if got := lastTraceparent(as, tokA); !strings.HasPrefix(got, "00-"+traceA+"-"+client.SpanID+"-") {
 		t.Errorf("trace A: the authorization server got traceparent %q, want 00-%s-%s-.. (the client span)", got, traceA, client.SpanID)
 	}
 
@@ -157,7 +143,7 @@ func tracesSubtest(t *testing.T, j *jaeger, env []string) {
 	if up != spanB {
 		t.Errorf("trace B: check span %s does not descend from the gRPC call's span %s (parent %s)", check.SpanID, spanB, check.parent())
 	}
-	if got := as.traceparent(tokB); !strings.HasPrefix(got, "00-"+traceB+"-") {
+	if got := lastTraceparent(as, tokB); !strings.HasPrefix(got, "00-"+traceB+"-") {
 		t.Errorf("trace B: the authorization server got traceparent %q, want trace %s", got, traceB)
 	}
 

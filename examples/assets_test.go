@@ -33,10 +33,10 @@ import (
 	"github.com/prometheus/prometheus/model/rulefmt"
 	promql "github.com/prometheus/prometheus/promql/parser"
 
-	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 const (
@@ -108,15 +108,15 @@ func exportedMetrics(t *testing.T) exported {
 	}
 	// Record something in every instrument: observable ones report only
 	// what their callbacks return, counters only label sets seen.
-	m.Decided(ctx, check.Outcome{Tenant: "acme", Route: "r", Decision: decision.Decision{Allow: true, Reason: decision.Allowed},
+	m.Decided(ctx, telemetry.Decision{Tenant: "acme", Route: "r", Allow: true, Reason: string(decision.Allowed),
 		Cache: introspection.CacheHit})
 	m.Reloaded(ctx, true)
 	m.Reloaded(ctx, false)
-	if _, err := m.Instrument(activeAS{}, "acme").Introspect(ctx, "token"); err != nil {
+	if _, err := m.Middleware("acme")(introspectiontest.Active()).Introspect(ctx, "token"); err != nil {
 		t.Fatal(err)
 	}
-	m.SetCacheEntries(func() map[string]int { return map[string]int{"acme": 1} })
-	m.SetBreakerStates(func() map[string]int { return map[string]int{"acme": 0} })
+	m.SetCacheSizer(oneTenant{})
+	m.SetBreakerStates(oneTenant{})
 	m.SetSharedStats(func() telemetry.SharedStats {
 		return telemetry.SharedStats{Lookups: map[string]int64{"hit": 1}, Revocations: map[string]int64{"local": 1}}
 	})
@@ -151,10 +151,12 @@ func exportedMetrics(t *testing.T) exported {
 	return e
 }
 
-type activeAS struct{}
+// oneTenant reports one tenant's cache size and breaker state to the gauges.
+type oneTenant struct{}
 
-func (activeAS) Introspect(context.Context, string) (introspection.Result, error) {
-	return introspection.Result{Claims: &introspection.Claims{Active: true}, Cache: introspection.CacheNone}, nil
+func (oneTenant) CacheSizes(report func(string, int)) { report("acme", 1) }
+func (oneTenant) BreakerStates(report func(string, introspection.BreakerState)) {
+	report("acme", introspection.BreakerClosed)
 }
 
 // declaredInstruments returns the tokengate_* string literals of the

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // tokenServer is a fake client-credentials token endpoint. It issues
@@ -69,21 +70,23 @@ func newTokenServer(t *testing.T, ts *tokenServer, useTLS bool) *tokenServer {
 }
 
 // bearerAS answers 200 to "Bearer <accept>" ("" accepts any) and 401
-// otherwise.
-func bearerAS(t *testing.T, accept *atomic.Value, useTLS bool) *fakeAS {
-	h := func(w http.ResponseWriter, r *http.Request, s seen) {
+// otherwise; the test changes what it accepts in the atomic.Value.
+func bearerAS(t *testing.T, accepted string, useTLS bool) (*introspectiontest.Server, *atomic.Value) {
+	accept := &atomic.Value{}
+	accept.Store(accepted)
+	h := func(w http.ResponseWriter, r *http.Request) {
 		want, _ := accept.Load().(string)
-		got := s.Header.Get("Authorization")
+		got := r.Header.Get("Authorization")
 		if !strings.HasPrefix(got, "Bearer at-") || want != "" && got != "Bearer "+want {
-			answer(401, `{"error":"invalid_token"}`)(w, r, s)
+			introspectiontest.Reply(401, `{"error":"invalid_token"}`)(w, r)
 			return
 		}
-		answer(200, activeBody)(w, r, s)
+		introspectiontest.Reply(200, activeBody)(w, r)
 	}
 	if useTLS {
-		return newFakeASTLS(t, h)
+		return newASTLS(t, h), accept
 	}
-	return newFakeAS(t, h)
+	return newAS(t, h), accept
 }
 
 func bearerOptions(introspectURL, tokenURL string) introspection.Options {
@@ -96,19 +99,15 @@ func bearerOptions(introspectURL, tokenURL string) introspection.Options {
 func TestBearerTokenReused(t *testing.T) {
 	t.Parallel()
 	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, false)
-	var accept atomic.Value
-	accept.Store("at-1")
-	as := bearerAS(t, &accept, false)
+	as, _ := bearerAS(t, "at-1", false)
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
 	for range 5 {
-		if _, err := introspect(t, c, testToken); err != nil {
-			t.Fatal(err)
-		}
+		mustIntrospect(t, c, testToken)
 	}
 	if n := ts.calls.Load(); n != 1 {
 		t.Errorf("%d token requests for 5 introspections, want 1", n)
 	}
-	for _, r := range as.requests() {
+	for _, r := range as.Requests() {
 		if r.Form.Has("client_id") || r.Form.Has("client_secret") || r.Form.Get("token") != testToken {
 			t.Errorf("introspection form = %v", r.Form)
 		}
@@ -119,8 +118,7 @@ func TestBearerTokenRefreshedWhenExpiring(t *testing.T) {
 	t.Parallel()
 	// 5 s is within oauth2's 10 s early expiry: every use needs a new one.
 	ts := newTokenServer(t, &tokenServer{expiresIn: 5}, false)
-	var accept atomic.Value
-	as := bearerAS(t, &accept, false)
+	as, accept := bearerAS(t, "", false)
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
 	for i := 1; i <= 3; i++ {
 		accept.Store(fmt.Sprintf("at-%d", i)) // only the newest token works
@@ -136,9 +134,7 @@ func TestBearerTokenRefreshedWhenExpiring(t *testing.T) {
 func TestBearerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 	t.Parallel()
 	ts := newTokenServer(t, &tokenServer{expiresIn: 3600, delay: 100 * time.Millisecond}, false)
-	var accept atomic.Value
-	accept.Store("at-1")
-	as := bearerAS(t, &accept, false)
+	as, _ := bearerAS(t, "at-1", false)
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -157,7 +153,7 @@ func TestBearerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 	if n := ts.calls.Load(); n != 1 {
 		t.Errorf("%d token requests for 50 concurrent introspections, want 1", n)
 	}
-	if n := as.count(); n != 50 {
+	if n := as.Total(); n != 50 {
 		t.Errorf("%d introspection requests, want 50", n)
 	}
 }
@@ -181,8 +177,7 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 			if tc.closed {
 				ts.Close()
 			}
-			var accept atomic.Value
-			as := bearerAS(t, &accept, false)
+			as, _ := bearerAS(t, "", false)
 			res, err := introspect(t, newClient(t, bearerOptions(as.URL, ts.URL+"/token?x=1")), testToken)
 			err = mustFail(t, res, err)
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tenant acme") {
@@ -193,7 +188,7 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 					t.Errorf("error %q leaks %q", err, leak)
 				}
 			}
-			if as.count() != 0 {
+			if as.Total() != 0 {
 				t.Error("introspected without an access token")
 			}
 		})
@@ -203,17 +198,13 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 func TestBearerRejectedTokenIsDropped(t *testing.T) {
 	t.Parallel()
 	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, false)
-	var accept atomic.Value
-	accept.Store("at-1")
-	as := bearerAS(t, &accept, false)
+	as, accept := bearerAS(t, "at-1", false)
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	accept.Store("at-2") // the server revoked at-1
 	res, err := introspect(t, c, testToken)
 	mustStatus(t, mustFail(t, res, err), http.StatusUnauthorized)
-	if n := as.count(); n != 2 {
+	if n := as.Total(); n != 2 {
 		t.Errorf("%d introspection requests after the 401, want 2 (no retry loop)", n)
 	}
 	if _, err := introspect(t, c, testToken); err != nil {
@@ -238,8 +229,7 @@ func TestBearerRejectedTokenIsDropped(t *testing.T) {
 func TestBearerTokenEndpointUsesTheClientTLSSettings(t *testing.T) {
 	t.Parallel()
 	ts := newTokenServer(t, &tokenServer{expiresIn: 3600}, true)
-	var accept atomic.Value
-	as := bearerAS(t, &accept, true)
+	as, _ := bearerAS(t, "", true)
 	opts := bearerOptions(as.URL, ts.URL)
 	// Without the CA neither server is trusted; httptest TLS servers share
 	// one certificate, so the AS's CA file also covers the token endpoint.
@@ -247,17 +237,14 @@ func TestBearerTokenEndpointUsesTheClientTLSSettings(t *testing.T) {
 	if err = mustFail(t, res, err); !strings.Contains(err.Error(), "token request failed: TLS") {
 		t.Errorf("error = %q, want a TLS failure at the token endpoint", err)
 	}
-	opts.CAFile = as.caFile(t)
-	if _, err := introspect(t, newClient(t, opts), testToken); err != nil {
-		t.Fatal(err)
-	}
+	opts.CAFile = as.CAFile(t)
+	mustIntrospect(t, newClient(t, opts), testToken)
 }
 
 func TestBearerWaitHonoursContext(t *testing.T) {
 	t.Parallel()
 	ts := newTokenServer(t, &tokenServer{expiresIn: 3600, delay: 600 * time.Millisecond}, false)
-	var accept atomic.Value
-	as := bearerAS(t, &accept, false)
+	as, _ := bearerAS(t, "", false)
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()

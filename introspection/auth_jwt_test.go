@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // Keys are generated once per test binary: RSA generation is slow under
@@ -79,7 +80,7 @@ func sec1(t *testing.T, key *ecdsa.PrivateKey) []byte {
 // assertionAS is a fake authorization server that verifies every client
 // assertion with pub and records the jti values it saw.
 type assertionAS struct {
-	*fakeAS
+	*introspectiontest.Server
 	mu   sync.Mutex
 	jtis []string
 }
@@ -88,32 +89,32 @@ type assertionAS struct {
 // URL + "/introspect" when aud is "".
 func newAssertionAS(t *testing.T, pub crypto.PublicKey, alg jose.SignatureAlgorithm, kid, aud string) *assertionAS {
 	a := &assertionAS{}
-	a.fakeAS = newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+	a.Server = newAS(t, func(w http.ResponseWriter, r *http.Request) {
 		want := aud
 		if want == "" {
 			want = a.URL + "/introspect"
 		}
-		if err := a.check(s, pub, alg, kid, want); err != nil {
+		if err := a.check(r, pub, alg, kid, want); err != nil {
 			t.Errorf("assertion: %v", err)
-			answer(401, `{"error":"invalid_client"}`)(w, r, s)
+			introspectiontest.Reply(401, `{"error":"invalid_client"}`)(w, r)
 			return
 		}
-		answer(200, activeBody)(w, r, s)
+		introspectiontest.Reply(200, activeBody)(w, r)
 	})
 	return a
 }
 
-func (a *assertionAS) check(s seen, pub crypto.PublicKey, alg jose.SignatureAlgorithm, kid, aud string) error {
-	if got := s.Form.Get("client_assertion_type"); got != introspection.AssertionType {
+func (a *assertionAS) check(r *http.Request, pub crypto.PublicKey, alg jose.SignatureAlgorithm, kid, aud string) error {
+	if got := r.PostForm.Get("client_assertion_type"); got != introspection.AssertionType {
 		return fmt.Errorf("client_assertion_type = %q", got)
 	}
-	if got := s.Form.Get("client_id"); got != "rs-acme" {
+	if got := r.PostForm.Get("client_id"); got != "rs-acme" {
 		return fmt.Errorf("client_id = %q", got)
 	}
-	if s.Form.Has("client_secret") || s.Header.Get("Authorization") != "" {
-		return fmt.Errorf("a secret was sent too: form %v, Authorization %q", s.Form, s.Header.Get("Authorization"))
+	if r.PostForm.Has("client_secret") || r.Header.Get("Authorization") != "" {
+		return fmt.Errorf("a secret was sent too: form %v, Authorization %q", r.PostForm, r.Header.Get("Authorization"))
 	}
-	tok, err := jwt.ParseSigned(s.Form.Get("client_assertion"), []jose.SignatureAlgorithm{alg})
+	tok, err := jwt.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{alg})
 	if err != nil {
 		return fmt.Errorf("parse: %v", err)
 	}
@@ -191,10 +192,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			opts.AssertionAudience = tc.audience
 			c := newClient(t, opts)
 			for range 2 {
-				res, err := introspect(t, c, testToken)
-				if err != nil {
-					t.Fatal(err)
-				}
+				res := mustIntrospect(t, c, testToken)
 				if !res.Claims.Active {
 					t.Fatal("not active")
 				}
@@ -211,7 +209,7 @@ func TestPrivateKeyJWTFreshAssertionPerAttempt(t *testing.T) {
 	t.Parallel()
 	var calls int
 	var mu sync.Mutex
-	as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+	as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		calls++
 		first := calls == 1
@@ -220,13 +218,11 @@ func TestPrivateKeyJWTFreshAssertionPerAttempt(t *testing.T) {
 			hangUp(t, w, true) // a connection failure: the client retries
 			return
 		}
-		answer(200, activeBody)(w, r, s)
+		introspectiontest.Reply(200, activeBody)(w, r)
 	})
 	c := newClient(t, jwtOptions(as.URL, writePEM(t, "PRIVATE KEY", pkcs8(t, ecKey()))))
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
-	reqs := as.requests()
+	mustIntrospect(t, c, testToken)
+	reqs := as.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("%d requests, want 2 (one retry)", len(reqs))
 	}

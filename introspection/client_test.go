@@ -2,14 +2,11 @@ package introspection_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,6 +19,8 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const activeBody = `{"active":true,"sub":"user-1","scope":"a b"}`
@@ -40,15 +39,13 @@ func TestRequestShape(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(200, activeBody))
+			as := newAS(t, introspectiontest.Reply(200, activeBody))
 			opts := options(as.URL + "/introspect?realm=x")
 			opts.TokenTypeHint = tc.hint
-			if _, err := introspect(t, newClient(t, opts), tc.token); err != nil {
-				t.Fatal(err)
-			}
-			r := as.requests()[0]
-			if r.Method != http.MethodPost || r.Path != "/introspect" {
-				t.Errorf("request = %s %s", r.Method, r.Path)
+			mustIntrospect(t, newClient(t, opts), tc.token)
+			r := as.Requests()[0]
+			if r.Method != http.MethodPost || r.URL.Path != "/introspect" {
+				t.Errorf("request = %s %s", r.Method, r.URL.Path)
 			}
 			if !reflect.DeepEqual(r.Form, tc.wantForm) {
 				t.Errorf("form = %v, want %v", r.Form, tc.wantForm)
@@ -68,14 +65,12 @@ func TestRequestShape(t *testing.T) {
 
 func TestExtraHeadersAndUserAgent(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, answer(200, activeBody))
+	as := newAS(t, introspectiontest.Reply(200, activeBody))
 	opts := options(as.URL)
 	opts.UserAgent = "tokengate/1.2.3"
 	opts.Headers = map[string]string{"x-api-key": "k-123", "X-Tenant": "acme", "Host": "idp.acme.example"}
-	if _, err := introspect(t, newClient(t, opts), testToken); err != nil {
-		t.Fatal(err)
-	}
-	r := as.requests()[0]
+	mustIntrospect(t, newClient(t, opts), testToken)
+	r := as.Requests()[0]
 	if r.Header.Get("X-Api-Key") != "k-123" || r.Header.Get("X-Tenant") != "acme" {
 		t.Errorf("extra headers missing: %v", r.Header)
 	}
@@ -102,12 +97,10 @@ func TestAuthNone(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(200, activeBody))
+			as := newAS(t, introspectiontest.Reply(200, activeBody))
 			opts := introspection.Options{URL: as.URL, AuthMethod: introspection.AuthNone, ClientID: tc.clientID, ClientSecret: "unused", Headers: tc.headers}
-			if _, err := introspect(t, newClient(t, opts), "t"); err != nil {
-				t.Fatal(err)
-			}
-			r := as.requests()[0]
+			mustIntrospect(t, newClient(t, opts), "t")
+			r := as.Requests()[0]
 			if !reflect.DeepEqual(r.Form, tc.wantForm) {
 				t.Errorf("form = %v, want %v", r.Form, tc.wantForm)
 			}
@@ -120,11 +113,11 @@ func TestAuthNone(t *testing.T) {
 
 func TestRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
-	target := newFakeAS(t, answer(200, activeBody))
+	target := newAS(t, introspectiontest.Reply(200, activeBody))
 	for _, code := range []int{301, 302, 303, 307, 308} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, _ seen) {
+			as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, target.URL+"/elsewhere", code)
 			})
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
@@ -136,7 +129,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		if n := target.count(); n != 0 {
+		if n := target.Total(); n != 0 {
 			t.Errorf("redirect target hit %d times", n)
 		}
 	})
@@ -162,14 +155,14 @@ func TestNon200(t *testing.T) {
 	} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(tc.code, tc.body))
+			as := newAS(t, introspectiontest.Reply(tc.code, tc.body))
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 			err = mustFail(t, res, err)
 			mustStatus(t, err, tc.code)
 			if strings.Contains(err.Error(), "html") || strings.Contains(err.Error(), "Error<") {
 				t.Errorf("error echoes the body: %q", err)
 			}
-			if n := as.count(); n != 1 {
+			if n := as.Total(); n != 1 {
 				t.Errorf("%d attempts for status %d, want 1 (HTTP answers are never retried)", n, tc.code)
 			}
 		})
@@ -199,7 +192,7 @@ func TestOAuthErrorField(t *testing.T) {
 	} {
 		t.Run(tc.body, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(401, tc.body))
+			as := newAS(t, introspectiontest.Reply(401, tc.body))
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 			err = mustFail(t, res, err)
 			se := mustStatus(t, err, 401)
@@ -230,7 +223,7 @@ func TestBodyLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(200, tc.body))
+			as := newAS(t, introspectiontest.Reply(200, tc.body))
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 			if tc.ok {
 				if err != nil || !res.Claims.Active {
@@ -250,7 +243,7 @@ func TestBodyLimit(t *testing.T) {
 // timeout.
 func TestEndlessBody(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, _ seen) {
+	as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"active":true,"pad":"`)
 		chunk := []byte(strings.Repeat("x", 32<<10))
 		for r.Context().Err() == nil {
@@ -293,7 +286,7 @@ func TestBadBodies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(200, tc.body))
+			as := newAS(t, introspectiontest.Reply(200, tc.body))
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 			err = mustFail(t, res, err)
 			if !strings.Contains(err.Error(), tc.want) {
@@ -313,7 +306,7 @@ func TestBadBodies(t *testing.T) {
 // error, and is not retried: the response had started.
 func TestTruncatedResponse(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, func(w http.ResponseWriter, _ *http.Request, _ seen) {
+	as := newAS(t, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(200)
 		_, _ = io.WriteString(w, `{"active":true,`)
@@ -323,7 +316,7 @@ func TestTruncatedResponse(t *testing.T) {
 	if !strings.Contains(err.Error(), "reading the response failed") {
 		t.Errorf("error = %q", err)
 	}
-	if n := as.count(); n != 1 {
+	if n := as.Total(); n != 1 {
 		t.Errorf("%d attempts, want 1", n)
 	}
 }
@@ -351,11 +344,8 @@ func TestClaimValues(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(200, tc.body))
-			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
-			if err != nil {
-				t.Fatal(err)
-			}
+			as := newAS(t, introspectiontest.Reply(200, tc.body))
+			res := mustIntrospect(t, newClient(t, options(as.URL)), testToken)
 			if !tc.check(res.Claims) {
 				t.Errorf("claims = %+v", res.Claims)
 			}
@@ -370,7 +360,7 @@ func TestTimeout(t *testing.T) {
 	t.Parallel()
 	t.Run("slow headers", func(t *testing.T) {
 		t.Parallel()
-		as := newFakeAS(t, func(_ http.ResponseWriter, r *http.Request, _ seen) { hang(r) })
+		as := newAS(t, func(_ http.ResponseWriter, r *http.Request) { hang(r) })
 		opts := options(as.URL)
 		opts.Timeout = 300 * time.Millisecond
 		start := time.Now()
@@ -383,13 +373,13 @@ func TestTimeout(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 300ms") {
 			t.Errorf("error = %q", err)
 		}
-		if n := as.count(); n != 1 {
+		if n := as.Total(); n != 1 {
 			t.Errorf("%d attempts, want 1 (timeouts are not retried)", n)
 		}
 	})
 	t.Run("slow body", func(t *testing.T) {
 		t.Parallel()
-		as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, _ seen) {
+		as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
 			_, _ = io.WriteString(w, `{"active":`)
 			w.(http.Flusher).Flush()
@@ -410,7 +400,7 @@ func TestTimeout(t *testing.T) {
 	})
 	t.Run("default 2s", func(t *testing.T) {
 		t.Parallel()
-		as := newFakeAS(t, func(_ http.ResponseWriter, r *http.Request, _ seen) { hang(r) })
+		as := newAS(t, func(_ http.ResponseWriter, r *http.Request) { hang(r) })
 		opts := options(as.URL)
 		opts.Timeout = 0
 		start := time.Now()
@@ -423,7 +413,7 @@ func TestTimeout(t *testing.T) {
 	})
 	t.Run("caller deadline first", func(t *testing.T) {
 		t.Parallel()
-		as := newFakeAS(t, func(_ http.ResponseWriter, r *http.Request, _ seen) { hang(r) })
+		as := newAS(t, func(_ http.ResponseWriter, r *http.Request) { hang(r) })
 		opts := options(as.URL)
 		opts.Timeout = 5 * time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -441,7 +431,7 @@ func TestTimeout(t *testing.T) {
 	})
 	t.Run("caller cancels", func(t *testing.T) {
 		t.Parallel()
-		as := newFakeAS(t, func(_ http.ResponseWriter, r *http.Request, _ seen) { hang(r) })
+		as := newAS(t, func(_ http.ResponseWriter, r *http.Request) { hang(r) })
 		opts := options(as.URL)
 		opts.Timeout = 5 * time.Second
 		ctx, cancel := context.WithCancel(context.Background())
@@ -476,7 +466,7 @@ func TestRetry(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
 			calls := 0
-			as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+			as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				calls++
 				n := calls
@@ -485,7 +475,7 @@ func TestRetry(t *testing.T) {
 					hangUp(t, w, tc.reset)
 					return
 				}
-				answer(200, activeBody)(w, r, s)
+				introspectiontest.Reply(200, activeBody)(w, r)
 			})
 			res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 			if tc.wantOK {
@@ -498,11 +488,11 @@ func TestRetry(t *testing.T) {
 					t.Errorf("error = %q", err)
 				}
 			}
-			if n := as.count(); n != tc.wantCalls {
+			if n := as.Total(); n != int64(tc.wantCalls) {
 				t.Errorf("%d attempts, want %d", n, tc.wantCalls)
 			}
 			// Both attempts carry the same request.
-			for _, r := range as.requests() {
+			for _, r := range as.Requests() {
 				if r.Form.Get("token") != testToken {
 					t.Errorf("attempt without the token: %v", r.Form)
 				}
@@ -539,35 +529,31 @@ func TestConnectionRefused(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	t.Parallel()
-	as := newFakeASTLS(t, answer(200, activeBody))
+	as := newASTLS(t, introspectiontest.Reply(200, activeBody))
 
 	t.Run("ca_file", func(t *testing.T) {
 		opts := options(as.URL)
-		opts.CAFile = as.caFile(t)
-		if _, err := introspect(t, newClient(t, opts), testToken); err != nil {
-			t.Fatal(err)
-		}
+		opts.CAFile = as.CAFile(t)
+		mustIntrospect(t, newClient(t, opts), testToken)
 	})
 	t.Run("unknown CA", func(t *testing.T) {
-		before := as.newConns.Load()
+		before := as.ConnsOpened()
 		res, err := introspect(t, newClient(t, options(as.URL)), testToken)
 		err = mustFail(t, res, err)
 		if !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("error = %q", err)
 		}
-		if n := as.newConns.Load() - before; n != 1 {
+		if n := as.ConnsOpened() - before; n != 1 {
 			t.Errorf("%d connections, want 1 (certificate errors are not retried)", n)
 		}
 	})
 	t.Run("insecure_skip_verify", func(t *testing.T) {
 		opts := options(as.URL)
 		opts.InsecureSkipVerify = true
-		if _, err := introspect(t, newClient(t, opts), testToken); err != nil {
-			t.Fatal(err)
-		}
+		mustIntrospect(t, newClient(t, opts), testToken)
 	})
 	t.Run("TLS to a plain HTTP server", func(t *testing.T) {
-		plain := newFakeAS(t, answer(200, activeBody))
+		plain := newAS(t, introspectiontest.Reply(200, activeBody))
 		res, err := introspect(t, newClient(t, options(strings.Replace(plain.URL, "http:", "https:", 1))), testToken)
 		err = mustFail(t, res, err)
 		if !strings.Contains(err.Error(), "HTTP response to HTTPS client") {
@@ -597,19 +583,14 @@ func TestCAFileAddsToSystemRoots(t *testing.T) {
 	}
 
 	// Server a's certificate is a "system" root; server b's is in ca_file.
-	a := newFakeASTLS(t, answer(200, activeBody))
-	t.Setenv("SSL_CERT_FILE", a.caFile(t))
+	a := newASTLS(t, introspectiontest.Reply(200, activeBody))
+	t.Setenv("SSL_CERT_FILE", a.CAFile(t))
 	t.Setenv("SSL_CERT_DIR", t.TempDir())
-	b := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		answer(200, activeBody)(w, r, seen{})
-	}))
-	cert, certPEM := selfSigned(t)
-	b.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	b.Config.ErrorLog = log.New(io.Discard, "", 0)
-	b.StartTLS()
-	defer b.Close()
+	ca := testsupport.NewCA(t, "tokengate test CA")
+	b := introspectiontest.NewTLS(t, ca.KeyPair(t, 2, "b", true))
+	b.HandleUnknown(introspectiontest.Reply(200, activeBody))
 	caFile := filepath.Join(t.TempDir(), "b.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -694,16 +675,16 @@ func TestErrorsNeverLeak(t *testing.T) {
 	t.Parallel()
 	const secret = "Sup3r-Secret-Value-9"
 	echo := testToken + " " + secret
-	behaviours := map[string]handler{
-		"401 echo":         answer(401, `{"error":"invalid_client","error_description":"`+echo+`"}`),
-		"401 token code":   answer(401, `{"error":"`+testToken+`"}`),
-		"401 secret code":  answer(401, `{"error":"`+secret+`"}`),
-		"500 html echo":    answer(500, "<html>"+echo+"</html>"),
-		"200 text echo":    answer(200, echo),
-		"200 wrong active": answer(200, `{"active":"`+testToken+`"}`),
-		"200 wrong exp":    answer(200, `{"active":true,"exp":"`+testToken+`"}`),
-		"200 too big":      answer(200, `{"active":true,"x":"`+strings.Repeat(testToken, 40000)+`"}`),
-		"redirect": func(w http.ResponseWriter, r *http.Request, _ seen) {
+	behaviours := map[string]http.HandlerFunc{
+		"401 echo":         introspectiontest.Reply(401, `{"error":"invalid_client","error_description":"`+echo+`"}`),
+		"401 token code":   introspectiontest.Reply(401, `{"error":"`+testToken+`"}`),
+		"401 secret code":  introspectiontest.Reply(401, `{"error":"`+secret+`"}`),
+		"500 html echo":    introspectiontest.Reply(500, "<html>"+echo+"</html>"),
+		"200 text echo":    introspectiontest.Reply(200, echo),
+		"200 wrong active": introspectiontest.Reply(200, `{"active":"`+testToken+`"}`),
+		"200 wrong exp":    introspectiontest.Reply(200, `{"active":true,"exp":"`+testToken+`"}`),
+		"200 too big":      introspectiontest.Reply(200, `{"active":true,"x":"`+strings.Repeat(testToken, 40000)+`"}`),
+		"redirect": func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://127.0.0.1:1/?token="+testToken, http.StatusFound)
 		},
 		// net/http quotes pieces of a malformed status line in its error.
@@ -713,7 +694,7 @@ func TestErrorsNeverLeak(t *testing.T) {
 	for name, h := range behaviours {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, h)
+			as := newAS(t, h)
 			for _, method := range []introspection.AuthMethod{introspection.AuthClientSecretBasic, introspection.AuthClientSecretPost} {
 				opts := options(as.URL)
 				opts.AuthMethod, opts.ClientSecret = method, secret
@@ -736,8 +717,8 @@ func TestErrorsNeverLeak(t *testing.T) {
 // One client serves many goroutines; every caller gets its own answer.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		answer(200, fmt.Sprintf(`{"active":true,"sub":%q}`, s.Form.Get("token")))(w, r, s)
+	as := newAS(t, func(w http.ResponseWriter, r *http.Request) {
+		introspectiontest.Reply(200, fmt.Sprintf(`{"active":true,"sub":%q}`, r.PostForm.Get("token")))(w, r)
 	})
 	c := newClient(t, options(as.URL))
 	var wg sync.WaitGroup
@@ -757,12 +738,12 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := as.count(); n != 320 {
+	if n := as.Total(); n != 320 {
 		t.Errorf("%d requests, want 320", n)
 	}
 	// The pool keeps enough idle connections for 32 callers; net/http's
 	// default of 2 per host would dial for most of the 320 calls.
-	if n := as.newConns.Load(); n > 64 {
+	if n := as.ConnsOpened(); n > 64 {
 		t.Errorf("%d connections for 32 concurrent callers, want the pool to reuse them", n)
 	}
 }
@@ -774,20 +755,20 @@ func TestConnectionReuseAndClose(t *testing.T) {
 	for _, status := range []int{200, 401} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, answer(status, `{"active":true,"error":"invalid_client","pad":"`+strings.Repeat("x", 4000)+`"}`))
+			as := newAS(t, introspectiontest.Reply(status, `{"active":true,"error":"invalid_client","pad":"`+strings.Repeat("x", 4000)+`"}`))
 			c := newClient(t, options(as.URL))
 			for range 20 {
 				_, _ = introspect(t, c, testToken)
 			}
-			if n := as.newConns.Load(); n != 1 {
+			if n := as.ConnsOpened(); n != 1 {
 				t.Errorf("%d connections for 20 sequential calls, want 1", n)
 			}
 			c.Close()
 			deadline := time.Now().Add(2 * time.Second)
-			for as.closed.Load() != 1 && time.Now().Before(deadline) {
+			for as.ConnsClosed() != 1 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
-			if n := as.closed.Load(); n != 1 {
+			if n := as.ConnsClosed(); n != 1 {
 				t.Errorf("%d connections closed after Close, want 1", n)
 			}
 		})
@@ -808,8 +789,8 @@ func TestOptionsStringRedactsSecret(t *testing.T) {
 }
 
 // rawResponse answers with bytes that need not be valid HTTP.
-func rawResponse(raw string) handler {
-	return func(w http.ResponseWriter, _ *http.Request, _ seen) {
+func rawResponse(raw string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			return

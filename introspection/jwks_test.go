@@ -32,6 +32,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// jwksSetup is a jwtAS with keys and a client of it on a fake clock.
+func jwksSetup(t *testing.T, keys ...jose.JSONWebKey) (*jwtAS, *introspection.Client, *fakeClock) {
+	t.Helper()
+	clock := newFakeClock()
+	as := newJWTAS(t, keys...)
+	return as, jwksClient(t, as, clock), clock
+}
+
 // jwksClient is a client of as whose response checks run on clock.
 func jwksClient(t *testing.T, as *jwtAS, clock *fakeClock) *introspection.Client {
 	t.Helper()
@@ -56,30 +64,23 @@ func wantFetches(t *testing.T, as *jwtAS, n int32) {
 
 func TestJWKSCachedAcrossCalls(t *testing.T) {
 	t.Parallel()
-	as := newJWTAS(t, defaultKeys()...)
-	c := jwksClient(t, as, newFakeClock())
+	as, c, _ := jwksSetup(t, defaultKeys()...)
 	for _, k := range []struct {
 		key any
 		alg jose.SignatureAlgorithm
 		kid string
 	}{{rsaKey(), jose.RS256, "rsa-1"}, {ecKey(), jose.ES256, "ec-1"}, {rsaKey(), jose.RS256, "rsa-1"}} {
 		as.signWith(t, k.key, k.alg, k.kid)
-		if _, err := introspect(t, c, testToken); err != nil {
-			t.Fatal(err)
-		}
+		mustIntrospect(t, c, testToken)
 	}
 	wantFetches(t, as, 1)
 }
 
 func TestJWKSUnknownKidRefetchedOnceThenRateLimited(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
-	as := newJWTAS(t, defaultKeys()...)
-	c := jwksClient(t, as, clock)
+	as, c, clock := jwksSetup(t, defaultKeys()...)
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	wantFetches(t, as, 1)
 
 	clock.Advance(introspection.JWKSRefetchInterval + time.Second)
@@ -113,13 +114,9 @@ func TestJWKSUnknownKidRefetchedOnceThenRateLimited(t *testing.T) {
 
 func TestJWKSConcurrentUnknownKidMakesOneRefetch(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
-	as := newJWTAS(t, defaultKeys()...)
-	c := jwksClient(t, as, clock)
+	as, c, clock := jwksSetup(t, defaultKeys()...)
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	clock.Advance(time.Minute)
 	as.setKeys(t, append(defaultKeys(), pubJWK(rsaKey2(), "rsa-2"))...)
 	as.signWith(t, rsaKey2(), jose.RS256, "rsa-2")
@@ -137,13 +134,9 @@ func TestJWKSConcurrentUnknownKidMakesOneRefetch(t *testing.T) {
 
 func TestJWKSRotatedKey(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
-	as := newJWTAS(t, pubJWK(rsaKey(), "rsa-1"))
-	c := jwksClient(t, as, clock)
+	as, c, clock := jwksSetup(t, pubJWK(rsaKey(), "rsa-1"))
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	// The server rotates to rsa-2 and drops rsa-1.
 	as.setKeys(t, pubJWK(rsaKey2(), "rsa-2"))
 	as.signWith(t, rsaKey2(), jose.RS256, "rsa-2")
@@ -154,9 +147,7 @@ func TestJWKSRotatedKey(t *testing.T) {
 
 	clock.Advance(introspection.JWKSRefetchInterval)
 	for range 3 {
-		if _, err := introspect(t, c, testToken); err != nil {
-			t.Fatal(err)
-		}
+		mustIntrospect(t, c, testToken)
 	}
 	wantFetches(t, as, 2)
 	// The refetched set replaced the old one: rsa-1 is no longer trusted.
@@ -167,44 +158,30 @@ func TestJWKSRotatedKey(t *testing.T) {
 
 func TestJWKSKidlessSignatureRefreshesOnce(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
-	as := newJWTAS(t, pubJWK(rsaKey(), "rsa-1"))
-	c := jwksClient(t, as, clock)
+	as, c, clock := jwksSetup(t, pubJWK(rsaKey(), "rsa-1"))
 	as.signWith(t, rsaKey(), jose.RS256, "")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	clock.Advance(introspection.JWKSRefetchInterval)
 	as.setKeys(t, pubJWK(rsaKey2(), "rsa-2"))
 	as.signWith(t, rsaKey2(), jose.RS256, "")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	wantFetches(t, as, 2)
 }
 
 func TestJWKSMaxAge(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
-	as := newJWTAS(t, defaultKeys()...)
-	c := jwksClient(t, as, clock)
+	as, c, clock := jwksSetup(t, defaultKeys()...)
 	as.signWith(t, ecKey(), jose.ES256, "ec-1")
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	clock.Advance(introspection.JWKSMaxAge)
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	wantFetches(t, as, 2) // old keys are fetched again
 
 	// A failing refresh keeps the old keys in use.
 	as.setJWKS(500, "")
 	clock.Advance(introspection.JWKSMaxAge)
 	for range 2 {
-		if _, err := introspect(t, c, testToken); err != nil {
-			t.Fatal(err)
-		}
+		mustIntrospect(t, c, testToken)
 	}
 	wantFetches(t, as, 3)
 }
@@ -238,9 +215,7 @@ func TestJWKSUnavailable(t *testing.T) {
 			// Once the endpoint recovers, the next allowed fetch helps.
 			as.setKeys(t, defaultKeys()...)
 			clock.Advance(introspection.JWKSRefetchInterval)
-			if _, err := introspect(t, c, testToken); err != nil {
-				t.Fatal(err)
-			}
+			mustIntrospect(t, c, testToken)
 			wantFetches(t, as, 2)
 		})
 	}
@@ -257,9 +232,7 @@ func TestJWKSSkipsKeysItCannotUse(t *testing.T) {
 		`+jwkJSON(t, jose.JSONWebKey{Key: rsaKey2().Public(), KeyID: "rsa-1", Use: "enc"})+`,
 		`+jwkJSON(t, pubJWK(rsaKey(), "rsa-1"))+`]}`)
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	if _, err := introspect(t, newClient(t, as.options()), testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, newClient(t, as.options()), testToken)
 	// A response signed with the key marked for encryption is refused.
 	as2 := newJWTAS(t, jose.JSONWebKey{Key: rsaKey2().Public(), KeyID: "rsa-1", Use: "enc"})
 	as2.signWith(t, rsaKey2(), jose.RS256, "rsa-1")
@@ -293,8 +266,6 @@ func TestJWKSFetchAbandonedByItsCallerDoesNotCount(t *testing.T) {
 	as.mu.Lock()
 	as.jwksDelay = 0
 	as.mu.Unlock()
-	if _, err := introspect(t, c, testToken); err != nil {
-		t.Fatal(err)
-	}
+	mustIntrospect(t, c, testToken)
 	wantFetches(t, as, 2)
 }

@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 const testIssuer = "https://idp.acme.example"
@@ -35,7 +36,7 @@ var edKey = sync.OnceValue(func() ed25519.PrivateKey {
 // jwtAS is a fake authorization server answering RFC 9701 signed responses,
 // with a JWKS endpoint that counts its fetches.
 type jwtAS struct {
-	*fakeAS
+	*introspectiontest.Server
 	jwks    *httptest.Server
 	fetches atomic.Int32
 
@@ -51,7 +52,7 @@ func newJWTAS(t *testing.T, keys ...jose.JSONWebKey) *jwtAS {
 	t.Helper()
 	a := &jwtAS{contentType: introspection.JWTResponseMediaType}
 	a.setKeys(t, keys...)
-	a.fakeAS = newFakeAS(t, func(w http.ResponseWriter, _ *http.Request, _ seen) {
+	a.Server = newAS(t, func(w http.ResponseWriter, _ *http.Request) {
 		a.mu.Lock()
 		ct, body := a.contentType, a.body
 		a.mu.Unlock()
@@ -288,7 +289,7 @@ func TestJWTResponse(t *testing.T) {
 				if !res.Claims.Active || res.Claims.Subject != "user-1" || res.Claims.ScopeString() != "a b" {
 					t.Errorf("claims = %+v", res.Claims)
 				}
-				if got := as.requests()[0].Header.Get("Accept"); got != introspection.JWTResponseMediaType {
+				if got := as.Requests()[0].Header.Get("Accept"); got != introspection.JWTResponseMediaType {
 					t.Errorf("Accept = %q", got)
 				}
 				return
@@ -309,10 +310,7 @@ func TestJWTResponseInactive(t *testing.T) {
 	as := newJWTAS(t, defaultKeys()...)
 	as.respond(introspection.JWTResponseMediaType, sign(t, rsaKey(), jose.RS256, "rsa-1", typ,
 		edit(func(c map[string]any) { c["token_introspection"] = map[string]any{"active": false} })))
-	res, err := introspect(t, newClient(t, as.options()), testToken)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustIntrospect(t, newClient(t, as.options()), testToken)
 	if res.Claims.Active {
 		t.Error("an inactive token came back active")
 	}

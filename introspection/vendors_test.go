@@ -15,34 +15,24 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
-// rfc6749Basic decodes a Basic header the way RFC 6749 §2.3.1 says an
-// authorization server must: base64, split at the first ":", then
-// form-url-decode each half.
-func rfc6749Basic(t *testing.T, r *http.Request) (id, secret string, ok bool) {
-	t.Helper()
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return "", "", false
-	}
-	id, err1 := url.QueryUnescape(user)
-	secret, err2 := url.QueryUnescape(pass)
-	if err1 != nil || err2 != nil {
-		t.Errorf("credentials are not form-url-encoded: %q %q", user, pass)
-		return "", "", false
-	}
-	return id, secret, true
+// vendorOptions are options(url) with a vendor's client credentials.
+func vendorOptions(url, clientID, clientSecret string) introspection.Options {
+	o := options(url)
+	o.ClientID, o.ClientSecret = clientID, clientSecret
+	return o
 }
 
 // wso2 behaves like WSO2 Identity Server's /oauth2/introspect: Basic auth,
 // `{'error': 'Invalid input'}` (not JSON) for an empty token and
 // `{'active':false}` (not JSON either, as the docs show it) for an unknown
 // one. tokens maps a tenant domain ("" for the super tenant) to its tokens.
-func wso2(t *testing.T, clientID, clientSecret string, tokens map[string]map[string]string) *fakeAS {
+func wso2(t *testing.T, clientID, clientSecret string, tokens map[string]map[string]string) *introspectiontest.Server {
 	mux := http.NewServeMux()
 	serve := func(domain string, w http.ResponseWriter, r *http.Request) {
-		id, secret, ok := rfc6749Basic(t, r)
+		id, secret, ok := introspectiontest.ClientSecretBasic(r)
 		if !ok || id != clientID || secret != clientSecret {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -64,10 +54,7 @@ func wso2(t *testing.T, clientID, clientSecret string, tokens map[string]map[str
 	mux.HandleFunc("POST /t/{domain}/oauth2/introspect", func(w http.ResponseWriter, r *http.Request) {
 		serve(r.PathValue("domain"), w, r)
 	})
-	return newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		r.PostForm = s.Form // the recorder consumed the body
-		mux.ServeHTTP(w, r)
-	})
+	return newAS(t, mux.ServeHTTP)
 }
 
 func TestWSO2SuperTenant(t *testing.T) {
@@ -77,14 +64,10 @@ func TestWSO2SuperTenant(t *testing.T) {
 		"fbc4e794-23db-3394-b1e5-f2c3e511d01f": `{"exp":1464161608,"username":"admin@carbon.super","active":true,"token_type":"Bearer","client_id":"rgfKVdnMQnJSSr_pKFTxj3apiwYa","iat":1464158008}`,
 		"34060588-dd4e-36a5-ad93-440cc77a1cfb": `{"exp":1464161560,"username":"admin@carbon.super","scope":"test1 test2","active":true,"token_type":"Bearer","client_id":"rgfKVdnMQnJSSr_pKFTxj3apiwYa","iat":1464157960}`,
 	}})
-	opts := options(as.URL + "/oauth2/introspect")
-	opts.ClientID, opts.ClientSecret = id, secret
+	opts := vendorOptions(as.URL+"/oauth2/introspect", id, secret)
 	c := newClient(t, opts)
 
-	res, err := introspect(t, c, "fbc4e794-23db-3394-b1e5-f2c3e511d01f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustIntrospect(t, c, "fbc4e794-23db-3394-b1e5-f2c3e511d01f")
 	cl := res.Claims
 	if !cl.Active || cl.Username != "admin@carbon.super" || cl.TokenType != "Bearer" || cl.ClientID != id {
 		t.Errorf("claims = %+v", cl)
@@ -99,16 +82,13 @@ func TestWSO2SuperTenant(t *testing.T) {
 		t.Errorf("Cache = %q, want none", res.Cache)
 	}
 
-	res, err = introspect(t, c, "34060588-dd4e-36a5-ad93-440cc77a1cfb")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res = mustIntrospect(t, c, "34060588-dd4e-36a5-ad93-440cc77a1cfb")
 	if !reflect.DeepEqual(res.Claims.Scopes, []string{"test1", "test2"}) {
 		t.Errorf("scopes = %q", res.Claims.Scopes)
 	}
-	for _, r := range as.requests() {
-		if r.Path != "/oauth2/introspect" || r.Method != http.MethodPost {
-			t.Errorf("request %s %s", r.Method, r.Path)
+	for _, r := range as.Requests() {
+		if r.URL.Path != "/oauth2/introspect" || r.Method != http.MethodPost {
+			t.Errorf("request %s %s", r.Method, r.URL.Path)
 		}
 	}
 }
@@ -120,23 +100,19 @@ func TestWSO2TenantPath(t *testing.T) {
 	as := wso2(t, id, secret, map[string]map[string]string{"foo.com": {
 		tok: `{"scope":"1 test","active":true,"token_type":"Bearer","exp":1517922663,"iat":1517919063,"client_id":"okaN2IXAsLx5SBH9Los1C6zX1RIa","username":"admin@foo.com"}`,
 	}})
-	opts := options(as.URL + "/t/foo.com/oauth2/introspect")
-	opts.ClientID, opts.ClientSecret = id, secret
-	res, err := introspect(t, newClient(t, opts), tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := vendorOptions(as.URL+"/t/foo.com/oauth2/introspect", id, secret)
+	res := mustIntrospect(t, newClient(t, opts), tok)
 	if res.Claims.Username != "admin@foo.com" || !reflect.DeepEqual(res.Claims.Scopes, []string{"1", "test"}) {
 		t.Errorf("claims = %+v", res.Claims)
 	}
-	if got := as.requests()[0].Path; got != "/t/foo.com/oauth2/introspect" {
+	if got := as.Requests()[0].URL.Path; got != "/t/foo.com/oauth2/introspect" {
 		t.Errorf("path = %q", got)
 	}
 
 	// The same token at the super tenant path is unknown there: WSO2 says
 	// {'active':false}, which is not JSON, so it is an error, not "inactive".
 	opts.URL = as.URL + "/oauth2/introspect"
-	_, err = introspect(t, newClient(t, opts), tok)
+	_, err := introspect(t, newClient(t, opts), tok)
 	if err == nil {
 		t.Fatal("token of tenant foo.com accepted at the super tenant")
 	}
@@ -150,14 +126,13 @@ func TestWSO2BasicAuthEncoding(t *testing.T) {
 	const id, secret = "rs:client 1%ü", "pa ss:w%rd+é/"
 	const tok = "fbc4e794-23db-3394-b1e5-f2c3e511d01f"
 	as := wso2(t, id, secret, map[string]map[string]string{"": {tok: `{"active":true,"username":"admin@carbon.super","token_type":"Bearer"}`}})
-	opts := options(as.URL + "/oauth2/introspect")
-	opts.ClientID, opts.ClientSecret = id, secret
+	opts := vendorOptions(as.URL+"/oauth2/introspect", id, secret)
 	if _, err := introspect(t, newClient(t, opts), tok); err != nil {
 		t.Fatal(err) // the fake answers 401 unless decoding gives the originals back
 	}
 	// Written out by hand from RFC 6749 Appendix B (space → "+").
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("rs%3Aclient+1%25%C3%BC:pa+ss%3Aw%25rd%2B%C3%A9%2F"))
-	r := as.requests()[0]
+	r := as.Requests()[0]
 	if got := r.Header.Get("Authorization"); got != want {
 		t.Errorf("Authorization = %q, want %q", got, want)
 	}
@@ -169,9 +144,7 @@ func TestWSO2BasicAuthEncoding(t *testing.T) {
 func TestWSO2EmptyToken(t *testing.T) {
 	t.Parallel()
 	as := wso2(t, "id", "secret", nil)
-	opts := options(as.URL + "/oauth2/introspect")
-	opts.ClientID, opts.ClientSecret = "id", "secret"
-	res, err := introspect(t, newClient(t, opts), "")
+	res, err := introspect(t, newClient(t, vendorOptions(as.URL+"/oauth2/introspect", "id", "secret")), "")
 	err = mustFail(t, res, err)
 	se := mustStatus(t, err, http.StatusBadRequest)
 	if se.OAuthError != "" {
@@ -180,7 +153,7 @@ func TestWSO2EmptyToken(t *testing.T) {
 	if strings.Contains(err.Error(), "Invalid input") {
 		t.Errorf("error echoes the body: %q", err)
 	}
-	if f := as.requests()[0].Form; f.Get("token") != "" || !f.Has("token") {
+	if f := as.Requests()[0].Form; f.Get("token") != "" || !f.Has("token") {
 		t.Errorf("form = %v, want an empty token field", f)
 	}
 }
@@ -190,34 +163,32 @@ func TestWSO2EmptyToken(t *testing.T) {
 func TestWSO2InvalidTokenNonJSON(t *testing.T) {
 	t.Parallel()
 	as := wso2(t, "id", "secret", nil)
-	opts := options(as.URL + "/oauth2/introspect")
-	opts.ClientID, opts.ClientSecret = "id", "secret"
-	res, err := introspect(t, newClient(t, opts), "unknown-token")
+	res, err := introspect(t, newClient(t, vendorOptions(as.URL+"/oauth2/introspect", "id", "secret")), "unknown-token")
 	err = mustFail(t, res, err)
 	if !strings.Contains(err.Error(), "not a JSON object") {
 		t.Errorf("error = %q, want it to say the body is not JSON", err)
 	}
-	if as.count() != 1 {
-		t.Errorf("%d requests, want 1", as.count())
+	if as.Total() != 1 {
+		t.Errorf("%d requests, want 1", as.Total())
 	}
 }
 
 // spid behaves like Schibsted SPiD's POST /oauth/introspect.
-func spid(t *testing.T, clientID, clientSecret string) *fakeAS {
-	return newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if s.Path != "/oauth/introspect" {
+func spid(t *testing.T, clientID, clientSecret string) *introspectiontest.Server {
+	return newAS(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/oauth/introspect" {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		if id, secret, ok := rfc6749Basic(t, r); !ok || id != clientID || secret != clientSecret {
-			answer(http.StatusUnauthorized, `{"error":"invalid_client","error_description":"Invalid client credentials"}`)(w, r, s)
+		if id, secret, ok := introspectiontest.ClientSecretBasic(r); !ok || id != clientID || secret != clientSecret {
+			introspectiontest.Reply(http.StatusUnauthorized, `{"error":"invalid_client","error_description":"Invalid client credentials"}`)(w, r)
 			return
 		}
-		switch tok := s.Form.Get("token"); tok {
+		switch tok := r.PostForm.Get("token"); tok {
 		case "":
-			answer(http.StatusBadRequest, `{"error":"invalid_request","error_description":"Missing token"}`)(w, r, s)
+			introspectiontest.Reply(http.StatusBadRequest, `{"error":"invalid_request","error_description":"Missing token"}`)(w, r)
 		case "eyJ0eXAiOiJK.valid.jUaR-nZOx5MGg":
-			answer(http.StatusOK, `{
+			introspectiontest.Reply(http.StatusOK, `{
     "sub": "5d75167d-8841-5072-89cb-985915e2dbb3",
     "aud": [
         "http://example.com"
@@ -230,9 +201,9 @@ func spid(t *testing.T, clientID, clientSecret string) *fakeAS {
     "iat": 1503924622,
     "client_id": "4e8463569caf7ca019000007",
     "jti": "45e73931-fcd6-4260-b5eb-51286c781e53"
-}`)(w, r, s)
+}`)(w, r)
 		default:
-			answer(http.StatusOK, "{\n    \"active\": false\n}")(w, r, s)
+			introspectiontest.Reply(http.StatusOK, "{\n    \"active\": false\n}")(w, r)
 		}
 	})
 }
@@ -241,15 +212,11 @@ func TestSPiD(t *testing.T) {
 	t.Parallel()
 	const id, secret = "4e8463569caf7ca019000007", "foobar"
 	as := spid(t, id, secret)
-	opts := options(as.URL + "/oauth/introspect")
-	opts.ClientID, opts.ClientSecret = id, secret
+	opts := vendorOptions(as.URL+"/oauth/introspect", id, secret)
 	c := newClient(t, opts)
 
 	t.Run("valid", func(t *testing.T) {
-		res, err := introspect(t, c, "eyJ0eXAiOiJK.valid.jUaR-nZOx5MGg")
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := mustIntrospect(t, c, "eyJ0eXAiOiJK.valid.jUaR-nZOx5MGg")
 		cl := res.Claims
 		if !reflect.DeepEqual(cl.Audience, []string{"http://example.com"}) {
 			t.Errorf("aud = %q", cl.Audience)
@@ -265,10 +232,7 @@ func TestSPiD(t *testing.T) {
 		}
 	})
 	t.Run("inactive", func(t *testing.T) {
-		res, err := introspect(t, c, "expired-token")
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := mustIntrospect(t, c, "expired-token")
 		if res.Claims == nil || res.Claims.Active {
 			t.Errorf("claims = %+v, want inactive", res.Claims)
 		}
@@ -298,15 +262,10 @@ func TestSPiD(t *testing.T) {
 
 // workos behaves like WorkOS AuthKit's /oauth2/introspection: client
 // credentials in the body.
-func workos(t *testing.T, clientID, clientSecret string) *fakeAS {
-	return newFakeAS(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if s.Form.Get("client_id") != clientID || s.Form.Get("client_secret") != clientSecret {
-			answer(http.StatusUnauthorized, `{"error":"invalid_client"}`)(w, r, s)
-			return
-		}
-		switch s.Form.Get("token") {
-		case "access.jwt.sig":
-			answer(http.StatusOK, `{
+func workos(t *testing.T, clientID, clientSecret string) *introspectiontest.Server {
+	as := introspectiontest.New(t)
+	as.RequirePostAuth(clientID, clientSecret) // else 401 {"error":"invalid_client"}
+	as.Raw("access.jwt.sig", http.StatusOK, `{
   "active": true,
   "client_id": "client_01JP8BD0CZ401TDF9X54NT5ZEK",
   "iss": "https://authkit_domain",
@@ -318,9 +277,8 @@ func workos(t *testing.T, clientID, clientSecret string) *fakeAS {
   "exp": 1742604853,
   "iat": 1742604553,
   "token_type": "access_token"
-}`)(w, r, s)
-		case "refresh-token":
-			answer(http.StatusOK, `{
+}`)
+	as.Raw("refresh-token", http.StatusOK, `{
   "active": true,
   "client_id": "client_01JP8BD0CZ401TDF9X54NT5ZEK",
   "iss": "https://authkit_domain",
@@ -328,11 +286,9 @@ func workos(t *testing.T, clientID, clientSecret string) *fakeAS {
   "sub": "user_01JPXN6KA7622KJ4VP83X1NTKX",
   "iat": 1742604553,
   "token_type": "refresh_token"
-}`)(w, r, s)
-		default:
-			answer(http.StatusOK, `{"active": false}`)(w, r, s)
-		}
-	})
+}`)
+	as.HandleUnknown(introspectiontest.Reply(http.StatusOK, `{"active": false}`))
+	return as
 }
 
 func TestWorkOS(t *testing.T) {
@@ -344,10 +300,7 @@ func TestWorkOS(t *testing.T) {
 	opts.ClientID, opts.ClientSecret = id, secret
 	c := newClient(t, opts)
 
-	res, err := introspect(t, c, "access.jwt.sig")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mustIntrospect(t, c, "access.jwt.sig")
 	cl := res.Claims
 	if !reflect.DeepEqual(cl.Audience, []string{"client_123456789"}) || cl.TokenType != "access_token" {
 		t.Errorf("claims = %+v", cl)
@@ -359,7 +312,7 @@ func TestWorkOS(t *testing.T) {
 		t.Errorf("Raw[sid] = %s", got)
 	}
 
-	r := as.requests()[0]
+	r := as.Requests()[0]
 	want := url.Values{
 		"client_id":       {id},
 		"client_secret":   {secret},
@@ -375,10 +328,7 @@ func TestWorkOS(t *testing.T) {
 
 	// A refresh token is active and parses; refusing it is the decision
 	// layer's job (token_types).
-	res, err = introspect(t, c, "refresh-token")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res = mustIntrospect(t, c, "refresh-token")
 	if !res.Claims.Active || res.Claims.TokenType != "refresh_token" || !res.Claims.Expiry.IsZero() {
 		t.Errorf("refresh token claims = %+v", res.Claims)
 	}

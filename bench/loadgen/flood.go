@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // floodPlan is how the flood scenario runs.
@@ -37,7 +39,7 @@ type floodResult struct {
 // plan.clients goroutines, at most plan.bound long, while plan.probes
 // goroutines check the cached good token. It watches the authorization
 // server's peak concurrency and tokengate's memory (pid).
-func flood(ctx context.Context, out io.Writer, p *pool, as *fakeAS, pid int, plan floodPlan) (floodResult, error) {
+func flood(ctx context.Context, out io.Writer, p *pool, as *introspectiontest.Server, pid int, plan floodPlan) (floodResult, error) {
 	r := floodResult{plan: plan, tally: newTally()}
 	fmt.Fprintf(out, "\n== 4. Flood: %d distinct inactive tokens from %d clients (bounded to %v); %d clients check the cached good token meanwhile\n",
 		plan.tokens, plan.clients, plan.bound, plan.probes)
@@ -55,8 +57,8 @@ func flood(ctx context.Context, out io.Writer, p *pool, as *fakeAS, pid int, pla
 	if r.memBefore, err = readMemory(pid); err != nil {
 		fmt.Fprintf(out, "warning: %v\n", err)
 	}
-	callsBefore := as.total.Load()
-	as.resetPeak()
+	callsBefore := as.Total()
+	as.ResetPeak()
 
 	var stop atomic.Bool
 	probeDone := make(chan loadResult, 1)
@@ -70,7 +72,7 @@ func flood(ctx context.Context, out io.Writer, p *pool, as *fakeAS, pid int, pla
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("flood: %w", err)
 	}
-	r.asCalls, r.asPeak = as.total.Load()-callsBefore, as.peak.Load()
+	r.asCalls, r.asPeak = as.Total()-callsBefore, as.PeakInFlight()
 	if r.memAfter, err = readMemory(pid); err != nil {
 		fmt.Fprintf(out, "warning: %v\n", err)
 	}

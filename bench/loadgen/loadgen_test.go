@@ -20,7 +20,11 @@ import (
 // re-executes it with --noop-server, as the real binary does.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "--"+noopFlag {
-		if err := serveNoop(context.Background()); err != nil {
+		var headers string
+		if len(os.Args) > 2 {
+			headers = strings.TrimPrefix(os.Args[2], "--"+noopHeadersFlag+"=")
+		}
+		if err := serveNoop(context.Background(), headers); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}

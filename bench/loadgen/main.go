@@ -7,7 +7,11 @@
 // exits 0; it exits non-zero only when something failed to run. A missed
 // target is a "TARGET MISSED: ..." line, not a failure.
 //
+// Step 1b compares HTTP mode the same way: tokengate's /authz against a
+// no-op HTTP server writing tokengate's allow response.
+//
 //	go run ./bench/loadgen [--quick] [--tokengate bin/tokengate] [--duration 4s] [--rounds 3] [--clients 32]
+//	go run ./bench/loadgen --only http --server-cpus 0 --client-cpus 1   # HTTP mode, server on one core
 package main
 
 import (
@@ -19,8 +23,11 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // options is the parsed command line.
@@ -34,11 +41,47 @@ type options struct {
 	asDelay    time.Duration
 	gomaxprocs int
 	quick      bool
-	noopServer bool // hidden: run as the no-op ext_authz server
+	together   bool   // load both targets of a throughput round at once
+	only       string // "": every step; grpc, http or throughput: only those throughput steps
+	serverCPUs []int  // pin the servers to these CPUs (nil: not pinned)
+	clientCPUs []int  // pin this process to these CPUs (nil: not pinned)
+	noopServer bool   // hidden: run as the no-op ext_authz server
+	noopHeader string // hidden: the no-op HTTP server's response headers (JSON)
 }
 
-// noopFlag is the hidden flag of the no-op server mode.
-const noopFlag = "noop-server"
+// noopFlag is the hidden flag of the no-op server mode, noopHeadersFlag
+// the hidden flag with its HTTP response headers.
+const (
+	noopFlag        = "noop-server"
+	noopHeadersFlag = "noop-http-headers"
+)
+
+// childCPUs is the CPUs every server this process starts is pinned to
+// (options.serverCPUs), set before the first one starts.
+var childCPUs []int
+
+// parseCPUList reads a list such as "0", "0,2" or "0-3,6" (as taskset -c).
+func parseCPUList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b >= 1024 {
+			return nil, fmt.Errorf("bad CPU list %q", s)
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
 
 // parseFlags reads the command line; --quick shortens every phase unless a
 // flag sets that phase explicitly.
@@ -55,11 +98,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.asDelay, "as-delay", 20*time.Millisecond, "the fake authorization server's delay per call")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS for both servers (0: leave the environment as it is)")
 	fs.BoolVar(&o.quick, "quick", false, "short phases, for a smoke test")
+	fs.BoolVar(&o.together, "together", false, "throughput rounds load the no-op server and tokengate at once (the same contention for both; pin them to one CPU with --server-cpus to compare work per check)")
+	fs.StringVar(&o.only, "only", "", "run only the gRPC (grpc) or HTTP-mode (http) throughput comparison, or both (throughput)")
+	serverCPUs := fs.String("server-cpus", "", "pin tokengate and the no-op server to these CPUs, as taskset -c (e.g. 0)")
+	clientCPUs := fs.String("client-cpus", "", "pin the load generator (clients, fake AS) to these CPUs (e.g. 1)")
 	fs.BoolVar(&o.noopServer, noopFlag, false, "")
+	fs.StringVar(&o.noopHeader, noopHeadersFlag, "", "")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: loadgen [flags]\n")
 		fs.VisitAll(func(f *flag.Flag) {
-			if f.Name != noopFlag {
+			if f.Name != noopFlag && f.Name != noopHeadersFlag {
 				fmt.Fprintf(fs.Output(), "  --%s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
 			}
 		})
@@ -86,6 +134,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.rounds < 1 || o.clients < 1 || o.conns < 1 || o.duration <= 0 || o.warmup < 0 {
 		return o, fmt.Errorf("--rounds, --clients, --conns and --duration must be positive")
 	}
+	switch o.only {
+	case "", "grpc", "http", "throughput":
+	default:
+		return o, fmt.Errorf("--only %q: want grpc, http or throughput", o.only)
+	}
+	var err error
+	if o.serverCPUs, err = parseCPUList(*serverCPUs); err != nil {
+		return o, fmt.Errorf("--server-cpus: %w", err)
+	}
+	if o.clientCPUs, err = parseCPUList(*clientCPUs); err != nil {
+		return o, fmt.Errorf("--client-cpus: %w", err)
+	}
 	return o, nil
 }
 
@@ -97,7 +157,7 @@ func main() {
 		os.Exit(2)
 	}
 	if o.noopServer {
-		err = serveNoop(ctx)
+		err = serveNoop(ctx, o.noopHeader)
 	} else {
 		err = run(ctx, os.Stdout, o)
 	}
@@ -126,9 +186,21 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}
 	if !ok {
 		gmp = "unset (Go default: " + strconv.Itoa(runtime.NumCPU()) + " CPUs)"
+		if len(o.serverCPUs) > 0 {
+			gmp = "unset (Go default: the " + strconv.Itoa(len(o.serverCPUs)) + " CPUs they are pinned to)"
+		}
 	}
 	fmt.Fprintf(out, "tokengate load generator: %s, %d CPUs, servers' GOMAXPROCS %s, fake AS delay %v, quick=%v, load average %s\n",
 		runtime.Version(), runtime.NumCPU(), gmp, o.asDelay, o.quick, loadAverage())
+	if len(o.clientCPUs) > 0 {
+		if err := pinSelf(o.clientCPUs); err != nil {
+			return fmt.Errorf("--client-cpus: %w", err)
+		}
+	}
+	childCPUs = o.serverCPUs
+	if len(o.serverCPUs) > 0 || len(o.clientCPUs) > 0 {
+		fmt.Fprintf(out, "servers pinned to CPUs %v, load generator to CPUs %v (nil: not pinned)\n", o.serverCPUs, o.clientCPUs)
+	}
 
 	dir, err := os.MkdirTemp("", "tokengate-loadgen-")
 	if err != nil {
@@ -136,23 +208,32 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
-	as, err := startFakeAS(ctx, o.asDelay)
-	if err != nil {
-		return err
-	}
-	defer as.close()
-	tg, tgAddr, err := startTokengate(ctx, o.tokengate, dir, as.url, env)
+	as := startAS(o.asDelay)
+	defer as.Close()
+	tg, tgAddr, tgHTTPAddr, err := startTokengate(ctx, o.tokengate, dir, as.URL+asPath, env)
 	if err != nil {
 		return err
 	}
 	defer tg.stop()
-	noop, noopAddr, err := startNoop(ctx, env)
+	// The no-op HTTP server writes what tokengate's HTTP mode answers an
+	// allow with (this first check also puts the token in the cache).
+	allow, err := allowHeaders(ctx, tgHTTPAddr, goodToken)
+	if err != nil {
+		return err
+	}
+	noop, noopAddr, noopHTTPAddr, err := startNoop(ctx, env, allow)
 	if err != nil {
 		return err
 	}
 	defer noop.stop()
-	fmt.Fprintf(out, "tokengate pid %d on %s; noop server pid %d on %s; fake AS on %s\n",
-		tg.pid(), tgAddr, noop.pid(), noopAddr, as.url)
+	if len(o.clientCPUs) > 0 { // again: threads started meanwhile may have missed the first pass
+		if err := pinSelf(o.clientCPUs); err != nil {
+			return fmt.Errorf("--client-cpus: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "tokengate pid %d on %s (HTTP %s); noop server pid %d on %s (HTTP %s); fake AS on %s\n",
+		tg.pid(), tgAddr, tgHTTPAddr, noop.pid(), noopAddr, noopHTTPAddr, as.URL+asPath)
+	fmt.Fprintf(out, "HTTP-mode allow headers (the no-op HTTP server writes the same): %s\n", headerNames(allow))
 
 	tgPool, err := dialPool(tgAddr, o.conns)
 	if err != nil {
@@ -164,17 +245,61 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		return err
 	}
 	defer noopPool.close()
-	return scenarios(ctx, out, o, as, tg, noop, tgPool, noopPool)
+	tgHTTP, noopHTTP := newHTTPTarget(tgHTTPAddr, o.clients), newHTTPTarget(noopHTTPAddr, o.clients)
+	defer tgHTTP.close()
+	defer noopHTTP.close()
+	https := []target{{name: targetNoop, pid: noop.pid(), http: noopHTTP}, {name: targetTokengate, pid: tg.pid(), http: tgHTTP}}
+	if o.only != "" {
+		return throughputOnly(ctx, out, o, tg, noop, tgPool, noopPool, https)
+	}
+	return scenarios(ctx, out, o, as, tg, noop, tgPool, noopPool, https)
+}
+
+// throughputOnly runs the throughput steps --only selects and prints
+// their summary.
+func throughputOnly(ctx context.Context, out io.Writer, o options, tg, noop *child, tgPool, noopPool *pool, https []target) error {
+	var r results
+	var err error
+	plan := throughputPlan{rounds: o.rounds, clients: o.clients, warmup: o.warmup, duration: o.duration, together: o.together}
+	if o.only != "http" {
+		targets := []target{{name: targetNoop, pool: noopPool, pid: noop.pid()}, {name: targetTokengate, pool: tgPool, pid: tg.pid()}}
+		if r.tp, err = runThroughput(ctx, out, targets, plan); err != nil {
+			return err
+		}
+	}
+	if o.only != "grpc" {
+		plan.minRatio = minHTTPRatio
+		if r.http, err = runThroughput(ctx, httpHeading(out), https, plan); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\n== Summary (--only %s)\n", o.only)
+	row := func(name, format string, args ...any) {
+		fmt.Fprintf(out, "%-18s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	if o.only != "http" {
+		throughputRows(row, "gRPC", r.tp, minRatio)
+	}
+	if o.only != "grpc" {
+		throughputRows(row, "HTTP mode", r.http, minHTTPRatio)
+	}
+	fmt.Fprintf(out, "(1-minute load average at the end: %s on %d CPUs; other processes on this machine skew every figure)\n",
+		loadAverage(), runtime.NumCPU())
+	return nil
 }
 
 // scenarios runs the five measurements in order and prints the summary.
-func scenarios(ctx context.Context, out io.Writer, o options, as *fakeAS, tg, noop *child, tgPool, noopPool *pool) error {
+func scenarios(ctx context.Context, out io.Writer, o options, as *introspectiontest.Server, tg, noop *child, tgPool, noopPool *pool, https []target) error {
 	var r results
 	var err error
-	targets := []target{{targetNoop, noopPool, noop.pid()}, {targetTokengate, tgPool, tg.pid()}}
-	r.tp, err = runThroughput(ctx, out, targets,
-		throughputPlan{rounds: o.rounds, clients: o.clients, warmup: o.warmup, duration: o.duration})
+	targets := []target{{name: targetNoop, pool: noopPool, pid: noop.pid()}, {name: targetTokengate, pool: tgPool, pid: tg.pid()}}
+	tplan := throughputPlan{rounds: o.rounds, clients: o.clients, warmup: o.warmup, duration: o.duration, together: o.together}
+	r.tp, err = runThroughput(ctx, out, targets, tplan)
 	if err != nil {
+		return err
+	}
+	tplan.minRatio = minHTTPRatio
+	if r.http, err = runThroughput(ctx, httpHeading(out), https, tplan); err != nil {
 		return err
 	}
 	if r.burst, err = coldBurst(ctx, out, tgPool, as, 1000); err != nil {
@@ -195,7 +320,7 @@ func scenarios(ctx context.Context, out io.Writer, o options, as *fakeAS, tg, no
 	if r.replicas, err = twoReplicas(ctx, out, o, as, noop, noopPool); err != nil {
 		return err
 	}
-	if n := as.badAuth.Load(); n > 0 {
+	if n := as.Refused(); n > 0 {
 		fmt.Fprintf(out, "warning: the fake authorization server rejected %d calls for bad client credentials\n", n)
 	}
 	printSummary(out, r)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -15,8 +16,12 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// noopPrefix starts the line on which the no-op server announces its address.
-const noopPrefix = "noop-server listening on "
+// noopPrefix starts the line on which the no-op server announces its
+// addresses: "noop-server listening on <gRPC> http <HTTP>".
+const (
+	noopPrefix    = "noop-server listening on "
+	noopHTTPInfix = " http "
+)
 
 // noopAuthz is an ext_authz server that allows everything with an empty
 // ok_response: the cost floor of a gRPC ext_authz round trip.
@@ -31,15 +36,28 @@ func (n *noopAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckR
 }
 
 // serveNoop is the hidden --noop-server mode: a plain grpc.NewServer() (as
-// tokengate uses) on a free loopback port, announced on stdout. It stops on
-// ctx (SIGINT/SIGTERM) or when stdin closes, which happens when the parent
-// load generator exits.
-func serveNoop(ctx context.Context) error {
+// tokengate uses) on a free loopback port, and the no-op HTTP server
+// writing httpHeaders (newNoopHTTPServer) on another, both announced on
+// stdout. It stops on ctx (SIGINT/SIGTERM) or when stdin closes, which
+// happens when the parent load generator exits.
+func serveNoop(ctx context.Context, httpHeaders string) error {
+	hdr, err := decodeHeaders(httpHeaders)
+	if err != nil {
+		return err
+	}
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("noop server listen: %w", err)
 	}
+	httpLis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("noop HTTP server listen: %w", err)
+	}
+	httpSrv := newNoopHTTPServer(hdr)
+	go func() { _ = httpSrv.Serve(httpLis) }()
+	defer httpSrv.Close()
 	srv := grpc.NewServer()
 	authv3.RegisterAuthorizationServer(srv, &noopAuthz{resp: &authv3.CheckResponse{
 		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
@@ -47,7 +65,7 @@ func serveNoop(ctx context.Context) error {
 	}})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	fmt.Printf("%s%s\n", noopPrefix, lis.Addr())
+	fmt.Printf("%s%s%s%s\n", noopPrefix, lis.Addr(), noopHTTPInfix, httpLis.Addr())
 
 	stdinClosed := make(chan struct{})
 	go func() {
@@ -70,15 +88,26 @@ func serveNoop(ctx context.Context) error {
 	return nil
 }
 
-// startNoop re-executes this binary in --noop-server mode.
-func startNoop(ctx context.Context, env []string) (*child, string, error) {
+// startNoop re-executes this binary in --noop-server mode, its HTTP server
+// writing httpHeaders; it returns the gRPC and the HTTP address.
+func startNoop(ctx context.Context, env []string, httpHeaders http.Header) (*child, string, string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, "", fmt.Errorf("own executable: %w", err)
+		return nil, "", "", fmt.Errorf("own executable: %w", err)
 	}
-	announce := func(line string) (string, bool) {
-		addr, ok := strings.CutPrefix(strings.TrimSpace(line), noopPrefix)
-		return addr, ok && addr != ""
+	args := []string{"--" + noopFlag, "--" + noopHeadersFlag + "=" + encodeHeaders(httpHeaders)}
+	c, addrs, err := startChild(ctx, "noop server", self, args, env, false, noopAddresses, 15*time.Second)
+	if err != nil {
+		return nil, "", "", err
 	}
-	return startChild(ctx, "noop server", self, []string{"--noop-server"}, env, false, announce, 15*time.Second)
+	grpcAddr, httpAddr, _ := strings.Cut(addrs, noopHTTPInfix)
+	return c, grpcAddr, httpAddr, nil
+}
+
+// noopAddresses recognises the no-op server's announcement, returning
+// "<gRPC> http <HTTP>".
+func noopAddresses(line string) (string, bool) {
+	addrs, ok := strings.CutPrefix(strings.TrimSpace(line), noopPrefix)
+	g, h, both := strings.Cut(addrs, noopHTTPInfix)
+	return addrs, ok && both && g != "" && h != ""
 }

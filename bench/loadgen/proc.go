@@ -49,7 +49,7 @@ func startChild(ctx context.Context, name string, path string, args []string, en
 	} else {
 		cmd.Stdout, cmd.Stderr = w, newLineWatcher(nil)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startOnCPUs(cmd, childCPUs); err != nil {
 		cancel()
 		return nil, "", fmt.Errorf("start %s (%s): %w", name, path, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // Scenario 5: two tokengate replicas sharing a Redis second-level cache.
@@ -238,7 +240,7 @@ func serverEnv(o options) []string {
 
 // twoReplicas is scenario 5. Without redis-server it prints why it is
 // skipped and returns a result that says so.
-func twoReplicas(ctx context.Context, out io.Writer, o options, as *fakeAS, noop *child, noopPool *pool) (replicaResult, error) {
+func twoReplicas(ctx context.Context, out io.Writer, o options, as *introspectiontest.Server, noop *child, noopPool *pool) (replicaResult, error) {
 	var r replicaResult
 	fmt.Fprintf(out, "\n== 5. Two replicas sharing a Redis second-level cache\n")
 	bin, ok := redisBinary()
@@ -265,7 +267,7 @@ func twoReplicas(ctx context.Context, out io.Writer, o options, as *fakeAS, noop
 	env := serverEnv(o)
 
 	// Two replicas without Redis first: the comparison figure.
-	plainCfg := tokengateConfig(as.url)
+	plainCfg := tokengateConfig(as.URL + asPath)
 	a0, err := startReplica(ctx, o, dir, "tokengate-plain-a", plainCfg, env)
 	if err != nil {
 		return r, err
@@ -277,7 +279,7 @@ func twoReplicas(ctx context.Context, out io.Writer, o options, as *fakeAS, noop
 	}
 	defer b0.close()
 
-	redisCfg := tokengateRedisConfig(as.url, addr)
+	redisCfg := tokengateRedisConfig(as.URL+asPath, addr)
 	a, err := startReplica(ctx, o, dir, "tokengate-redis-a", redisCfg, env)
 	if err != nil {
 		return r, err
@@ -317,7 +319,7 @@ func twoReplicas(ctx context.Context, out io.Writer, o options, as *fakeAS, noop
 	// Redis. runThroughput prints step 1's heading; it is renamed on the way.
 	hw := &headingWriter{w: out, old: "== 1. Throughput, closed loop:",
 		new: "-- 5b. Cached-check throughput with the L2 enabled (replica A, noop alternated), closed loop:"}
-	targets := []target{{targetNoop, noopPool, noop.pid()}, {targetTokengate, a.pool, aPID}}
+	targets := []target{{name: targetNoop, pool: noopPool, pid: noop.pid()}, {name: targetTokengate, pool: a.pool, pid: aPID}}
 	cmds0 := redisCommands(ctx, addr)
 	r.tp, err = runThroughput(ctx, hw, targets,
 		throughputPlan{rounds: o.rounds, clients: o.clients, warmup: o.warmup, duration: o.duration})
@@ -339,7 +341,7 @@ func twoReplicas(ctx context.Context, out io.Writer, o options, as *fakeAS, noop
 // callsPerToken checks n distinct good tokens (prefix + index), each once
 // on replica a and then once on replica b, with concurrency tokens in
 // flight, and counts the authorization server's calls for them.
-func callsPerToken(ctx context.Context, as *fakeAS, a, b *pool, prefix string, n, concurrency int) (perTokenResult, error) {
+func callsPerToken(ctx context.Context, as *introspectiontest.Server, a, b *pool, prefix string, n, concurrency int) (perTokenResult, error) {
 	r := perTokenResult{tokens: n, tally: newTally()}
 	next := make(chan int)
 	tallies := make([]tally, concurrency)
@@ -377,7 +379,7 @@ func callsPerToken(ctx context.Context, as *fakeAS, a, b *pool, prefix string, n
 		r.tally.merge(t)
 	}
 	for i := range n {
-		r.asCalls += as.callsFor(prefix + strconv.Itoa(i))
+		r.asCalls += int64(as.Calls(prefix + strconv.Itoa(i)))
 	}
 	return r, nil
 }

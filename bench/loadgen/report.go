@@ -12,6 +12,7 @@ const minRatio = 0.90
 // results is every scenario's outcome, for the summary and the targets.
 type results struct {
 	tp       throughputResult
+	http     throughputResult // HTTP mode (step 1b); clients 0: not run
 	burst    burstResult
 	inactive inactiveResult
 	flood    floodResult
@@ -27,6 +28,17 @@ func missedTargets(r results) []string {
 		miss("throughput ratio tokengate/noop could not be computed (no noop checks)")
 	case r.tp.medianRatio < minRatio:
 		miss("throughput ratio tokengate/noop %.3f < %.2f", r.tp.medianRatio, minRatio)
+	}
+	if r.http.clients > 0 {
+		switch {
+		case !r.http.medianRatioOK:
+			miss("HTTP-mode throughput ratio tokengate/noop could not be computed (no noop checks)")
+		case r.http.medianRatio < minHTTPRatio:
+			miss("HTTP-mode throughput ratio tokengate/noop %.3f < %.2f", r.http.medianRatio, minHTTPRatio)
+		}
+		if r.http.tgNonAllows != 0 || r.http.noopNonAllows != 0 {
+			miss("HTTP mode: %d tokengate and %d noop answers were not 200 (want 0)", r.http.tgNonAllows, r.http.noopNonAllows)
+		}
 	}
 	if r.tp.tgNonAllows != 0 {
 		miss("%d of %d tokengate throughput answers were not allows (want 0)", r.tp.tgNonAllows, r.tp.tgChecks)
@@ -57,6 +69,15 @@ func missedTargets(r results) []string {
 	return append(missed, replicaMissed(r.replicas)...)
 }
 
+// throughputRows writes one comparison's figures as summary rows.
+func throughputRows(row func(name, format string, args ...any), name string, tp throughputResult, target float64) {
+	row(name, "median RPS noop %.0f, tokengate %.0f; median ratio tokengate/noop %s (target >= %.2f); non-allows %d of %d",
+		tp.medianNoopRPS, tp.medianTgRPS, ratioText(tp.medianRatio, tp.medianRatioOK), target, tp.tgNonAllows, tp.tgChecks)
+	row(name+" CPU", "median server CPU/check noop %s, tokengate %s (ratio noop/tokengate %s); median p99 noop %s, tokengate %s",
+		formatMicros(tp.medianNoopCPU), formatMicros(tp.medianTgCPU), ratioText(tp.cpuRatio, tp.cpuRatioOK),
+		formatDuration(tp.medianNoopP99), formatDuration(tp.medianTgP99))
+}
+
 // printSummary writes the final block: every figure, then the targets.
 func printSummary(out io.Writer, r results) {
 	fmt.Fprintf(out, "\n== Summary\n")
@@ -68,6 +89,9 @@ func printSummary(out io.Writer, r results) {
 	row("latency", "median p99 noop %s, tokengate %s; tokengate median p50 %s",
 		formatDuration(r.tp.medianNoopP99), formatDuration(r.tp.medianTgP99), formatDuration(r.tp.medianTgP50))
 	row("server CPU/check", "median noop %s, tokengate %s", formatMicros(r.tp.medianNoopCPU), formatMicros(r.tp.medianTgCPU))
+	if r.http.clients > 0 {
+		throughputRows(row, "HTTP mode", r.http, minHTTPRatio)
+	}
 	row("non-allows", "tokengate %d of %d throughput checks (target 0)", r.tp.tgNonAllows, r.tp.tgChecks)
 	row("cold burst", "%d AS call(s) for %d concurrent checks of one new token (target 1); %d allowed",
 		r.burst.asCalls, r.burst.checks, r.burst.tally.allowed)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // randomID is 16 random hex digits, to make tokens of this run unique.
@@ -29,7 +31,7 @@ type burstResult struct {
 // coldBurst releases n checks with one never-seen good token at the same
 // instant (all goroutines wait on one start barrier) and counts how often
 // the authorization server was asked about it.
-func coldBurst(ctx context.Context, out io.Writer, p *pool, as *fakeAS, n int) (burstResult, error) {
+func coldBurst(ctx context.Context, out io.Writer, p *pool, as *introspectiontest.Server, n int) (burstResult, error) {
 	r := burstResult{token: "good-cold-" + randomID(), checks: n, tally: newTally()}
 	fmt.Fprintf(out, "\n== 2. Cold burst: %d concurrent checks released at once with one new token\n", n)
 	lats := make([]time.Duration, n)
@@ -64,7 +66,7 @@ func coldBurst(ctx context.Context, out io.Writer, p *pool, as *fakeAS, n int) (
 		r.tally.merge(t)
 	}
 	r.lat = mergeLatencies([][]time.Duration{lats})
-	r.asCalls = as.callsFor(r.token)
+	r.asCalls = int64(as.Calls(r.token))
 	fmt.Fprintf(out, "authorization server calls for the token: %d (target 1)\n", r.asCalls)
 	fmt.Fprintf(out, "allowed: %d of %d; answers: %s\n", r.tally.allowed, n, r.tally)
 	fmt.Fprintf(out, "latency p50 %s, p99 %s, max %s\n", formatDuration(r.lat.percentile(50)),
@@ -85,14 +87,14 @@ type inactiveResult struct {
 // repeatInactive hammers one inactive token from clients goroutines for d
 // and compares the authorization server calls with what negative caching
 // allows: one per negative_ttl, plus one.
-func repeatInactive(ctx context.Context, out io.Writer, p *pool, as *fakeAS, clients int, d time.Duration) (inactiveResult, error) {
+func repeatInactive(ctx context.Context, out io.Writer, p *pool, as *introspectiontest.Server, clients int, d time.Duration) (inactiveResult, error) {
 	r := inactiveResult{token: "inactive-repeat-" + randomID(), duration: d, bound: ceilDiv(d, negativeTTL) + 1}
 	fmt.Fprintf(out, "\n== 3. Repeated inactive token: %d clients for %v (negative_ttl %v)\n", clients, d, negativeTTL)
 	r.res = closedLoop(ctx, p, loopSpec{clients: clients, duration: d, token: func(int) string { return r.token }, record: true})
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("inactive token: %w", err)
 	}
-	r.asCalls = as.callsFor(r.token)
+	r.asCalls = int64(as.Calls(r.token))
 	r.inactive = min(r.res.tally.denied[401], r.res.tally.reasons["inactive"])
 	fmt.Fprintf(out, "checks: %d (%.0f/s), p50 %s, p99 %s\n", r.res.tally.total(), r.res.rps(),
 		formatDuration(r.res.lat.percentile(50)), formatDuration(r.res.lat.percentile(99)))

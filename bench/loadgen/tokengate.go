@@ -45,6 +45,7 @@ tenants:
       sub: x-auth-subject
       client_id: x-auth-client-id
       scope: x-auth-scope
+    strip_authorization: true   # an allow also lists headers to remove (x-envoy-auth-headers-to-remove in HTTP mode)
 routes:
   - name: orders-read
     tenant: %[2]s
@@ -57,27 +58,45 @@ routes:
 }
 
 // startTokengate writes the configuration into dir and runs
-// `tokengate serve` on free loopback ports, returning its gRPC address.
-func startTokengate(ctx context.Context, bin, dir, asURL string, env []string) (*child, string, error) {
+// `tokengate serve` on free loopback ports, returning its gRPC and HTTP
+// addresses.
+func startTokengate(ctx context.Context, bin, dir, asURL string, env []string) (*child, string, string, error) {
 	path := filepath.Join(dir, "tokengate.yaml")
 	if err := os.WriteFile(path, []byte(tokengateConfig(asURL)), 0o600); err != nil {
-		return nil, "", fmt.Errorf("write tokengate config: %w", err)
+		return nil, "", "", fmt.Errorf("write tokengate config: %w", err)
 	}
 	args := []string{"serve", "--config", path, "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"}
-	return startChild(ctx, "tokengate", bin, args, env, true, servingAddress, 15*time.Second)
+	announce := func(line string) (string, bool) {
+		g, h, ok := servingAddresses(line)
+		return g + " " + h, ok && h != ""
+	}
+	c, addrs, err := startChild(ctx, "tokengate", bin, args, env, true, announce, 15*time.Second)
+	if err != nil {
+		return nil, "", "", err
+	}
+	grpcAddr, httpAddr, _ := strings.Cut(addrs, " ")
+	return c, grpcAddr, httpAddr, nil
 }
 
 // servingAddress picks grpc_address out of tokengate's JSON "serving" line.
 func servingAddress(line string) (string, bool) {
+	g, _, ok := servingAddresses(line)
+	return g, ok
+}
+
+// servingAddresses picks grpc_address and http_address ("" when absent)
+// out of tokengate's JSON "serving" line.
+func servingAddresses(line string) (grpcAddr, httpAddr string, ok bool) {
 	if !strings.Contains(line, `"serving"`) {
-		return "", false
+		return "", "", false
 	}
 	var l struct {
 		Msg         string `json:"msg"`
 		GRPCAddress string `json:"grpc_address"`
+		HTTPAddress string `json:"http_address"`
 	}
 	if err := json.Unmarshal([]byte(line), &l); err != nil || l.Msg != "serving" || l.GRPCAddress == "" {
-		return "", false
+		return "", "", false
 	}
-	return l.GRPCAddress, true
+	return l.GRPCAddress, l.HTTPAddress, true
 }

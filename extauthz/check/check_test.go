@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -15,28 +14,10 @@ import (
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
-// fakeIntrospector answers from a table and counts calls; no I/O.
-type fakeIntrospector struct {
-	answers map[string]*introspection.Claims
-	err     error
-	calls   atomic.Int64
-}
-
-func (f *fakeIntrospector) Introspect(ctx context.Context, token string) (introspection.Result, error) {
-	f.calls.Add(1)
-	if f.err != nil {
-		return introspection.Result{}, f.err
-	}
-	c, ok := f.answers[token]
-	if !ok {
-		c = &introspection.Claims{}
-	}
-	return introspection.Result{Claims: c, Cache: introspection.CacheMiss}, nil
-}
-
-func newChecker(f *fakeIntrospector) *Checker {
+func newChecker(f introspection.Introspector) *Checker {
 	tenant := &Tenant{Name: "acme", Introspector: f,
 		Headers: claimheaders.New(claimheaders.Options{Claims: []claimheaders.ClaimHeader{{Claim: "sub", Header: "x-sub"}}})}
 	snap := NewSnapshot([]Route{
@@ -56,7 +37,8 @@ func TestCheckFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeIntrospector{answers: map[string]*introspection.Claims{"good": claims}}
+	f := introspectiontest.NewIntrospector()
+	f.Answer("good", introspection.Result{Claims: claims, Cache: introspection.CacheMiss})
 	c := newChecker(f)
 	tests := []struct {
 		name   string
@@ -81,12 +63,12 @@ func TestCheckFlow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := f.calls.Load()
+			before := f.Total()
 			out := c.Check(context.Background(), &tt.req)
 			if out.Decision.Reason != tt.reason {
 				t.Fatalf("reason = %q, want %q", out.Decision.Reason, tt.reason)
 			}
-			if got := f.calls.Load() - before; got != tt.calls {
+			if got := f.Total() - before; got != tt.calls {
 				t.Errorf("introspections = %d, want %d", got, tt.calls)
 			}
 			if tt.calls > 0 && !out.Decision.Allow && out.TokenID == "" {
@@ -101,27 +83,24 @@ func TestCheckFlow(t *testing.T) {
 }
 
 func TestIntrospectionErrorAndNilClaimsFailClosed(t *testing.T) {
-	f := &fakeIntrospector{err: errors.New("boom")}
+	f := introspectiontest.NewIntrospector()
+	f.Fail("x", errors.New("boom"))
 	c := newChecker(f)
 	if out := c.Check(context.Background(), &Request{Path: "/api", Authorization: "Bearer x"}); out.Decision.Reason != decision.IntrospectionError {
 		t.Fatalf("reason = %q", out.Decision.Reason)
 	}
+	none := introspectiontest.NewIntrospector()
+	none.Answer("x", introspection.Result{}) // no claims, no error
 	nilClaims := NewSnapshot([]Route{{Rule: routing.Rule{Name: "api"}, Tenant: &Tenant{Name: "t",
-		Introspector: nilIntrospector{}, Headers: claimheaders.New(claimheaders.Options{})}}})
+		Introspector: none, Headers: claimheaders.New(claimheaders.Options{})}}})
 	c.Swap(nilClaims)
 	if out := c.Check(context.Background(), &Request{Path: "/", Authorization: "Bearer x"}); out.Decision.Allow {
 		t.Fatal("nil claims allowed")
 	}
 }
 
-type nilIntrospector struct{}
-
-func (nilIntrospector) Introspect(context.Context, string) (introspection.Result, error) {
-	return introspection.Result{}, nil
-}
-
 func TestSwapKeepsInFlightSnapshot(t *testing.T) {
-	c := newChecker(&fakeIntrospector{})
+	c := newChecker(introspectiontest.NewIntrospector())
 	old := c.Snapshot()
 	next := NewSnapshot(nil)
 	if got := c.Swap(next); got != old {
@@ -133,7 +112,7 @@ func TestSwapKeepsInFlightSnapshot(t *testing.T) {
 }
 
 func TestEarlyDeniesLogTheTokenID(t *testing.T) {
-	c := newChecker(&fakeIntrospector{})
+	c := newChecker(introspectiontest.NewIntrospector())
 	for _, r := range []Request{
 		{Path: "/api/../x", Authorization: "Bearer good"},
 		{Path: "/nope", Authorization: "Bearer good"},

@@ -116,3 +116,19 @@ func TestNames(t *testing.T) {
 		t.Errorf("Names() = %v", got)
 	}
 }
+
+// The headers of one claims object are computed once by an Injector and
+// shared; other claims get their own.
+func TestApplyKeepsTheHeadersOfRecentClaims(t *testing.T) {
+	in := New(Options{Claims: []ClaimHeader{{"sub", "x-sub"}}})
+	c1 := claims(t, `{"active":true,"sub":"u1"}`)
+	set1, _ := in.Apply(c1)
+	again, _ := in.Apply(c1)
+	if &again[0] != &set1[0] {
+		t.Error("the same claims were formatted again")
+	}
+	set2, _ := in.Apply(claims(t, `{"active":true,"sub":"u2"}`))
+	if set2[0].Value != "u2" || set1[0].Value != "u1" {
+		t.Errorf("set1 %v, set2 %v", set1, set2)
+	}
+}

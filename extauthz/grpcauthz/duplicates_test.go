@@ -16,19 +16,11 @@ import (
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/routing"
-	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
-// activeIntrospector calls every token active, with no claims to check.
-type activeIntrospector struct{}
-
-func (activeIntrospector) Introspect(context.Context, string) (introspection.Result, error) {
-	c, err := introspection.ParseClaims([]byte(`{"active":true}`))
-	return introspection.Result{Claims: c, Cache: introspection.CacheMiss}, err
-}
-
 func testServer() *Server {
-	tenant := &Tenant{Name: "acme", Introspector: activeIntrospector{}, Headers: claimheaders.New(claimheaders.Options{})}
+	tenant := &Tenant{Name: "acme", Introspector: introspectiontest.Active(), Headers: claimheaders.New(claimheaders.Options{})}
 	snap := check.NewSnapshot([]check.Route{
 		{Rule: routing.Rule{Name: "pub", Hosts: []string{"public.example"}}, Public: true},
 		{Rule: routing.Rule{Name: "api", PathPrefix: "/"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}},

@@ -14,16 +14,8 @@ import (
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/routing"
-	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
-
-// activeIntrospector calls every token active, with no claims to check.
-type activeIntrospector struct{}
-
-func (activeIntrospector) Introspect(context.Context, string) (introspection.Result, error) {
-	c, err := introspection.ParseClaims([]byte(`{"active":true}`))
-	return introspection.Result{Claims: c, Cache: introspection.CacheMiss}, err
-}
 
 // lastReason remembers the reason of the last outcome.
 type lastReason struct{ reason decision.Reason }
@@ -34,7 +26,7 @@ func (l *lastReason) Decided(_ context.Context, out check.Outcome) { l.reason = 
 // joins the copies, and the first one would otherwise pick the route while an
 // upstream may read the other.
 func TestDuplicatedForwardedHeadersAreMalformed(t *testing.T) {
-	tenant := &check.Tenant{Name: "acme", Introspector: activeIntrospector{}, Headers: claimheaders.New(claimheaders.Options{})}
+	tenant := &check.Tenant{Name: "acme", Introspector: introspectiontest.Active(), Headers: claimheaders.New(claimheaders.Options{})}
 	snap := check.NewSnapshot([]check.Route{
 		{Rule: routing.Rule{Name: "pub", PathPrefix: "/public"}, Public: true},
 		{Rule: routing.Rule{Name: "pub-host", Hosts: []string{"public.example"}}, Public: true},
@@ -83,7 +75,7 @@ func TestDuplicatedForwardedHeadersAreMalformed(t *testing.T) {
 // (the comma-joined value of an empty and a good copy would read as
 // another scheme, 401, rather than the 400 of a duplicate).
 func TestDuplicatedAuthorizationIsMalformedToken(t *testing.T) {
-	tenant := &check.Tenant{Name: "acme", Introspector: activeIntrospector{}, Headers: claimheaders.New(claimheaders.Options{})}
+	tenant := &check.Tenant{Name: "acme", Introspector: introspectiontest.Active(), Headers: claimheaders.New(claimheaders.Options{})}
 	snap := check.NewSnapshot([]check.Route{{Rule: routing.Rule{Name: "admin"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}}})
 	obs := &lastReason{}
 	h := New(check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: obs}), Options{})

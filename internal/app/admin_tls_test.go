@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // Issue 12, item 10: the admin listener over TLS and mTLS (admin.tls),
@@ -43,16 +46,16 @@ func adminRevoke(t *testing.T, client *http.Client, url, token string) (int, str
 	return resp.StatusCode, string(body), nil
 }
 
-func httpsClientWith(ca *testCA, certs ...tls.Certificate) *http.Client {
+func httpsClientWith(ca *testsupport.CA, certs ...tls.Certificate) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: ca.pool(), Certificates: certs},
+		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool(), Certificates: certs},
 		DisableKeepAlives: true,
 	}}
 }
 
 func TestAdminOverTLS(t *testing.T) {
-	as := newFakeAS(t)
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	ca := testsupport.NewCA(t, "test CA")
 	f := writeServerCert(t, t.TempDir(), ca, 100)
 	h := startHarnessAt(t, writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, ""))))
 	url := "https://" + h.srv.AdminAddress()
@@ -71,30 +74,30 @@ func TestAdminOverTLS(t *testing.T) {
 		t.Fatal("plain HTTP to the admin TLS port was served")
 	}
 	if _, err := handshakeSerial(h.srv.AdminAddress(), &tls.Config{
-		RootCAs: ca.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11,
+		RootCAs: ca.Pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11,
 	}); err == nil {
 		t.Fatal("a TLS 1.1 handshake succeeded")
 	}
 }
 
 func TestAdminMutualTLS(t *testing.T) {
-	as := newFakeAS(t)
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	caFile := filepath.Join(dir, "clients.pem")
-	tlsWriteFile(t, caFile, ca.certPEM)
+	tlsWriteFile(t, caFile, ca.CertPEM)
 	h := startHarnessAt(t, writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, caFile))))
 	url := "https://" + h.srv.AdminAddress()
 
 	if code, _, err := adminRevoke(t, httpsClient(ca), url, testAdminToken); err == nil {
 		t.Fatalf("a client without a certificate got an answer: %d", code)
 	}
-	other := newTestCA(t, "other CA")
-	if code, _, err := adminRevoke(t, httpsClientWith(ca, other.clientCert(t, "mallory")), url, testAdminToken); err == nil {
+	other := testsupport.NewCA(t, "other CA")
+	if code, _, err := adminRevoke(t, httpsClientWith(ca, other.KeyPair(t, 7, "mallory", false)), url, testAdminToken); err == nil {
 		t.Fatalf("a client certificate from another CA got an answer: %d", code)
 	}
-	good := httpsClientWith(ca, ca.clientCert(t, "operator"))
+	good := httpsClientWith(ca, ca.KeyPair(t, 7, "operator", false))
 	if code, body, err := adminRevoke(t, good, url, testAdminToken); err != nil || code != http.StatusOK {
 		t.Fatalf("client certificate from the CA: %d %q %v", code, body, err)
 	}
@@ -108,8 +111,8 @@ func TestAdminMutualTLS(t *testing.T) {
 // picks up new contents of its certificate files; a reload that changes
 // the section (here: its file paths) takes a restart and changes nothing.
 func TestAdminReloadRereadsCertificate(t *testing.T) {
-	as := newFakeAS(t)
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	path := writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, "")))
@@ -118,7 +121,7 @@ func TestAdminReloadRereadsCertificate(t *testing.T) {
 	defer cancel()
 	serial := func(when string, want int64) {
 		t.Helper()
-		got, err := handshakeSerial(h.srv.AdminAddress(), &tls.Config{RootCAs: ca.pool()})
+		got, err := handshakeSerial(h.srv.AdminAddress(), &tls.Config{RootCAs: ca.Pool()})
 		if err != nil || got != want {
 			t.Fatalf("%s: admin certificate serial %d (%v), want %d", when, got, err, want)
 		}

@@ -8,19 +8,30 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
+// cachedHarness is a tokengate logging at the production default (info),
+// where allows are not logged, in front of a fake authorization server
+// that calls the token "cached" good; stop stops both.
+func cachedHarness() (h *harness, stop func()) {
+	as := introspectiontest.NewServer()
+	as.Claims("cached", goodClaims(nil))
+	h = startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	return h, func() {
+		h.srv.Shutdown(context.Background())
+		as.Close()
+	}
+}
+
 // BenchmarkGRPCCheckCached is one full ext_authz check over a real gRPC
 // connection on 127.0.0.1, for a token already in the cache: the hot path.
 func BenchmarkGRPCCheckCached(b *testing.B) {
-	as := newFakeAS(&testing.T{})
-	defer as.Close()
-	as.claims("cached", goodClaims(nil))
-	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
-	defer h.srv.Shutdown(context.Background())
+	h, stop := cachedHarness()
+	defer stop()
 	r := benchRequest()
 	ctx := context.Background()
 	if resp, err := h.client.Check(ctx, r); err != nil || resp.GetOkResponse() == nil {
@@ -41,11 +52,8 @@ func BenchmarkGRPCCheckCached(b *testing.B) {
 // BenchmarkCheckerCached is the same check without gRPC: what tokengate
 // itself adds per request on a cache hit.
 func BenchmarkCheckerCached(b *testing.B) {
-	as := newFakeAS(&testing.T{})
-	defer as.Close()
-	as.claims("cached", goodClaims(nil))
-	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
-	defer h.srv.Shutdown(context.Background())
+	h, stop := cachedHarness()
+	defer stop()
 	checker := h.srv.Checker()
 	r := checkRequest(req{path: "/orders/1", auth: "Bearer cached"})
 	ctx := context.Background()
@@ -116,11 +124,8 @@ func benchRequest() *authv3.CheckRequest {
 // network, no proto decoding): request conversion, trace context lookup,
 // the check, and the (memoized) response.
 func BenchmarkAdapterCached(b *testing.B) {
-	as := newFakeAS(&testing.T{})
-	defer as.Close()
-	as.claims("cached", goodClaims(nil))
-	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
-	defer h.srv.Shutdown(context.Background())
+	h, stop := cachedHarness()
+	defer stop()
 	srv := grpcauthz.New(h.srv.Checker(), grpcauthz.Options{Propagator: h.srv.tel.Propagator})
 	r := benchRequest()
 	ctx := context.Background()
@@ -148,11 +153,8 @@ func (f fixedAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckR
 // the gap to BenchmarkGRPCCheckCached is tokengate's own work, the gap to
 // BenchmarkGRPCCheckNoop is the cost of carrying the contract's answer.
 func BenchmarkGRPCCheckNoopSameResponse(b *testing.B) {
-	as := newFakeAS(&testing.T{})
-	defer as.Close()
-	as.claims("cached", goodClaims(nil))
-	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
-	defer h.srv.Shutdown(context.Background())
+	h, stop := cachedHarness()
+	defer stop()
 	resp, err := h.client.Check(context.Background(), benchRequest())
 	if err != nil || resp.GetOkResponse() == nil {
 		b.Fatal(resp, err)

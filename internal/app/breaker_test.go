@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // Issue 12, item 1: only signs that the authorization server is unwell
@@ -34,29 +35,29 @@ func withBreaker(cfg, entries string) string {
 // Each such check is a 503, but they must not open the tenant's breaker,
 // which would make every uncached token of the tenant a 503 too.
 func TestTokensAnsweredBadlyDoNotOpenTheBreaker(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("good", goodClaims(nil))
+	as.Claims("good", goodClaims(nil))
 	var bad []string
 	for i := range 10 {
 		tok := fmt.Sprint("bad-request-", i)
-		as.raw(tok, http.StatusBadRequest, `{"error":"invalid_request"}`)
+		as.Raw(tok, http.StatusBadRequest, `{"error":"invalid_request"}`)
 		bad = append(bad, tok)
 	}
 	for tok, body := range map[string]string{
 		"not-json": `<html>{"active":tru`, "no-active": `{"sub":"x"}`, "wrong-type": `{"active":"true"}`, "array": `[]`,
 	} {
-		as.raw(tok, http.StatusOK, body)
+		as.Raw(tok, http.StatusOK, body)
 		bad = append(bad, tok)
 	}
-	as.answer("redirect", func(w http.ResponseWriter) {
+	as.Handle("redirect", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Location", "https://elsewhere.example/")
 		w.WriteHeader(http.StatusFound)
 	})
 	bad = append(bad, "redirect")
 	for _, tok := range bad {
 		h.unavailable(t, orders(tok), checkBound)
-		if n := as.callsFor(tok); n != 1 {
+		if n := as.Calls(tok); n != 1 {
 			t.Errorf("%s: %d calls to the authorization server, want 1", tok, n)
 		}
 	}

@@ -8,12 +8,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 func TestCacheHitsStillApplyPolicy(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("reader", goodClaims(nil))
+	as.Claims("reader", goodClaims(nil))
 	if a := h.check(t, req{path: "/orders", auth: "Bearer reader"}); !a.allow {
 		t.Fatalf("first check: %s", a.reason)
 	}
@@ -27,18 +29,18 @@ func TestCacheHitsStillApplyPolicy(t *testing.T) {
 	if a := h.check(t, req{path: "/orders", auth: "Bearer reader"}); !a.allow {
 		t.Fatalf("cached allow: %s", a.reason)
 	}
-	if n := as.callsFor("reader"); n != 1 {
+	if n := as.Calls("reader"); n != 1 {
 		t.Fatalf("authorization server calls = %d, want 1", n)
 	}
 }
 
 func TestCachedExpiryIsStillEnforced(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	// exp 1s ahead; leeway is 30s, so the decision would still allow for a
 	// while, but the cache must not keep the entry past exp.
 	cfg := strings.Replace(testConfig(as.URL), "    audiences: [\"api://orders\"]\n", "    audiences: [\"api://orders\"]\n    leeway: 0s\n", 1)
 	h := startHarness(t, cfg)
-	as.claims("short", goodClaims(map[string]any{"exp": time.Now().Add(1100 * time.Millisecond).Unix()}))
+	as.Claims("short", goodClaims(map[string]any{"exp": time.Now().Add(1100 * time.Millisecond).Unix()}))
 	if a := h.check(t, req{path: "/orders", auth: "Bearer short"}); !a.allow {
 		t.Fatalf("fresh: %s", a.reason)
 	}
@@ -46,15 +48,15 @@ func TestCachedExpiryIsStillEnforced(t *testing.T) {
 	if a := h.check(t, req{path: "/orders", auth: "Bearer short"}); a.reason != "expired" {
 		t.Fatalf("after exp: %s", a.reason)
 	}
-	if n := as.callsFor("short"); n != 2 {
+	if n := as.Calls("short"); n != 2 {
 		t.Fatalf("authorization server calls = %d, want 2 (the entry must end at exp)", n)
 	}
 }
 
 func TestColdBurstMakesOneCall(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.answer("cold", func(w http.ResponseWriter) {
+	as.Handle("cold", func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(100 * time.Millisecond) // long enough for every check to arrive
 		w.Write([]byte(`{"active":true,"sub":"u","scope":"orders.read","aud":"api://orders"}`))
 	})
@@ -83,46 +85,46 @@ func TestColdBurstMakesOneCall(t *testing.T) {
 	if ok != n {
 		t.Errorf("%d of %d allowed", ok, n)
 	}
-	if calls := as.callsFor("cold"); calls != 1 {
+	if calls := as.Calls("cold"); calls != 1 {
 		t.Fatalf("authorization server calls for a cold burst of %d = %d, want 1", n, calls)
 	}
 }
 
 func TestInactiveTokenIsNegativelyCached(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	for i := 0; i < 20; i++ {
 		if a := h.check(t, req{path: "/orders", auth: "Bearer nope"}); a.reason != "inactive" {
 			t.Fatalf("check %d: %s", i, a.reason)
 		}
 	}
-	if n := as.callsFor("nope"); n != 1 {
+	if n := as.Calls("nope"); n != 1 {
 		t.Fatalf("authorization server calls = %d, want 1 within negative_ttl", n)
 	}
 }
 
 func TestIntrospectionErrorsAreNotCached(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.raw("flaky", 500, "oops")
+	as.Raw("flaky", 500, "oops")
 	for i := 0; i < 3; i++ {
 		if a := h.check(t, req{path: "/orders", auth: "Bearer flaky"}); a.reason != "introspection_error" {
 			t.Fatalf("check %d: %s", i, a.reason)
 		}
 	}
-	as.claims("flaky", goodClaims(nil))
+	as.Claims("flaky", goodClaims(nil))
 	if a := h.check(t, req{path: "/orders", auth: "Bearer flaky"}); !a.allow {
 		t.Fatalf("after recovery: %s", a.reason)
 	}
-	if n := as.callsFor("flaky"); n != 4 {
+	if n := as.Calls("flaky"); n != 4 {
 		t.Fatalf("calls = %d, want 4", n)
 	}
 }
 
 func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("a", goodClaims(nil))
-	as.claims("g", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("a", goodClaims(nil))
+	as.Claims("g", goodClaims(nil))
 	path := writeConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
 	h.check(t, req{path: "/orders", auth: "Bearer a"})
@@ -140,10 +142,10 @@ func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
 	}
 	h.check(t, req{path: "/orders", auth: "Bearer a"})
 	h.check(t, req{host: "api.globex.example", path: "/", auth: "Bearer g"})
-	if n := as.callsFor("a"); n != 1 {
+	if n := as.Calls("a"); n != 1 {
 		t.Errorf("acme (unchanged) calls = %d, want 1: its cache should survive", n)
 	}
-	if n := as.callsFor("g"); n != 2 {
+	if n := as.Calls("g"); n != 2 {
 		t.Errorf("globex (changed) calls = %d, want 2: its cache should start empty", n)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // A reload that points a tenant at another authorization server never
@@ -20,8 +22,8 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 			name = "local cache and redis"
 		}
 		t.Run(name, func(t *testing.T) {
-			oldAS, newAS := newFakeAS(t), newFakeAS(t)
-			oldAS.claims("tok", goodClaims(nil))
+			oldAS, newAS := introspectiontest.New(t), introspectiontest.New(t)
+			oldAS.Claims("tok", goodClaims(nil))
 			cfg := testConfig(oldAS.URL)
 			if withRedis {
 				rs := redisserver.Start(t)
@@ -33,13 +35,7 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 				t.Fatalf("at the old server: %s", a.reason)
 			}
 			if withRedis {
-				deadline := time.Now().Add(3 * time.Second)
-				for h.srv.Shared().Stats().Writes.Load() == 0 {
-					if time.Now().After(deadline) {
-						t.Fatal("the answer was not written to Redis")
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
+				testsupport.WaitFor(t, 3*time.Second, "the answer written to Redis", func() bool { return h.srv.Shared().Stats().Writes.Load() > 0 })
 			}
 
 			moved := strings.Replace(cfg, oldAS.URL+"/oauth2/introspect", newAS.URL+"/oauth2/introspect", 1)
@@ -55,10 +51,10 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 			if a := h.check(t, req{path: "/orders", auth: "Bearer tok"}); a.allow || a.reason != "inactive" {
 				t.Fatalf("after the move: allow=%v reason %s, want a deny for inactive", a.allow, a.reason)
 			}
-			if n := newAS.callsFor("tok"); n != 1 {
+			if n := newAS.Calls("tok"); n != 1 {
 				t.Fatalf("the new server was asked %d times, want 1", n)
 			}
-			if n := oldAS.callsFor("tok"); n != 1 {
+			if n := oldAS.Calls("tok"); n != 1 {
 				t.Fatalf("the old server was asked %d times, want 1", n)
 			}
 		})

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/testlog"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -101,7 +102,7 @@ func TestValidateRedisAndAdmin(t *testing.T) {
 }
 
 func TestServeLogsServingAndDrainsOnSignal(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	path := writeConfig(t, testConfig(as.URL))
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr testlog.Buffer
@@ -165,8 +166,8 @@ func TestServeFailsOnBadConfig(t *testing.T) {
 }
 
 func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	path := writeConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
 	if a := h.check(t, req{path: "/orders", auth: "Bearer good"}); !a.allow {
@@ -199,8 +200,8 @@ func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
 }
 
 func TestCheckCommand(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	path := writeConfig(t, testConfig(as.URL))
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte("good\n"), 0o600)
@@ -231,8 +232,8 @@ func TestCheckCommand(t *testing.T) {
 }
 
 func TestDrainLetsInFlightChecksFinish(t *testing.T) {
-	as := newFakeAS(t)
-	as.answer("slow", func(w http.ResponseWriter) {
+	as := introspectiontest.New(t)
+	as.Handle("slow", func(w http.ResponseWriter, _ *http.Request) {
 		time.Sleep(400 * time.Millisecond)
 		w.Write([]byte(`{"active":true,"scope":"orders.read","aud":"api://orders"}`))
 	})
@@ -242,7 +243,7 @@ func TestDrainLetsInFlightChecksFinish(t *testing.T) {
 		go func() { results <- h.check(t, req{path: "/orders", auth: "Bearer " + token}) }()
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for as.inFlight.Load() == 0 && time.Now().Before(deadline) {
+	for as.InFlight() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	drained := make(chan error, 1)
@@ -268,7 +269,7 @@ func TestDrainLetsInFlightChecksFinish(t *testing.T) {
 }
 
 func TestServeReloadsOnSignal(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	path := writeConfig(t, testConfig(as.URL))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -278,15 +279,14 @@ func TestServeReloadsOnSignal(t *testing.T) {
 	go func() {
 		done <- Main(ctx, Env{Args: []string{"serve", "--config", path}, Stdout: &testlog.Buffer{}, Stderr: &stderr, Reload: reload})
 	}()
-	waitFor := func(what string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(stderr.String(), what) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s in: %s", what, stderr.String())
-			}
-			time.Sleep(10 * time.Millisecond)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stderr: %s", stderr.String())
 		}
+	})
+	waitFor := func(line string) {
+		t.Helper()
+		testsupport.WaitFor(t, 5*time.Second, line+" in stderr", func() bool { return strings.Contains(stderr.String(), line) })
 	}
 	waitFor(`"msg":"serving"`)
 	os.WriteFile(path, []byte("tenants: [\n"), 0o600)
@@ -467,10 +467,10 @@ func TestVersionLine(t *testing.T) {
 // warn line: the authorization server's status and OAuth error, or the
 // connection failure. Never the token or the client secret.
 func TestCheckCommandSaysWhyIntrospectionFailed(t *testing.T) {
-	as := newFakeAS(t)
-	as.raw("tok-badclient", http.StatusUnauthorized, `{"error":"invalid_client","error_description":"s3cret%value is wrong"}`)
+	as := introspectiontest.New(t)
+	as.Raw("tok-badclient", http.StatusUnauthorized, `{"error":"invalid_client","error_description":"s3cret%value is wrong"}`)
 	path := writeConfig(t, testConfig(as.URL))
-	down := httptest.NewServer(http.NotFoundHandler())
+	down := introspectiontest.NewServer()
 	down.Close() // nothing listens there any more
 	downPath := writeConfig(t, testConfig(down.URL))
 	for _, c := range []struct {
@@ -497,7 +497,7 @@ func TestCheckCommandSaysWhyIntrospectionFailed(t *testing.T) {
 		})
 	}
 	// Not an introspection error: no cause.
-	as.claims("good", goodClaims(nil))
+	as.Claims("good", goodClaims(nil))
 	_, out, _ := run(t, context.Background(), "check", "--config", path, "--host", "orders.acme.example", "--path", "/orders/1", "--token", "good")
 	if strings.Contains(out, `"cause"`) || strings.Contains(out, `"hint"`) {
 		t.Errorf("an allow has a cause:\n%s", out)
@@ -507,17 +507,17 @@ func TestCheckCommandSaysWhyIntrospectionFailed(t *testing.T) {
 // --explain puts the token's value beside the expected one for denies
 // decided on the claims; without it, no explain member.
 func TestCheckCommandExplain(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	path := writeConfig(t, testConfig(as.URL))
 	exp := time.Now().Add(-time.Hour).Truncate(time.Second)
-	as.claims("tok-aud", goodClaims(map[string]any{"aud": []string{"api://x", "api://y"}}))
-	as.claims("tok-iss", goodClaims(map[string]any{"iss": "https://idp.acme.example/"}))
-	as.claims("tok-scope", goodClaims(map[string]any{"scope": "profile"}))
-	as.claims("tok-write", goodClaims(nil)) // orders.read but not orders.write
-	as.claims("tok-reports", goodClaims(map[string]any{"aud": "api://reports", "scope": "orders.read"}))
-	as.claims("tok-type", goodClaims(map[string]any{"token_type": "refresh_token"}))
-	as.claims("tok-exp", goodClaims(map[string]any{"exp": exp.Unix()}))
-	as.claims("tok-nbf", goodClaims(map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}))
+	as.Claims("tok-aud", goodClaims(map[string]any{"aud": []string{"api://x", "api://y"}}))
+	as.Claims("tok-iss", goodClaims(map[string]any{"iss": "https://idp.acme.example/"}))
+	as.Claims("tok-scope", goodClaims(map[string]any{"scope": "profile"}))
+	as.Claims("tok-write", goodClaims(nil)) // orders.read but not orders.write
+	as.Claims("tok-reports", goodClaims(map[string]any{"aud": "api://reports", "scope": "orders.read"}))
+	as.Claims("tok-type", goodClaims(map[string]any{"token_type": "refresh_token"}))
+	as.Claims("tok-exp", goodClaims(map[string]any{"exp": exp.Unix()}))
+	as.Claims("tok-nbf", goodClaims(map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}))
 	for _, c := range []struct {
 		token, method, path, reason, key string
 		want                             explainItem
@@ -563,7 +563,7 @@ func TestCheckCommandExplain(t *testing.T) {
 		})
 	}
 	// An allow, and a deny not decided on claims, have nothing to explain.
-	as.claims("good", goodClaims(nil))
+	as.Claims("good", goodClaims(nil))
 	for _, args := range [][]string{
 		{"--path", "/orders/1", "--token", "good"},
 		{"--path", "/orders/1"},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 type req struct {
@@ -116,21 +117,21 @@ func (h *harness) check(t *testing.T, r req) answer {
 const realm = `Bearer realm="acme"`
 
 func TestDecisionTableEndToEnd(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("good", goodClaims(nil))
-	as.claims("inactive", map[string]any{"active": false})
-	as.claims("expired", goodClaims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
-	as.claims("future", goodClaims(map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}))
-	as.claims("other-iss", goodClaims(map[string]any{"iss": "https://idp.acme.example/"}))
-	as.claims("refresh", goodClaims(map[string]any{"token_type": "refresh_token"}))
-	as.claims("wrong-aud", goodClaims(map[string]any{"aud": []string{"api://billing"}}))
-	as.claims("no-scope", goodClaims(map[string]any{"scope": "profile"}))
-	as.raw("as-500", 500, "<html>oops</html>")
-	as.raw("as-notjson", 200, "{'active':false}")
-	as.raw("as-noactive", 200, `{"sub":"x"}`)
-	as.raw("as-badtype", 200, `{"active":true,"exp":"tomorrow"}`)
-	as.answer("as-slow", func(w http.ResponseWriter) { time.Sleep(1500 * time.Millisecond) })
+	as.Claims("good", goodClaims(nil))
+	as.Claims("inactive", map[string]any{"active": false})
+	as.Claims("expired", goodClaims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
+	as.Claims("future", goodClaims(map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}))
+	as.Claims("other-iss", goodClaims(map[string]any{"iss": "https://idp.acme.example/"}))
+	as.Claims("refresh", goodClaims(map[string]any{"token_type": "refresh_token"}))
+	as.Claims("wrong-aud", goodClaims(map[string]any{"aud": []string{"api://billing"}}))
+	as.Claims("no-scope", goodClaims(map[string]any{"scope": "profile"}))
+	as.Raw("as-500", 500, "<html>oops</html>")
+	as.Raw("as-notjson", 200, "{'active':false}")
+	as.Raw("as-noactive", 200, `{"sub":"x"}`)
+	as.Raw("as-badtype", 200, `{"active":true,"exp":"tomorrow"}`)
+	as.Handle("as-slow", func(w http.ResponseWriter, _ *http.Request) { time.Sleep(1500 * time.Millisecond) })
 
 	tests := []struct {
 		name      string
@@ -180,7 +181,7 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			token := strings.TrimPrefix(tt.req.auth, "Bearer ")
-			before := as.callsFor(token)
+			before := as.Calls(token)
 			a := h.check(t, tt.req)
 			if a.status != tt.status || a.reason != tt.reason {
 				t.Fatalf("status %d reason %q, want %d %q (body %v)", a.status, a.reason, tt.status, tt.reason, a.body)
@@ -189,13 +190,13 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q\n                        want %q", a.challenge, tt.challenge)
 			}
 			if tt.asCalls >= 0 {
-				if got := as.callsFor(token) - before; got != tt.asCalls {
+				if got := as.Calls(token) - before; got != tt.asCalls {
 					t.Errorf("authorization server calls = %d, want %d", got, tt.asCalls)
 				}
 			}
 		})
 	}
-	if as.callsFor("") != 0 {
+	if as.Calls("") != 0 {
 		t.Error("the authorization server was asked about an empty token")
 	}
 	if strings.Contains(h.logs.String(), "s3cret") {
@@ -204,9 +205,9 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 }
 
 func TestAllowSetsAndRemovesHeaders(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("good", goodClaims(map[string]any{"username": "evil\r\nx-admin: 1", "exp": 1.9e9}))
+	as.Claims("good", goodClaims(map[string]any{"username": "evil\r\nx-admin: 1", "exp": 1.9e9}))
 	a := h.check(t, req{path: "/orders/7", auth: "Bearer good", extraHeaders: map[string]string{"x-auth-subject": "spoofed"}})
 	if !a.allow {
 		t.Fatalf("denied: %d %s", a.status, a.reason)
@@ -242,7 +243,7 @@ func TestAllowSetsAndRemovesHeaders(t *testing.T) {
 }
 
 func TestPublicRouteStripsEveryClaimHeader(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	a := h.check(t, req{path: "/healthz/live", auth: "Bearer whatever"})
 	if !a.allow || a.reason != "public" || len(a.set) != 0 {
@@ -253,7 +254,7 @@ func TestPublicRouteStripsEveryClaimHeader(t *testing.T) {
 			t.Errorf("headers_to_remove %v lacks %s", a.remove, name)
 		}
 	}
-	if as.total.Load() != 0 {
+	if as.Total() != 0 {
 		t.Error("a public route called the authorization server")
 	}
 	if a.resp.GetDynamicMetadata() != nil {
@@ -262,9 +263,9 @@ func TestPublicRouteStripsEveryClaimHeader(t *testing.T) {
 }
 
 func TestRouteSelection(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("good", goodClaims(map[string]any{"aud": []string{"api://orders", "api://reports"}, "scope": "orders.read reports.view"}))
+	as.Claims("good", goodClaims(map[string]any{"aud": []string{"api://orders", "api://reports"}, "scope": "orders.read reports.view"}))
 	tests := []struct {
 		name  string
 		req   req
@@ -292,9 +293,9 @@ func TestRouteSelection(t *testing.T) {
 }
 
 func TestTenantsAreSeparate(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("acme-token", goodClaims(nil))
+	as.Claims("acme-token", goodClaims(nil))
 	// globex's server does not know acme's tokens (the fake answers
 	// inactive for tokens it has no answer for on any path, so check the path).
 	a := h.check(t, req{host: "api.globex.example", path: "/x", auth: "Bearer unknown-at-globex"})
@@ -307,12 +308,12 @@ func TestTenantsAreSeparate(t *testing.T) {
 }
 
 func TestConcurrencyLimitWaitedOut(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	release := make(chan struct{})
-	block := func(w http.ResponseWriter) { <-release; w.Write([]byte(`{"active":false}`)) }
-	as.answer("blocking-1", block)
-	as.answer("blocking-2", block)
+	block := func(w http.ResponseWriter, _ *http.Request) { <-release; w.Write([]byte(`{"active":false}`)) }
+	as.Handle("blocking-1", block)
+	as.Handle("blocking-2", block)
 	defer close(release)
 	// Fill both slots of acme (max_concurrent_introspections: 2) with two
 	// different tokens (one token would be coalesced into one call).
@@ -320,7 +321,7 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 		go h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer " + token}.proto())
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for as.inFlight.Load() < 2 && time.Now().Before(deadline) {
+	for as.InFlight() < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -329,7 +330,7 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 	if err != nil {
 		// The gRPC deadline of the check itself may fire first; both outcomes
 		// keep the third call away from the authorization server.
-		if as.callsFor("third") != 0 {
+		if as.Calls("third") != 0 {
 			t.Fatal("a call beyond the limit reached the authorization server")
 		}
 		return
@@ -337,7 +338,7 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 	if code := resp.GetDeniedResponse().GetStatus().GetCode(); int(code) != 503 || resp.GetStatus().GetMessage() != "introspection_error" {
 		t.Fatalf("beyond the limit: %v %q", code, resp.GetStatus().GetMessage())
 	}
-	if got := as.peak.Load(); got > 2 {
+	if got := as.PeakInFlight(); got > 2 {
 		t.Errorf("peak concurrency at the server = %d, limit 2", got)
 	}
 }
@@ -348,13 +349,13 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 // 15 s gRPC deadline. Bounded by the tenant timeout instead, four of them
 // would get 503.
 func TestSlotWaitFollowsTheCheckDeadline(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	cfg := strings.Replace(testConfig(as.URL), "max_concurrent_introspections: 2", "max_concurrent_introspections: 1", 1)
 	h := startHarness(t, cfg)
 	const n = 6
 	for i := range n {
 		token := fmt.Sprintf("slow-%d", i)
-		as.answer(token, func(w http.ResponseWriter) {
+		as.Handle(token, func(w http.ResponseWriter, _ *http.Request) {
 			time.Sleep(400 * time.Millisecond)
 			json.NewEncoder(w).Encode(goodClaims(nil))
 		})
@@ -381,13 +382,13 @@ func TestSlotWaitFollowsTheCheckDeadline(t *testing.T) {
 			t.Errorf("token %d: %s, want allowed", i, got)
 		}
 	}
-	if got := as.peak.Load(); got > 1 {
+	if got := as.PeakInFlight(); got > 1 {
 		t.Errorf("peak concurrency at the server = %d, limit 1", got)
 	}
 }
 
 func TestUnreachableAuthorizationServer(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	url := as.URL
 	as.Close()
 	h := startHarness(t, testConfig(url))
@@ -401,7 +402,7 @@ func TestUnreachableAuthorizationServer(t *testing.T) {
 }
 
 func TestDenyLogsTokenIDNeverToken(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	secretToken := "tok-1234567890-very-secret"
 	h.check(t, req{path: "/orders", auth: "Bearer " + secretToken})

@@ -2,16 +2,8 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,81 +14,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/testsupport"
 )
-
-// fakeAS is an RFC 7662 endpoint whose answers tests choose per token. It
-// counts calls per token and records what it received.
-type fakeAS struct {
-	*httptest.Server
-	mu       sync.Mutex
-	answers  map[string]func(w http.ResponseWriter)
-	calls    map[string]int
-	total    atomic.Int64
-	inFlight atomic.Int64
-	peak     atomic.Int64
-	lastAuth string
-	// traceparents received, in order
-	traceparents []string
-	// last is the last request received (headers, URL and form).
-	last *http.Request
-}
-
-func newFakeAS(t *testing.T) *fakeAS {
-	f := &fakeAS{answers: map[string]func(http.ResponseWriter){}, calls: map[string]int{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
-	n := f.inFlight.Add(1)
-	defer f.inFlight.Add(-1)
-	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
-	}
-	f.total.Add(1)
-	token := r.PostFormValue("token")
-	f.mu.Lock()
-	f.calls[token]++
-	f.lastAuth = r.Header.Get("Authorization")
-	f.last = r
-	if tp := r.Header.Get("Traceparent"); tp != "" {
-		f.traceparents = append(f.traceparents, tp)
-	}
-	answer, ok := f.answers[token]
-	f.mu.Unlock()
-	if !ok {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"active":false}`)
-		return
-	}
-	answer(w)
-}
-
-// claims makes token answer with these claims as JSON.
-func (f *fakeAS) claims(token string, claims map[string]any) {
-	body, _ := json.Marshal(claims)
-	f.raw(token, http.StatusOK, string(body))
-}
-
-func (f *fakeAS) raw(token string, status int, body string) {
-	f.answer(token, func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	})
-}
-
-func (f *fakeAS) answer(token string, fn func(http.ResponseWriter)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.answers[token] = fn
-}
-
-func (f *fakeAS) callsFor(token string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[token]
-}
 
 // goodClaims is an access token that passes the test tenant's policy.
 func goodClaims(extra map[string]any) map[string]any {
@@ -186,11 +105,7 @@ type harness struct {
 
 func startHarness(t *testing.T, config string) *harness {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startHarnessAt(t, path)
+	return startHarnessAt(t, writeConfig(t, config))
 }
 
 func startHarnessAt(t *testing.T, path string) *harness {
@@ -207,19 +122,12 @@ func startHarnessLevel(t *testing.T, path string, level slog.Level) *harness {
 
 func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetry.Telemetry) *harness {
 	t.Helper()
-	logs := &testlog.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
+	logger, logs := testlog.JSON(level)
 	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "test", Telemetry: tel})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
+	testsupport.ShutdownOnCleanup(t, srv.Shutdown)
 	conn, err := grpc.NewClient(srv.GRPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

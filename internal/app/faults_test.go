@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -183,19 +184,19 @@ func (f *faultAS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *harness) breaker(tenant string) *introspection.CircuitBreaker {
-	h.srv.mu.Lock()
-	defer h.srv.mu.Unlock()
-	return h.srv.current.tenants[tenant].breaker
+func (h *harness) breaker(name string) *introspection.CircuitBreaker {
+	var b *introspection.CircuitBreaker
+	h.srv.eachTenant(func(n string, rt *tenant.Runtime) {
+		if n == name {
+			b = rt.Breaker()
+		}
+	})
+	return b
 }
 
 // closeIdle closes the idle connections of every tenant's client.
 func (h *harness) closeIdle() {
-	h.srv.mu.Lock()
-	defer h.srv.mu.Unlock()
-	for _, rt := range h.srv.current.tenants {
-		rt.client.Close()
-	}
+	h.srv.eachTenant(func(_ string, rt *tenant.Runtime) { rt.Release(nil) })
 }
 
 // goroutines is runtime.NumGoroutine once it has stopped changing.

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // hostileCase is one malformed CheckRequest and the answer it must get.
@@ -154,8 +156,8 @@ func hostileCases() []hostileCase {
 }
 
 func TestHostileCheckRequests(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	h := startHarness(t, testConfig(as.URL))
 	cases := hostileCases()
 	if len(cases) < 60 {
@@ -163,7 +165,7 @@ func TestHostileCheckRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := as.total.Load()
+			before := as.Total()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			resp, err := h.send(ctx, c)
@@ -179,7 +181,7 @@ func TestHostileCheckRequests(t *testing.T) {
 			if status != c.status || resp.GetStatus().GetMessage() != c.reason {
 				t.Fatalf("got %d %q, want %d %q", status, resp.GetStatus().GetMessage(), c.status, c.reason)
 			}
-			if (c.status == 400 || c.reason == "no_route" || c.reason == "missing_token") && as.total.Load() != before {
+			if (c.status == 400 || c.reason == "no_route" || c.reason == "missing_token") && as.Total() != before {
 				t.Error("the authorization server was called")
 			}
 		})
@@ -191,8 +193,8 @@ func TestHostileCheckRequests(t *testing.T) {
 }
 
 func TestHostileHTTPModeRequests(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	h := startHarness(t, testConfig(as.URL))
 	addr := h.srv.HTTPAddress()
 	tests := []struct {

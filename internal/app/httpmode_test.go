@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // httpCheck sends r through HTTP mode the way Envoy's http_service does
@@ -68,14 +70,14 @@ func (h *harness) httpCheck(t *testing.T, r req, extra map[string]string) answer
 // TestHTTPModeMakesTheSameDecisionsAsGRPC sends every case through both
 // front ends: same status, challenge, body and headers.
 func TestHTTPModeMakesTheSameDecisionsAsGRPC(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	cfg := strings.Replace(testConfig(as.URL), "http:\n  address: \"127.0.0.1:0\"\n", "http:\n  address: \"127.0.0.1:0\"\n  forwarded_headers: none\n", 1)
 	h := startHarness(t, cfg)
-	as.claims("good", goodClaims(nil))
-	as.claims("expired", goodClaims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
-	as.claims("refresh", goodClaims(map[string]any{"token_type": "refresh_token"}))
-	as.claims("no-scope", goodClaims(map[string]any{"scope": "profile"}))
-	as.raw("broken", 500, "<html>")
+	as.Claims("good", goodClaims(nil))
+	as.Claims("expired", goodClaims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
+	as.Claims("refresh", goodClaims(map[string]any{"token_type": "refresh_token"}))
+	as.Claims("no-scope", goodClaims(map[string]any{"scope": "profile"}))
+	as.Raw("broken", 500, "<html>")
 	cases := []req{
 		{path: "/orders/1?x=1", auth: "Bearer good"},
 		{path: "/orders/../admin", auth: "Bearer good"},
@@ -121,9 +123,9 @@ func TestHTTPModeMakesTheSameDecisionsAsGRPC(t *testing.T) {
 }
 
 func TestHTTPModeAllow(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.claims("good", goodClaims(nil))
+	as.Claims("good", goodClaims(nil))
 	a := h.httpCheck(t, req{path: "/orders/1", auth: "Bearer good"}, nil)
 	if !a.allow || a.set["x-auth-subject"] != "user-1" || a.set["x-auth-scope"] != "orders.read profile" {
 		t.Fatalf("allow: %+v", a)
@@ -142,8 +144,8 @@ func TestHTTPModeAllow(t *testing.T) {
 }
 
 func TestForwardAuthHeaderFamilies(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	spoofed := map[string]string{
 		"X-Forwarded-Method": "GET", "X-Forwarded-Host": "orders.acme.example", "X-Forwarded-Uri": "/orders/1",
 		"X-Original-Method": "GET", "X-Original-URI": "/orders/1",
@@ -175,7 +177,7 @@ func TestForwardAuthHeaderFamilies(t *testing.T) {
 }
 
 func TestHTTPModeDoesNotTouchOtherPaths(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200, "/authzfoo": 404, "/nope": 404} {
 		resp, err := http.Get("http://" + h.srv.HTTPAddress() + path)

@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // startIdleHarness starts a server whose HTTP listener closes idle
 // keep-alive connections after idle.
 func startIdleHarness(t *testing.T, idle time.Duration) *Server {
 	t.Helper()
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
 	if err := os.WriteFile(path, []byte(testConfig(as.URL)), 0o600); err != nil {
 		t.Fatal(err)

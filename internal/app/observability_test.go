@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 const (
@@ -25,14 +27,14 @@ const (
 
 type traced struct {
 	*harness
-	as       *fakeAS
+	as       *introspectiontest.Server
 	recorder *tracetest.SpanRecorder
 }
 
 func startTraced(t *testing.T) *traced {
 	t.Helper()
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
 	rec := tracetest.NewSpanRecorder()
 	tel, err := telemetry.New(context.Background(), telemetry.Options{Version: "test", SpanProcessor: rec})
 	if err != nil {
@@ -93,10 +95,13 @@ func TestSpanParentFromGRPCMetadata(t *testing.T) {
 		}
 	}
 	// The otelgrpc server span sits between the remote parent and the check.
+	// The server span ends after the response is sent: wait for it.
 	var server sdktrace.ReadOnlySpan
-	for _, sp := range tr.recorder.Ended() {
-		if sp.SpanContext().SpanID() == s.Parent().SpanID() {
-			server = sp
+	for deadline := time.Now().Add(5 * time.Second); server == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for _, sp := range tr.recorder.Ended() {
+			if sp.SpanContext().SpanID() == s.Parent().SpanID() {
+				server = sp
+			}
 		}
 	}
 	if server == nil || server.Parent().SpanID().String() != remoteSpan {
@@ -161,9 +166,7 @@ func TestIntrospectionSpanAndTraceparentReachTheServer(t *testing.T) {
 	if client == nil {
 		t.Fatal("no client span under the check span")
 	}
-	tr.as.mu.Lock()
-	tps := append([]string(nil), tr.as.traceparents...)
-	tr.as.mu.Unlock()
+	tps := traceparents(tr.as)
 	if len(tps) != 1 || !strings.Contains(tps[0], remoteTrace) || !strings.Contains(tps[0], client.SpanContext().SpanID().String()) {
 		t.Fatalf("authorization server got traceparent %v, want the client span of trace %s", tps, remoteTrace)
 	}
@@ -214,7 +217,7 @@ func TestMetricsScrape(t *testing.T) {
 }
 
 func TestDenyLogCarriesTraceIDWithoutExporter(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL)) // default telemetry: nothing exported
 	resp, err := h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer nope",
 		extraHeaders: map[string]string{"traceparent": traceparent}}.proto())
@@ -224,11 +227,20 @@ func TestDenyLogCarriesTraceIDWithoutExporter(t *testing.T) {
 	if !strings.Contains(h.logs.String(), `"trace_id":"`+remoteTrace+`"`) {
 		t.Fatalf("deny line lacks the checked request's trace id: %s", h.logs.String())
 	}
-	as.mu.Lock()
-	defer as.mu.Unlock()
-	if len(as.traceparents) != 1 || !strings.Contains(as.traceparents[0], remoteTrace) {
-		t.Fatalf("authorization server traceparents = %v", as.traceparents)
+	if tps := traceparents(as); len(tps) != 1 || !strings.Contains(tps[0], remoteTrace) {
+		t.Fatalf("authorization server traceparents = %v", tps)
 	}
+}
+
+// traceparents are the traceparent headers as received, in order.
+func traceparents(as *introspectiontest.Server) []string {
+	var tps []string
+	for _, r := range as.Requests() {
+		if tp := r.Header.Get("Traceparent"); tp != "" {
+			tps = append(tps, tp)
+		}
+	}
+	return tps
 }
 
 func TestHTTPModeCheckJoinsTheTrace(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 func TestFixedAtStart(t *testing.T) {
@@ -89,7 +90,7 @@ func logLines(t *testing.T, logs string, msg string) []map[string]any {
 }
 
 func TestReloadLogsOneLinePerOutcome(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
 	cfg := testConfig(as.URL)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

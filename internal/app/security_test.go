@@ -3,23 +3,24 @@ package app
 import (
 	"encoding/base64"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // TestNoTokenSecretOrAuthorizationInLogs runs allows, every kind of deny and
 // introspection failures (one whose error body echoes the token) with debug
 // logging, then searches every line.
 func TestNoTokenSecretOrAuthorizationInLogs(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL)) // debug level
 	tokens := []string{"allowtoken-4f1c2a", "inactivetoken-9b8e7d", "echoedtoken-1a2b3c", "refreshtoken-77aa"}
-	as.claims(tokens[0], goodClaims(nil))
-	as.raw(tokens[2], 400, `{"error":"`+tokens[2]+`","error_description":"bad token `+tokens[2]+`"}`)
-	as.claims(tokens[3], goodClaims(map[string]any{"token_type": "refresh_token"}))
+	as.Claims(tokens[0], goodClaims(nil))
+	as.Raw(tokens[2], 400, `{"error":"`+tokens[2]+`","error_description":"bad token `+tokens[2]+`"}`)
+	as.Claims(tokens[3], goodClaims(map[string]any{"token_type": "refresh_token"}))
 	for _, tok := range tokens {
 		h.check(t, req{path: "/orders", auth: "Bearer " + tok})
 		h.check(t, req{method: "POST", path: "/orders", auth: "Bearer " + tok})
@@ -40,9 +41,9 @@ func TestNoTokenSecretOrAuthorizationInLogs(t *testing.T) {
 }
 
 func TestTokenOfOneTenantIsDeniedAtAnother(t *testing.T) {
-	acme := newFakeAS(t)
-	globex := newFakeAS(t) // knows nothing of acme's tokens
-	acme.claims("acme-token", goodClaims(nil))
+	acme := introspectiontest.New(t)
+	globex := introspectiontest.New(t) // knows nothing of acme's tokens
+	acme.Claims("acme-token", goodClaims(nil))
 	cfg := strings.Replace(testConfig(acme.URL), acme.URL+"/t/globex.com", globex.URL+"/t/globex.com", 1)
 	h := startHarness(t, cfg)
 	if a := h.check(t, req{path: "/orders", auth: "Bearer acme-token"}); !a.allow {
@@ -52,22 +53,21 @@ func TestTokenOfOneTenantIsDeniedAtAnother(t *testing.T) {
 	if a.allow || a.reason != "inactive" {
 		t.Fatalf("acme's token at globex: %d %s", a.status, a.reason)
 	}
-	if globex.callsFor("acme-token") != 1 {
+	if globex.Calls("acme-token") != 1 {
 		t.Fatal("globex's answer came from acme's cache, not from globex's server")
 	}
 }
 
 func TestNothingFromTheCheckedRequestReachesTheAuthorizationServer(t *testing.T) {
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	h := startHarness(t, testConfig(as.URL))
 	h.check(t, req{host: "orders.acme.example", path: "/orders/evil?redirect=http://evil.example", auth: "Bearer t0k",
 		extraHeaders: map[string]string{"x-evil": "1", "x-forwarded-host": "evil.example", "cookie": "session=abc", "x-original-uri": "/x"}})
-	as.mu.Lock()
-	last := as.last
-	as.mu.Unlock()
-	if last == nil {
+	reqs := as.Requests()
+	if len(reqs) == 0 {
 		t.Fatal("no introspection call")
 	}
+	last := reqs[len(reqs)-1]
 	asURL, _ := url.Parse(as.URL)
 	if last.URL.Path != "/oauth2/introspect" || last.URL.RawQuery != "" || last.Host != asURL.Host {
 		t.Errorf("request went to %s%s?%s", last.Host, last.URL.Path, last.URL.RawQuery)
@@ -87,17 +87,15 @@ func TestNothingFromTheCheckedRequestReachesTheAuthorizationServer(t *testing.T)
 	if u, p, ok := last.BasicAuth(); !ok || u != url.QueryEscape("rs:acme") || p != url.QueryEscape("s3cret%value") {
 		t.Errorf("authorization to the server is not the tenant's client credentials: %q", last.Header.Get("Authorization"))
 	}
-	form := last.PostForm
+	form := last.Form
 	if len(form) != 2 || form.Get("token") != "t0k" || form.Get("token_type_hint") != "access_token" {
 		t.Errorf("form %v", form)
 	}
 }
 
 func TestTLSToTheAuthorizationServerIsVerified(t *testing.T) {
-	as := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`{"active":true,"scope":"orders.read","aud":"api://orders"}`))
-	}))
-	defer as.Close()
+	as := introspectiontest.NewTLS(t)
+	as.HandleUnknown(introspectiontest.Reply(http.StatusOK, `{"active":true,"scope":"orders.read","aud":"api://orders"}`))
 	h := startHarness(t, testConfig(as.URL))
 	if a := h.check(t, req{path: "/orders", auth: "Bearer x"}); a.reason != "introspection_error" {
 		t.Fatalf("an unverified certificate was accepted: %s", a.reason)

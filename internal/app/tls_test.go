@@ -2,16 +2,10 @@ package app
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -29,90 +23,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
-
-// testCA is a throwaway certificate authority for TLS tests.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newTestCA(t *testing.T, cn string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
-
-// issue signs a leaf certificate: a server one for 127.0.0.1 and localhost,
-// or a client one. It returns the certificate and key in PEM.
-func (ca *testCA) issue(t *testing.T, serial int64, cn string, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-}
-
-// clientCert is a client certificate for a tls.Config.
-func (ca *testCA) clientCert(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	certPEM, keyPEM := ca.issue(t, 7, cn, false)
-	c, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func tlsWriteFile(t *testing.T, path string, b []byte) {
 	t.Helper()
@@ -124,10 +37,10 @@ func tlsWriteFile(t *testing.T, path string, b []byte) {
 // tlsFiles are a server certificate's files in a temporary directory.
 type tlsFiles struct{ dir, cert, key string }
 
-func writeServerCert(t *testing.T, dir string, ca *testCA, serial int64) tlsFiles {
+func writeServerCert(t *testing.T, dir string, ca *testsupport.CA, serial int64) tlsFiles {
 	t.Helper()
 	f := tlsFiles{dir: dir, cert: filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
-	certPEM, keyPEM := ca.issue(t, serial, fmt.Sprintf("tokengate-%d", serial), true)
+	certPEM, keyPEM := ca.Issue(t, serial, fmt.Sprintf("tokengate-%d", serial), true)
 	tlsWriteFile(t, f.cert, certPEM)
 	tlsWriteFile(t, f.key, keyPEM)
 	return f
@@ -217,9 +130,9 @@ func handshakeSerial(addr string, tc *tls.Config) (int64, error) {
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
 }
 
-func httpsClient(ca *testCA) *http.Client {
+func httpsClient(ca *testsupport.CA) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: ca.pool()},
+		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool()},
 		DisableKeepAlives: true, // every request is a new handshake
 	}}
 }
@@ -227,23 +140,23 @@ func httpsClient(ca *testCA) *http.Client {
 // TestGRPCOverTLS: grpc.tls serves ext_authz over TLS 1.2+ to a client
 // that trusts the CA, and a plaintext client gets nowhere.
 func TestGRPCOverTLS(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	ca := testsupport.NewCA(t, "test CA")
 	f := writeServerCert(t, t.TempDir(), ca, 100)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), "")))
 
-	serial, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()}))
+	serial, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()}))
 	if err != nil || serial != 100 {
 		t.Fatalf("check over TLS: serial %d, %v", serial, err)
 	}
 	// The harness's own client speaks plaintext.
 	tlsRefused(t, h.client, "plaintext client")
 	// Not trusting the CA: refused too.
-	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: newTestCA(t, "other CA").pool()}), "client without the CA")
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: testsupport.NewCA(t, "other CA").Pool()}), "client without the CA")
 	// TLS 1.1 and older are not offered.
 	if _, err := handshakeSerial(h.srv.GRPCAddress(), &tls.Config{
-		RootCAs: ca.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, NextProtos: []string{"h2"},
+		RootCAs: ca.Pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, NextProtos: []string{"h2"},
 	}); err == nil {
 		t.Fatal("a TLS 1.1 handshake succeeded")
 	}
@@ -252,30 +165,30 @@ func TestGRPCOverTLS(t *testing.T) {
 // TestGRPCMutualTLS: with client_ca_file, only clients presenting a
 // certificate signed by that CA get through.
 func TestGRPCMutualTLS(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	caFile := filepath.Join(dir, "clients.pem")
-	tlsWriteFile(t, caFile, ca.certPEM)
+	tlsWriteFile(t, caFile, ca.CertPEM)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, caFile), "")))
 
-	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.pool()}), "client without a certificate")
-	good := dialTLS(t, h, &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{ca.clientCert(t, "envoy")}})
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()}), "client without a certificate")
+	good := dialTLS(t, h, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.KeyPair(t, 7, "envoy", false)}})
 	if _, err := tlsCheck(good); err != nil {
 		t.Fatalf("client certificate from the CA: %v", err)
 	}
-	other := newTestCA(t, "other CA")
-	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{other.clientCert(t, "mallory")}}),
+	other := testsupport.NewCA(t, "other CA")
+	tlsRefused(t, dialTLS(t, h, &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{other.KeyPair(t, 7, "mallory", false)}}),
 		"client certificate from another CA")
 }
 
 // TestHTTPOverTLS: http.tls serves /healthz over HTTPS; plain HTTP to the
 // port is not answered with a 200.
 func TestHTTPOverTLS(t *testing.T) {
-	as := newFakeAS(t)
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	ca := testsupport.NewCA(t, "test CA")
 	f := writeServerCert(t, t.TempDir(), ca, 100)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
 
@@ -301,9 +214,9 @@ func TestHTTPOverTLS(t *testing.T) {
 // certificate; an invalid certificate file fails the reload and the last
 // good certificate keeps being served.
 func TestReloadReplacesCertificates(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), tlsYAML(f, ""))))
@@ -312,7 +225,7 @@ func TestReloadReplacesCertificates(t *testing.T) {
 
 	serials := func(when string, want int64) {
 		t.Helper()
-		if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})); err != nil || got != want {
+		if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()})); err != nil || got != want {
 			t.Fatalf("%s: gRPC serial %d (%v), want %d", when, got, err, want)
 		}
 		resp, err := httpsClient(ca).Get("https://" + h.srv.HTTPAddress() + "/healthz")
@@ -326,7 +239,7 @@ func TestReloadReplacesCertificates(t *testing.T) {
 	}
 	serials("before reload", 100)
 	// An existing connection is not affected by a reload.
-	kept := dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})
+	kept := dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()})
 	if got, err := tlsCheck(kept); err != nil || got != 100 {
 		t.Fatalf("kept connection: %d %v", got, err)
 	}
@@ -354,24 +267,24 @@ func TestReloadReplacesCertificates(t *testing.T) {
 // including another client CA: clients of the old CA are refused from then
 // on, clients of the new one accepted.
 func TestReloadMovesToNewFilesAndClientCA(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
-	ca, ca2 := newTestCA(t, "CA one"), newTestCA(t, "CA two")
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	ca, ca2 := testsupport.NewCA(t, "CA one"), testsupport.NewCA(t, "CA two")
 	dir1, dir2 := t.TempDir(), t.TempDir()
 	f1, f2 := writeServerCert(t, dir1, ca, 100), writeServerCert(t, dir2, ca2, 300)
 	ca1File, ca2File := filepath.Join(dir1, "clients.pem"), filepath.Join(dir2, "clients.pem")
-	tlsWriteFile(t, ca1File, ca.certPEM)
-	tlsWriteFile(t, ca2File, ca2.certPEM)
+	tlsWriteFile(t, ca1File, ca.CertPEM)
+	tlsWriteFile(t, ca2File, ca2.CertPEM)
 	path := writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f1, ca1File), ""))
 	h := startHarnessAt(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	both := x509.NewCertPool()
-	both.AddCert(ca.cert)
-	both.AddCert(ca2.cert)
-	client1 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca.clientCert(t, "envoy-1")}}
-	client2 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca2.clientCert(t, "envoy-2")}}
+	both.AddCert(ca.Cert)
+	both.AddCert(ca2.Cert)
+	client1 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca.KeyPair(t, 7, "envoy-1", false)}}
+	client2 := &tls.Config{RootCAs: both, Certificates: []tls.Certificate{ca2.KeyPair(t, 7, "envoy-2", false)}}
 	if got, err := tlsCheck(dialTLS(t, h, client1)); err != nil || got != 100 {
 		t.Fatalf("before reload, client of CA one: %d %v", got, err)
 	}
@@ -400,9 +313,9 @@ func TestReloadMovesToNewFilesAndClientCA(t *testing.T) {
 // TestReloadCannotToggleTLS: turning a listener's TLS on or off takes a
 // restart, so such a reload fails as a whole and the old one stays.
 func TestReloadCannotToggleTLS(t *testing.T) {
-	as := newFakeAS(t)
-	as.claims("good", goodClaims(nil))
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	ca := testsupport.NewCA(t, "test CA")
 	f := writeServerCert(t, t.TempDir(), ca, 100)
 	path := writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), ""))
 	h := startHarnessAt(t, path)
@@ -419,7 +332,7 @@ func TestReloadCannotToggleTLS(t *testing.T) {
 			t.Fatalf("%s: Reload: %v", c.name, err)
 		}
 	}
-	if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.pool()})); err != nil || got != 100 {
+	if got, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()})); err != nil || got != 100 {
 		t.Fatalf("after failed reloads: %d %v", got, err)
 	}
 }
@@ -428,7 +341,7 @@ func TestReloadCannotToggleTLS(t *testing.T) {
 // (files that vanish or go bad between config validation and loading):
 // nothing is published, and the errors name the section, not the contents.
 func TestCertReloaderKeepsStateOnBadFiles(t *testing.T) {
-	ca := newTestCA(t, "test CA")
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	good := &config.Config{GRPC: config.GRPC{TLS: &config.TLS{CertFile: f.cert, KeyFile: f.key}}}
@@ -458,8 +371,8 @@ func TestCertReloaderKeepsStateOnBadFiles(t *testing.T) {
 // TestCertReloadDuringHandshakes: handshakes running while Reload swaps
 // certificates each see one whole certificate, old or new (run with -race).
 func TestCertReloadDuringHandshakes(t *testing.T) {
-	as := newFakeAS(t)
-	ca := newTestCA(t, "test CA")
+	as := introspectiontest.New(t)
+	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
@@ -472,7 +385,7 @@ func TestCertReloadDuringHandshakes(t *testing.T) {
 	for range dialers {
 		wg.Go(func() {
 			for range dials {
-				s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.pool()})
+				s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.Pool()})
 				if err == nil && (s < 100 || s > 100+reloads) {
 					err = fmt.Errorf("unexpected serial %d", s)
 				}
@@ -493,7 +406,7 @@ func TestCertReloadDuringHandshakes(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.pool()}); err != nil || s != 100+reloads {
+	if s, err := handshakeSerial(h.srv.HTTPAddress(), &tls.Config{RootCAs: ca.Pool()}); err != nil || s != 100+reloads {
 		t.Fatalf("after the reloads: %d %v", s, err)
 	}
 }
@@ -502,12 +415,12 @@ func TestCertReloadDuringHandshakes(t *testing.T) {
 // session ticket from before a reload cannot resume it to skip the check
 // of its certificate against the new client CA pool.
 func TestMutualTLSSessionsDoNotOutliveTheClientCA(t *testing.T) {
-	ca, ca2 := newTestCA(t, "CA one"), newTestCA(t, "CA two")
+	ca, ca2 := testsupport.NewCA(t, "CA one"), testsupport.NewCA(t, "CA two")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
 	ca1File, ca2File := filepath.Join(dir, "ca1.pem"), filepath.Join(dir, "ca2.pem")
-	tlsWriteFile(t, ca1File, ca.certPEM)
-	tlsWriteFile(t, ca2File, ca2.certPEM)
+	tlsWriteFile(t, ca1File, ca.CertPEM)
+	tlsWriteFile(t, ca2File, ca2.CertPEM)
 	r, err := newCertReloader("grpc.tls", &config.TLS{CertFile: f.cert, KeyFile: f.key, ClientCAFile: ca1File})
 	if err != nil {
 		t.Fatal(err)
@@ -535,7 +448,7 @@ func TestMutualTLSSessionsDoNotOutliveTheClientCA(t *testing.T) {
 		}
 	}()
 	client := &tls.Config{
-		RootCAs: ca.pool(), Certificates: []tls.Certificate{ca.clientCert(t, "envoy")},
+		RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.KeyPair(t, 7, "envoy", false)},
 		ClientSessionCache: tls.NewLRUClientSessionCache(4),
 	}
 	talk := func() (resumed bool, err error) {

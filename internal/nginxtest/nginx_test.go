@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/internal/app"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 const (
@@ -63,48 +64,29 @@ func findNginx(t *testing.T) string {
 	return path
 }
 
-// fakeAS answers RFC 7662 introspection: "good" is active with scope
-// orders.read, "reader" is active with scope profile only, "broken" makes
-// the server fail (500), every other token is inactive.
-type fakeAS struct {
-	*httptest.Server
-	mu    sync.Mutex
-	calls int
-}
-
-func newFakeAS(t *testing.T) *fakeAS {
+// newAS is the fake authorization server behind tokengate, which must ask
+// it at /oauth2/introspect with tokengate.yaml's client credentials: "good"
+// is active with scope orders.read, "reader" is active with scope profile
+// only, "broken" makes the server fail (500), every other token is
+// inactive.
+func newAS(t *testing.T) *introspectiontest.Server {
 	t.Helper()
-	as := &fakeAS{}
-	as.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		as.mu.Lock()
-		as.calls++
-		as.mu.Unlock()
-		if r.Method != http.MethodPost || r.URL.Path != "/oauth2/introspect" {
-			http.NotFound(w, r)
-			return
+	as := introspectiontest.New(t)
+	as.RequireBasicAuth("rs-acme", "s3cret")
+	exp := time.Now().Add(time.Hour).Unix()
+	as.Claims("good", map[string]any{"active": true, "sub": "user-1", "scope": "orders.read", "aud": "api://orders", "token_type": "Bearer", "exp": exp})
+	as.Claims("reader", map[string]any{"active": true, "sub": "user-2", "client_id": "app-2", "scope": "profile", "aud": "api://orders", "token_type": "Bearer", "exp": exp})
+	as.Raw("broken", http.StatusInternalServerError, "<html>oops</html>")
+	t.Cleanup(func() {
+		for _, r := range as.Requests() {
+			if r.Method != http.MethodPost || r.URL.Path != "/oauth2/introspect" {
+				t.Errorf("introspection request %s %s, want POST /oauth2/introspect", r.Method, r.URL.Path)
+			}
 		}
-		if id, secret, ok := r.BasicAuth(); !ok || id != "rs-acme" || secret != "s3cret" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
+		if n := as.Refused(); n != 0 {
+			t.Errorf("%d introspection requests without tokengate.yaml's client credentials", n)
 		}
-		exp := time.Now().Add(time.Hour).Unix()
-		var answer map[string]any
-		switch r.PostFormValue("token") {
-		case "good":
-			answer = map[string]any{"active": true, "sub": "user-1", "scope": "orders.read", "aud": "api://orders", "token_type": "Bearer", "exp": exp}
-		case "reader":
-			answer = map[string]any{"active": true, "sub": "user-2", "client_id": "app-2", "scope": "profile", "aud": "api://orders", "token_type": "Bearer", "exp": exp}
-		case "broken":
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, "<html>oops</html>")
-			return
-		default:
-			answer = map[string]any{"active": false}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(answer)
-	}))
-	t.Cleanup(as.Close)
+	})
 	return as
 }
 
@@ -338,7 +320,7 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	bin := findNginx(t) // first: without nginx nothing else is worth starting
-	as := newFakeAS(t)
+	as := newAS(t)
 	up := newUpstream(t)
 	srv := startTokengate(t, as.URL)
 	addr := startNginx(t, bin, srv.HTTPAddress(), up.Listener.Addr().String())

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
@@ -14,19 +15,15 @@ import (
 // item 2). Revocation by token, made at B, still finds A's entries.
 func TestSameTenantNameOtherServerSharesNothing(t *testing.T) {
 	rs := redisserver.Start(t)
-	asA, asB := newFakeAS(t), newFakeAS(t)
-	asA.active("tok-a", "user-1") // B has never heard of it
+	asA, asB := introspectiontest.New(t), introspectiontest.New(t)
+	active(asA, "tok-a", "user-1") // B has never heard of it
 	a := startInstances(t, 1, asA.URL, rs.Addr())[0]
 	b := startInstances(t, 1, asB.URL, rs.Addr())[0]
 
-	if code, _ := a.check(t, "tok-a"); code != 200 {
-		t.Fatalf("at A: %d", code)
-	}
+	a.want(t, "tok-a", 200, "at A")
 	a.waitWrites(t, 1)
-	if code, _ := b.check(t, "tok-a"); code != 401 {
-		t.Fatalf("at B: %d, want 401 (B says inactive)", code)
-	}
-	if n := asB.callsFor("tok-a"); n != 1 {
+	b.want(t, "tok-a", 401, "at B (B says inactive)")
+	if n := asB.Calls("tok-a"); n != 1 {
 		t.Fatalf("B's server was asked %d times, want 1", n)
 	}
 	if hits := b.srv.Shared().Stats().Hits.Load(); hits != 0 {

@@ -9,12 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,52 +19,17 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/bearer"
 	"github.com/tokengate/tokengate/internal/app"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// fakeAS answers every token it was told about as active (sub user-1
-// unless set), any other as inactive, and counts calls per token.
-type fakeAS struct {
-	*httptest.Server
-	mu    sync.Mutex
-	subs  map[string]string
-	calls map[string]int
-	total atomic.Int64
-}
-
-func newFakeAS(t *testing.T) *fakeAS {
-	f := &fakeAS{subs: map[string]string{}, calls: map[string]int{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := r.PostFormValue("token")
-		f.total.Add(1)
-		f.mu.Lock()
-		f.calls[tok]++
-		sub, ok := f.subs[tok]
-		f.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		if !ok {
-			io.WriteString(w, `{"active":false}`)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{
-			"active": true, "sub": sub, "scope": "orders.read", "token_type": "Bearer",
-			"iat": time.Now().Add(-time.Minute).Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-		})
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeAS) active(token, sub string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.subs[token] = sub
-}
-
-func (f *fakeAS) callsFor(token string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[token]
+// active makes token an active access token of sub at as.
+func active(as *introspectiontest.Server, token, sub string) {
+	as.Claims(token, map[string]any{
+		"active": true, "sub": sub, "scope": "orders.read", "token_type": "Bearer",
+		"iat": time.Now().Add(-time.Minute).Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
 }
 
 const adminToken = "adm1n-t0ken-0123456789abcdefghijklmn" // admin.token: at least 32 characters
@@ -107,28 +69,27 @@ type instance struct {
 	logs *testlog.Buffer
 }
 
-func startInstances(t *testing.T, n int, asURL, redisAddr string) []*instance {
+// startInstance runs one tokengate of cfg in process.
+func startInstance(t *testing.T, cfg string) *instance {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(config(asURL, redisAddr)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	logger, logs := testlog.JSON(slog.LevelInfo)
+	srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	testsupport.ShutdownOnCleanup(t, srv.Shutdown)
+	return &instance{srv: srv, logs: logs}
+}
+
+func startInstances(t *testing.T, n int, asURL, redisAddr string) []*instance {
+	t.Helper()
 	var out []*instance
 	for range n {
-		logs := &testlog.Buffer{}
-		logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
-		if err != nil {
-			t.Fatalf("Start: %v", err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-		})
-		out = append(out, &instance{srv: srv, logs: logs})
+		out = append(out, startInstance(t, config(asURL, redisAddr)))
 	}
 	time.Sleep(100 * time.Millisecond) // revocation subscriptions are up
 	return out
@@ -167,27 +128,28 @@ func (in *instance) revoke(t *testing.T, auth, body string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
+// want fails the test, saying what was checked, unless in answers token
+// with code.
+func (in *instance) want(t *testing.T, token string, code int, what string) {
+	t.Helper()
+	if got, _ := in.check(t, token); got != code {
+		t.Fatalf("%s: %s answered %d, want %d", what, token, got, code)
+	}
+}
+
 // waitWrites waits until in has written n answers to Redis.
 func (in *instance) waitWrites(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for in.srv.Shared().Stats().Writes.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("no write to Redis (stats %+v)", in.srv.Shared().Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.WaitFor(t, 3*time.Second, fmt.Sprintf("%d writes to Redis", n), func() bool { return in.srv.Shared().Stats().Writes.Load() >= n })
 }
 
 func TestSharedCacheAcrossInstances(t *testing.T) {
 	rs := redisserver.Start(t)
-	as := newFakeAS(t)
-	as.active("tok-shared", "user-1")
+	as := introspectiontest.New(t)
+	active(as, "tok-shared", "user-1")
 	ins := startInstances(t, 3, as.URL, rs.Addr())
 
-	if code, _ := ins[0].check(t, "tok-shared"); code != 200 {
-		t.Fatalf("instance 0: %d", code)
-	}
+	ins[0].want(t, "tok-shared", 200, "instance 0")
 	ins[0].waitWrites(t, 1)
 	for i, in := range ins[1:] {
 		if code, _ := in.check(t, "tok-shared"); code != 200 {
@@ -197,16 +159,14 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 			t.Fatalf("instance %d: %d Redis hits", i+1, hits)
 		}
 	}
-	if n := as.callsFor("tok-shared"); n != 1 {
+	if n := as.Calls("tok-shared"); n != 1 {
 		t.Fatalf("authorization server called %d times, want 1", n)
 	}
 	// Inactive answers are shared too (negative_ttl).
-	if code, _ := ins[1].check(t, "tok-unknown"); code != 401 {
-		t.Fatalf("unknown token: %d", code)
-	}
+	ins[1].want(t, "tok-unknown", 401, "unknown token")
 	ins[1].waitWrites(t, 1)
-	if code, _ := ins[2].check(t, "tok-unknown"); code != 401 || as.callsFor("tok-unknown") != 1 {
-		t.Fatalf("unknown token on instance 2: %d, calls %d", code, as.callsFor("tok-unknown"))
+	if code, _ := ins[2].check(t, "tok-unknown"); code != 401 || as.Calls("tok-unknown") != 1 {
+		t.Fatalf("unknown token on instance 2: %d, calls %d", code, as.Calls("tok-unknown"))
 	}
 	// The shared cache's work is visible in the metrics.
 	resp, err := http.Get("http://" + ins[1].srv.HTTPAddress() + "/metrics")
@@ -225,11 +185,11 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 
 func TestRevocationReachesEveryInstance(t *testing.T) {
 	rs := redisserver.Start(t)
-	as := newFakeAS(t)
-	as.active("tok-a", "user-a")
-	as.active("tok-b", "user-b")
-	as.active("tok-c1", "user-c")
-	as.active("tok-c2", "user-c")
+	as := introspectiontest.New(t)
+	active(as, "tok-a", "user-a")
+	active(as, "tok-b", "user-b")
+	active(as, "tok-c1", "user-c")
+	active(as, "tok-c2", "user-c")
 	ins := startInstances(t, 3, as.URL, rs.Addr())
 
 	// Every instance holds every token locally.
@@ -247,9 +207,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	if code, _ := ins[0].revoke(t, "wrong", `{"token":"tok-a"}`); code != 401 {
 		t.Fatalf("wrong admin token: %d", code)
 	}
-	if code, _ := ins[1].check(t, "tok-a"); code != 200 {
-		t.Fatalf("tok-a after refused revocation: %d", code)
-	}
+	ins[1].want(t, "tok-a", 200, "tok-a after refused revocation")
 
 	// The authorization server still says active throughout: only the
 	// revocation makes the instances deny.
@@ -291,17 +249,15 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 		}
 	}
 	// A token of another subject is unaffected.
-	as.active("tok-d", "user-d")
-	if code, _ := ins[2].check(t, "tok-d"); code != 200 {
-		t.Fatalf("tok-d: %d", code)
-	}
+	active(as, "tok-d", "user-d")
+	ins[2].want(t, "tok-d", 200, "tok-d")
 }
 
 func TestRedisKilledAndBack(t *testing.T) {
 	rs := redisserver.Start(t)
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	ins := startInstances(t, 2, as.URL, rs.Addr())
-	as.active("before", "u")
+	active(as, "before", "u")
 	if code, _ := ins[0].check(t, "before"); code != 200 {
 		t.Fatal(code)
 	}
@@ -310,7 +266,7 @@ func TestRedisKilledAndBack(t *testing.T) {
 	rs.Kill()
 	for i := range 20 {
 		tok := fmt.Sprintf("down-%d", i)
-		as.active(tok, "u")
+		active(as, tok, "u")
 		for j, in := range ins {
 			code, el := in.check(t, tok)
 			if code != 200 {
@@ -320,8 +276,8 @@ func TestRedisKilledAndBack(t *testing.T) {
 				t.Fatalf("%s on instance %d took %v with Redis down", tok, j, el)
 			}
 		}
-		if as.callsFor(tok) != 2 {
-			t.Fatalf("%s: %d calls (each instance introspects)", tok, as.callsFor(tok))
+		if as.Calls(tok) != 2 {
+			t.Fatalf("%s: %d calls (each instance introspects)", tok, as.Calls(tok))
 		}
 	}
 	if ins[0].srv.Shared().Stats().Errors.Load() == 0 {
@@ -333,7 +289,7 @@ func TestRedisKilledAndBack(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; ; i++ {
 		tok := fmt.Sprintf("back-%d", i)
-		as.active(tok, "u")
+		active(as, tok, "u")
 		writes := ins[0].srv.Shared().Stats().Writes.Load()
 		if code, _ := ins[0].check(t, tok); code != 200 {
 			t.Fatalf("%s: %d", tok, code)
@@ -345,7 +301,7 @@ func TestRedisKilledAndBack(t *testing.T) {
 		if code, _ := ins[1].check(t, tok); code != 200 {
 			t.Fatalf("%s on instance 1: %d", tok, code)
 		}
-		if as.callsFor(tok) == 1 {
+		if as.Calls(tok) == 1 {
 			break // a Redis hit on instance 1
 		}
 		if time.Now().After(deadline) {
@@ -357,10 +313,10 @@ func TestRedisKilledAndBack(t *testing.T) {
 
 func TestSlowRedisDoesNotSlowChecks(t *testing.T) {
 	rs := redisserver.Start(t)
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	ins := startInstances(t, 1, as.URL, rs.Addr())
 	// Warm the connection path.
-	as.active("warm", "u")
+	active(as, "warm", "u")
 	ins[0].check(t, "warm")
 
 	slept := make(chan error, 1)
@@ -370,7 +326,7 @@ func TestSlowRedisDoesNotSlowChecks(t *testing.T) {
 	var worst time.Duration
 	for i := 0; time.Since(start) < 400*time.Millisecond; i++ {
 		tok := fmt.Sprintf("slow-%d", i)
-		as.active(tok, "u")
+		active(as, tok, "u")
 		code, el := ins[0].check(t, tok)
 		if code != 200 {
 			t.Fatalf("%s: %d", tok, code)

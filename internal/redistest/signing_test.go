@@ -4,20 +4,16 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokengate/tokengate/internal/app"
-	"github.com/tokengate/tokengate/internal/testlog"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
@@ -25,26 +21,8 @@ import (
 // redis.signing_key read from the environment.
 func startSigned(t *testing.T, asURL, redisAddr string) *instance {
 	t.Helper()
-	cfg := strings.Replace(config(asURL, redisAddr), "  timeout: 50ms\n",
-		"  timeout: 50ms\n  signing_key: \"${TG_TEST_CACHE_KEY}\"\n", 1)
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &testlog.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return &instance{srv: srv, logs: logs}
+	return startInstance(t, strings.Replace(config(asURL, redisAddr), "  timeout: 50ms\n",
+		"  timeout: 50ms\n  signing_key: \"${TG_TEST_CACHE_KEY}\"\n", 1))
 }
 
 // With redis.signing_key, an entry written straight into Redis for a token
@@ -54,7 +32,7 @@ func startSigned(t *testing.T, asURL, redisAddr string) *instance {
 func TestSignedReplicasIgnoreForgedEntries(t *testing.T) {
 	t.Setenv("TG_TEST_CACHE_KEY", "redistest-cache-signing-key-0123456789")
 	rs := redisserver.Start(t)
-	as := newFakeAS(t)
+	as := introspectiontest.New(t)
 	a, b := startSigned(t, as.URL, rs.Addr()), startSigned(t, as.URL, rs.Addr())
 	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { rc.Close() })
@@ -69,10 +47,8 @@ func TestSignedReplicasIgnoreForgedEntries(t *testing.T) {
 	if err := rc.Set(ctx, entry("never-issued"), forged, time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := a.check(t, "never-issued"); code != 401 {
-		t.Fatalf("forged entry: %d, want 401", code)
-	}
-	if n := as.callsFor("never-issued"); n != 1 {
+	a.want(t, "never-issued", 401, "forged entry")
+	if n := as.Calls("never-issued"); n != 1 {
 		t.Fatalf("authorization server asked %d times, want 1", n)
 	}
 	if n := a.srv.Shared().Stats().Forged.Load(); n != 1 {
@@ -80,38 +56,28 @@ func TestSignedReplicasIgnoreForgedEntries(t *testing.T) {
 	}
 
 	// A valid signed entry is a hit at the other replica.
-	as.active("tok-real", "user-1")
-	if code, _ := a.check(t, "tok-real"); code != 200 {
-		t.Fatalf("tok-real at a: %d", code)
-	}
+	active(as, "tok-real", "user-1")
+	a.want(t, "tok-real", 200, "tok-real at a")
 	a.waitWrites(t, 2) // the inactive answer above, then this one
-	if code, _ := b.check(t, "tok-real"); code != 200 {
-		t.Fatalf("tok-real at b: %d", code)
-	}
-	if hits, n := b.srv.Shared().Stats().Hits.Load(), as.callsFor("tok-real"); hits != 1 || n != 1 {
+	b.want(t, "tok-real", 200, "tok-real at b")
+	if hits, n := b.srv.Shared().Stats().Hits.Load(), as.Calls("tok-real"); hits != 1 || n != 1 {
 		t.Fatalf("tok-real at b: %d hits, %d calls, want 1 and 1", hits, n)
 	}
 
 	// A signed entry, tampered with, is not: b asks, and the token has
 	// since become inactive at the server.
-	as.active("tok-two", "user-2")
-	if code, _ := a.check(t, "tok-two"); code != 200 {
-		t.Fatalf("tok-two at a: %d", code)
-	}
+	active(as, "tok-two", "user-2")
+	a.want(t, "tok-two", 200, "tok-two at a")
 	a.waitWrites(t, 3)
-	as.mu.Lock()
-	delete(as.subs, "tok-two")
-	as.mu.Unlock()
+	as.Forget("tok-two")
 	v := rc.Get(ctx, entry("tok-two")).Val()
 	tampered := strings.Replace(v, `"sub":"user-2"`, `"sub":"user-3"`, 1)
 	if !strings.HasPrefix(v, "tg1.") || tampered == v {
 		t.Fatalf("stored %q", v)
 	}
 	rc.Set(ctx, entry("tok-two"), tampered, time.Hour)
-	if code, _ := b.check(t, "tok-two"); code != 401 {
-		t.Fatalf("tampered entry: %d, want 401", code)
-	}
-	if n := as.callsFor("tok-two"); n != 2 {
+	b.want(t, "tok-two", 401, "tampered entry")
+	if n := as.Calls("tok-two"); n != 2 {
 		t.Fatalf("tok-two: %d calls, want 2", n)
 	}
 

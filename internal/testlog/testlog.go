@@ -4,8 +4,15 @@ package testlog
 
 import (
 	"bytes"
+	"log/slog"
 	"sync"
 )
+
+// JSON is a logger writing JSON lines at level and above into a new Buffer.
+func JSON(level slog.Level) (*slog.Logger, *Buffer) {
+	b := &Buffer{}
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: level})), b
+}
 
 // Buffer is an io.Writer safe for concurrent use.
 type Buffer struct {

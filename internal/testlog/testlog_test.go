@@ -1,6 +1,7 @@
 package testlog
 
 import (
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -21,5 +22,14 @@ func TestConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if n := strings.Count(b.String(), "x\n"); n != 800 {
 		t.Fatalf("%d lines, want 800", n)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	logger, logs := JSON(slog.LevelInfo)
+	logger.Debug("hidden")
+	logger.Info("shown", "k", "v")
+	if s := logs.String(); strings.Contains(s, "hidden") || !strings.Contains(s, `"msg":"shown","k":"v"`) {
+		t.Fatalf("logs: %s", s)
 	}
 }

@@ -2,10 +2,13 @@ package introspectiontest_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -59,11 +62,95 @@ func TestAnswersAndCounts(t *testing.T) {
 	if s.Calls("good") != 2 || s.Calls("unknown") != 1 || s.Total() != 4 {
 		t.Fatalf("calls good=%d unknown=%d total=%d", s.Calls("good"), s.Calls("unknown"), s.Total())
 	}
-	if tp := s.LastHeader().Get("Traceparent"); !strings.Contains(tp, "0af7651916cd43dd8448eb211c80319c") {
+	reqs := s.Requests()
+	if len(reqs) != 4 || reqs[3].Form.Get("token") != "good" || reqs[0].Method != http.MethodPost || reqs[0].URL.Path != "/introspect" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if tp := reqs[3].Header.Get("Traceparent"); !strings.Contains(tp, "0af7651916cd43dd8448eb211c80319c") {
 		t.Fatalf("last traceparent %q", tp)
 	}
-	if s.LastForm().Get("token") != "good" {
-		t.Fatalf("last form %v", s.LastForm())
+	if got := s.RequestsFor("good"); len(got) != 2 || got[0].Body != "token=good" {
+		t.Fatalf("requests for good %+v", got)
+	}
+}
+
+func TestRawUnknownAndRecordLimit(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.Raw("quirk", http.StatusBadRequest, "{'error': 'Invalid input'}")
+	ctx := context.Background()
+	if code, body := introspect(t, ctx, s, "quirk"); code != 400 || body != "{'error': 'Invalid input'}" {
+		t.Fatalf("raw: %d %s", code, body)
+	}
+	s.HandleUnknown(func(w http.ResponseWriter, r *http.Request) {
+		introspectiontest.Reply(http.StatusOK, `{"active":true,"sub":"`+r.PostForm.Get("token")+`"}`)(w, r)
+	})
+	if _, body := introspect(t, ctx, s, "any"); body != `{"active":true,"sub":"any"}` {
+		t.Fatalf("unknown: %s", body)
+	}
+	s.HandleUnknown(nil)
+	if _, body := introspect(t, ctx, s, "any"); body != `{"active":false}` {
+		t.Fatalf("unknown after reset: %s", body)
+	}
+	for range 1000 {
+		introspect(t, ctx, s, "many")
+	}
+	if reqs := s.Requests(); len(reqs) != 1000 || reqs[999].Form.Get("token") != "many" || s.Total() != 1003 {
+		t.Fatalf("%d requests kept of %d", len(reqs), s.Total())
+	}
+	if s.ConnsOpened() < 1 || s.ConnsOpened() > 3 {
+		t.Fatalf("%d connections for sequential requests", s.ConnsOpened())
+	}
+}
+
+func TestPostAuth(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.RequirePostAuth("rs-globex", "other")
+	s.Claims("good", map[string]any{"active": true})
+	post := func(form url.Values) int {
+		resp, err := s.Client().PostForm(s.URL, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(url.Values{"token": {"good"}, "client_id": {"rs-globex"}}); code != 401 {
+		t.Fatalf("no secret: %d", code)
+	}
+	if code := post(url.Values{"token": {"good"}, "client_id": {"rs-globex"}, "client_secret": {"other"}}); code != 200 {
+		t.Fatalf("right credentials: %d", code)
+	}
+	if s.Refused() != 1 || s.Calls("good") != 2 {
+		t.Fatalf("refused %d, calls %d", s.Refused(), s.Calls("good"))
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s := introspectiontest.NewTLS(t)
+	pemBytes, err := os.ReadFile(s.CAFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("CAFile holds no certificate")
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.PostForm(s.URL, url.Values{"token": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c.CloseIdleConnections()
+	if resp.StatusCode != 200 || s.Total() != 1 {
+		t.Fatalf("%d, %d requests", resp.StatusCode, s.Total())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.ConnsClosed() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections closed", s.ConnsClosed(), s.ConnsOpened())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -114,6 +201,10 @@ func TestFaultsDelayAndPeak(t *testing.T) {
 	}
 	if s.PeakInFlight() != 3 || s.InFlight() != 0 {
 		t.Fatalf("peak %d, in flight %d", s.PeakInFlight(), s.InFlight())
+	}
+	s.ResetPeak()
+	if s.PeakInFlight() != 0 {
+		t.Fatalf("peak %d after ResetPeak", s.PeakInFlight())
 	}
 }
 

@@ -58,8 +58,12 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
+	port := addr.Port
+	_ = l.Close() // only the port was wanted: redis-server binds it next
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
 	s.start()
 	t.Cleanup(s.Kill)
@@ -146,7 +150,7 @@ func (s *Server) ReplyContext(ctx context.Context, args ...string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // the reply is read by then
 	deadline := time.Now().Add(5 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl

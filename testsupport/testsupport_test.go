@@ -1,0 +1,80 @@
+package testsupport_test
+
+import (
+	"context"
+	"crypto/tls"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
+)
+
+func TestShutdownOnCleanup(t *testing.T) {
+	var stopped atomic.Bool
+	t.Run("server", func(t *testing.T) {
+		testsupport.ShutdownOnCleanup(t, func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("shutdown without a deadline")
+			}
+			stopped.Store(true)
+			return nil
+		})
+	})
+	if !stopped.Load() {
+		t.Fatal("not stopped when the test ended")
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	var n atomic.Int32
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		n.Store(1)
+	}()
+	testsupport.WaitFor(t, 5*time.Second, "n to be set", func() bool { return n.Load() == 1 })
+}
+
+// A server certificate of the CA is trusted for 127.0.0.1 by a client
+// trusting the CA, which shows a client certificate of the CA that the
+// server trusts in turn.
+func TestCA(t *testing.T) {
+	ca := testsupport.NewCA(t, "test CA")
+	lis, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{ca.KeyPair(t, 2, "server", true)},
+		ClientCAs:    ca.Pool(),
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	served := make(chan error, 2)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			served <- c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	conn, err := tls.Dial("tcp", lis.Addr().String(), &tls.Config{
+		RootCAs:      ca.Pool(),
+		Certificates: []tls.Certificate{ca.KeyPair(t, 3, "client", false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "server" {
+		t.Errorf("server certificate %q", cn)
+	}
+	conn.Close()
+	if err := <-served; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+	if _, err := tls.Dial("tcp", lis.Addr().String(), &tls.Config{RootCAs: testsupport.NewCA(t, "other").Pool()}); err == nil {
+		t.Fatal("a client trusting another CA accepted the server")
+	}
+}
