@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/signingkey"
+	"github.com/tokengate/tokengate/introspection/signingkey"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -37,45 +36,6 @@ type Claims struct {
 	Raw map[string]json.RawMessage
 
 	scope string // Scopes joined, computed once at parse time
-
-	// derived keeps one value a consumer computed from these claims, so
-	// that a cached answer is, e.g., formatted into headers once rather
-	// than on every check. See Derive.
-	derived atomic.Pointer[derivedValue]
-}
-
-// derivedValue is an immutable list of (key, value) pairs; Derive replaces
-// it as a whole (copy on write) so readers never lock.
-type derivedValue struct {
-	keys, values []any
-}
-
-// maxDerived bounds the values kept per claims (one per consumer and
-// route in practice); the oldest is dropped beyond it.
-const maxDerived = 8
-
-// Derive returns the value compute gives for these claims and key,
-// computing it at most once per key while it stays among the last
-// maxDerived keys (concurrent first calls may both compute). The value must
-// be immutable: it is shared by every goroutine that reads these claims.
-func (c *Claims) Derive(key any, compute func() any) any {
-	old := c.derived.Load()
-	if old != nil {
-		for i, k := range old.keys {
-			if k == key {
-				return old.values[i]
-			}
-		}
-	}
-	v := compute()
-	next := &derivedValue{keys: []any{key}, values: []any{v}}
-	if old != nil {
-		n := min(len(old.keys), maxDerived-1)
-		next.keys = append(next.keys, old.keys[:n]...)
-		next.values = append(next.values, old.values[:n]...)
-	}
-	c.derived.Store(next) // a racing Store may drop one entry: it is recomputed later
-	return v
 }
 
 // HasScope reports whether the token carries scope s.
@@ -111,7 +71,7 @@ func (c *Claims) ScopeString() string {
 func ParseClaims(body []byte) (*Claims, error) {
 	raw, err := decodeObject(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrIntrospection, err)
+		return nil, fmt.Errorf("%w: %w", ErrIntrospection, err)
 	}
 	for k, v := range raw {
 		if isNull(v) {
@@ -144,7 +104,7 @@ func ParseClaims(body []byte) (*Claims, error) {
 		}
 	}
 	if p.err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrIntrospection, p.err)
+		return nil, fmt.Errorf("%w: %w", ErrIntrospection, p.err)
 	}
 	c.scope = strings.Join(c.Scopes, " ")
 	return c, nil
@@ -306,10 +266,12 @@ func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null
 // shortJSONError keeps a decoder error free of body content (which could
 // echo a token) while still saying what kind of problem it was.
 func shortJSONError(err error) string {
-	switch err.(type) {
-	case *json.SyntaxError:
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntaxErr):
 		return "invalid JSON syntax"
-	case *json.UnmarshalTypeError:
+	case errors.As(err, &typeErr):
 		return "not an object"
 	}
 	if err.Error() == "EOF" {

@@ -159,7 +159,7 @@ func (f *jwksFetcher) get(ctx context.Context) ([]jose.JSONWebKey, error) {
 	if err != nil {
 		return nil, unavailable(errors.New("JWKS request failed: " + describeTransportError(err, false)))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // as in the introspection client
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBodyBytes))
 		err := fmt.Errorf("JWKS endpoint answered %d", resp.StatusCode)

@@ -5,9 +5,9 @@
 package bearer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
+
+	"github.com/tokengate/tokengate/introspection/tokenid"
 )
 
 // MaxTokenLength is the longest token accepted, in bytes.
@@ -78,9 +78,6 @@ func isB64Char(c byte) bool {
 	return false
 }
 
-// ID is the loggable identity of a token: the first 12 hex digits of its
-// SHA-256. The token itself never appears in logs.
-func ID(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:6])
-}
+// ID is the loggable identity of a token (tokenid.Of: the first 12 hex
+// digits of its SHA-256). The token itself never appears in logs.
+func ID(token string) string { return tokenid.Of(token) }

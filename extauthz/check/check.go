@@ -60,8 +60,10 @@ type Outcome struct {
 	// Claims (shared, read-only) and RouteRef (the route within its
 	// snapshot) are set whenever the decision was made on the token's
 	// claims (an allow, or a deny such as audience or insufficient_scope):
-	// what a front end renders from an allow depends on nothing else, so it
-	// may keep it with Claims.Derive(RouteRef, ...).
+	// `tokengate check --explain` compares them with the route's policy.
+	// What a front end renders from an allow depends on nothing else, and
+	// both stay the same objects while the token is cached and the snapshot
+	// in use, so the pair may key a cache of rendered allows (grpcauthz).
 	Claims   *introspection.Claims
 	RouteRef *Route
 	// Err is why the claims could not be had (reason introspection_error):

@@ -8,8 +8,8 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
-
+	"github.com/tokengate/tokengate/extauthz/internal/memo"
+	"github.com/tokengate/tokengate/httpsyntax"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -27,17 +27,26 @@ type Options struct {
 	AlsoRemove         []string // claim headers other tenants configure: removed as well
 }
 
-// Injector computes one tenant's headers. It is immutable and safe for
-// concurrent use.
+// Injector computes one tenant's headers. Its settings are immutable; it
+// keeps the headers of recent claims, and is safe for concurrent use.
 type Injector struct {
 	claims       []ClaimHeader
 	claimsHeader string
 	remove       []string // AlsoRemove (+ authorization), always removed
+	// applied holds the headers of recent claims: a cached token's claims
+	// are the same *Claims on every check, and formatting them (the
+	// all-claims header's JSON above all) would otherwise be done for each.
+	applied *memo.Cache[*introspection.Claims, applied]
 }
+
+// appliedEntries bounds an Injector's cache of computed headers (one per
+// cached token of its tenant).
+const appliedEntries = 4096
 
 // New builds an Injector; names must already be lowercase.
 func New(o Options) *Injector {
-	in := &Injector{claims: o.Claims, claimsHeader: o.ClaimsHeader}
+	in := &Injector{claims: o.Claims, claimsHeader: o.ClaimsHeader,
+		applied: memo.New[*introspection.Claims, applied](appliedEntries)}
 	own := map[string]bool{o.ClaimsHeader: true}
 	for _, ch := range o.Claims {
 		own[ch.Header] = true
@@ -56,10 +65,14 @@ func New(o Options) *Injector {
 
 // Apply returns the headers to set and to remove for an allow with claims c.
 // A configured header whose claim is absent, null, or not safe to send is
-// removed instead of set. The result is computed once per claims and
-// Injector and shared: callers must not modify the slices.
+// removed instead of set. The result is computed once per claims while the
+// Injector keeps it, and shared: callers must not modify the slices.
 func (in *Injector) Apply(c *introspection.Claims) (set []Header, remove []string) {
-	a := c.Derive(in, func() any { return in.apply(c) }).(applied)
+	a, ok := in.applied.Load(c)
+	if !ok {
+		a = in.apply(c)
+		in.applied.Store(c, a)
+	}
 	return a.set, a.remove
 }
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 	"github.com/tokengate/tokengate/introspection"
 )
 

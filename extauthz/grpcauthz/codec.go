@@ -1,6 +1,7 @@
 package grpcauthz
 
 import (
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -26,39 +27,46 @@ func (c lenientCodec) Name() string { return c.base.Name() }
 
 func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
+// Unmarshal decodes as protobuf does. When that fails, it looks at the
+// bytes itself, guided by the message's descriptor, rather than at the
+// error's text (which protobuf words differently from run to run): if the
+// encoding is well formed and some string field holds invalid UTF-8, it
+// decodes the encoding with those fields repaired. Any other failure is
+// returned as it was.
 func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.base.Unmarshal(data, v)
-	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+	if err == nil || !errors.Is(err, proto.Error) {
 		return err
 	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return err
 	}
-	fixed, ok := validUTF8(data.Materialize(), m.ProtoReflect().Descriptor())
-	if !ok {
-		return err
+	fixed, repaired, ok := validUTF8(data.Materialize(), m.ProtoReflect().Descriptor())
+	if !ok || !repaired {
+		return err // not (only) a UTF-8 problem
 	}
 	proto.Reset(m)
 	return proto.Unmarshal(fixed, m)
 }
 
 // validUTF8 rewrites the wire encoding of a message of type md so that every
-// string field (in nested messages and maps too) is valid UTF-8. ok is false
-// when the bytes are not a well-formed encoding.
-func validUTF8(b []byte, md protoreflect.MessageDescriptor) ([]byte, bool) {
-	out := make([]byte, 0, len(b))
+// string field (in nested messages and maps too) is valid UTF-8; repaired
+// says whether any was not. ok is false when the bytes are not a
+// well-formed encoding.
+func validUTF8(b []byte, md protoreflect.MessageDescriptor) (out []byte, repaired, ok bool) {
+	out = make([]byte, 0, len(b))
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, false
+			return nil, false, false
 		}
 		tag := b[:n]
 		b = b[n:]
 		if typ != protowire.BytesType {
 			m := protowire.ConsumeFieldValue(num, typ, b)
 			if m < 0 {
-				return nil, false
+				return nil, false, false
 			}
 			out = append(append(out, tag...), b[:m]...)
 			b = b[m:]
@@ -66,7 +74,7 @@ func validUTF8(b []byte, md protoreflect.MessageDescriptor) ([]byte, bool) {
 		}
 		value, m := protowire.ConsumeBytes(b)
 		if m < 0 {
-			return nil, false
+			return nil, false, false
 		}
 		b = b[m:]
 		if fd := md.Fields().ByNumber(num); fd != nil {
@@ -74,16 +82,18 @@ func validUTF8(b []byte, md protoreflect.MessageDescriptor) ([]byte, bool) {
 			case protoreflect.StringKind:
 				if !utf8.Valid(value) {
 					value = []byte(strings.ToValidUTF8(string(value), "\uFFFD"))
+					repaired = true
 				}
 			case protoreflect.MessageKind:
-				var ok bool
-				if value, ok = validUTF8(value, fd.Message()); !ok {
-					return nil, false
+				var inner, ok bool
+				if value, inner, ok = validUTF8(value, fd.Message()); !ok {
+					return nil, false, false
 				}
+				repaired = repaired || inner
 			}
 		}
 		out = append(out, tag...)
 		out = protowire.AppendBytes(out, value)
 	}
-	return out, true
+	return out, repaired, true
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -21,15 +22,17 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/tokengate/tokengate/extauthz/check"
-	"github.com/tokengate/tokengate/internal/httpsyntax"
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
-// Server implements envoy.service.auth.v3.Authorization. It holds no state
-// of its own and is safe for concurrent use.
+// Server implements envoy.service.auth.v3.Authorization. Its only state is
+// a cache of encoded allow responses; it is safe for concurrent use.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	checker    *check.Checker
-	propagator propagation.TextMapPropagator
+	checker      *check.Checker
+	propagator   propagation.TextMapPropagator
+	allowEntries int
+	allows       atomic.Pointer[allowCache]
 }
 
 // Options configures a Server.
@@ -37,18 +40,31 @@ type Options struct {
 	// Propagator reads trace context from gRPC metadata and from the
 	// checked request's headers (W3C traceparent, b3); nil: none.
 	Propagator propagation.TextMapPropagator
+	// AllowCacheEntries bounds the cache of encoded allow responses (one
+	// per cached token and route); default DefaultAllowCacheEntries.
+	AllowCacheEntries int
 }
+
+// DefaultAllowCacheEntries is the default bound of a Server's cache of
+// encoded allow responses: a few hundred bytes each, plus the claims they
+// keep alive while the token cache may already have dropped them.
+const DefaultAllowCacheEntries = 8192
 
 // New returns a Server answering with checker.
 func New(checker *check.Checker, o Options) *Server {
-	return &Server{checker: checker, propagator: o.Propagator}
+	n := o.AllowCacheEntries
+	if n <= 0 {
+		n = DefaultAllowCacheEntries
+	}
+	return &Server{checker: checker, propagator: o.Propagator, allowEntries: n}
 }
 
 // Check implements the ext_authz Check RPC.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r := Request(req)
+	snap := s.checker.Snapshot()
 	out := s.checker.Check(s.traceParent(ctx, req), &r)
-	return Response(&out), nil
+	return s.response(snap, &out), nil
 }
 
 // traceParent puts the check in the trace of the checked request: the gRPC
@@ -209,15 +225,8 @@ func foldedHeaders(headers map[string]string) map[string]string {
 	return folded
 }
 
-// Response renders an outcome as a CheckResponse. An allow's response is
-// built once per cached token and route and then shared (gRPC only reads
-// it): the caller must not modify it.
-func Response(out *check.Outcome) *authv3.CheckResponse {
-	if out.Decision.Allow && out.Claims != nil && out.RouteRef != nil {
-		return out.Claims.Derive(out.RouteRef, func() any { return preEncoded(render(out)) }).(*authv3.CheckResponse)
-	}
-	return render(out)
-}
+// Response renders an outcome as a CheckResponse.
+func Response(out *check.Outcome) *authv3.CheckResponse { return render(out) }
 
 // preEncoded returns a message whose only content is m's wire encoding,
 // held as unknown fields: protobuf writes those out verbatim, so a response

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tokengate/tokengate/introspection/sharedcache"
@@ -23,19 +22,11 @@ type Revoker interface {
 	Revoke(ctx context.Context, r sharedcache.Revocation) (int, error)
 }
 
-// Stats are the admin calls' counters.
-type Stats struct {
-	Revocations  atomic.Int64 // answered 200
-	Unauthorized atomic.Int64 // 401
-	Failed       atomic.Int64 // 400, 503
-}
-
 // Handler serves the admin API.
 type Handler struct {
 	tokenSum [32]byte
 	revoker  Revoker
 	log      *slog.Logger
-	stats    Stats
 	mux      *http.ServeMux
 }
 
@@ -61,12 +52,8 @@ func New(token string, revoker Revoker, logger *slog.Logger) *Handler {
 	return h
 }
 
-// Stats returns the counters.
-func (h *Handler) Stats() *Stats { return &h.stats }
-
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
-		h.stats.Unauthorized.Add(1)
 		h.log.Warn("admin: unauthorized call", slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tokengate-admin"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
@@ -94,26 +81,21 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		h.stats.Failed.Add(1)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "body must be a JSON object with token, token_id, or tenant and sub"})
 		return
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		h.stats.Failed.Add(1)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "one JSON object only"})
 		return
 	}
 	n, err := h.revoker.Revoke(r.Context(), req)
 	switch {
 	case errors.Is(err, sharedcache.ErrInvalidRevocation):
-		h.stats.Failed.Add(1)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
 	case err != nil:
 		// Evicted here, but other replicas may not know: the caller retries.
-		h.stats.Failed.Add(1)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"evicted": n, "error": "shared_cache_unavailable"})
 	default:
-		h.stats.Revocations.Add(1)
 		writeJSON(w, http.StatusOK, map[string]int{"evicted": n})
 	}
 }

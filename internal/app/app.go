@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/configwatch"
+	"github.com/tokengate/tokengate/introspection/sharedcache"
 )
 
 // Env is what the process hands to Main.
@@ -90,7 +91,7 @@ func Main(ctx context.Context, env Env) int {
 		}
 		c := lookup(args[0])
 		if c == nil || len(args) > 1 {
-			fmt.Fprintf(env.Stderr, "tokengate help: unknown command %q\n\n", strings.Join(args, " "))
+			_, _ = fmt.Fprintf(env.Stderr, "tokengate help: unknown command %q\n\n", strings.Join(args, " "))
 			printTopHelp(env.Stderr)
 			return 2
 		}
@@ -100,7 +101,7 @@ func Main(ctx context.Context, env Env) int {
 	default:
 		c := lookup(name)
 		if c == nil {
-			fmt.Fprintf(env.Stderr, "tokengate: unknown command %q\n\n", name)
+			_, _ = fmt.Fprintf(env.Stderr, "tokengate: unknown command %q\n\n", name)
 			printTopHelp(env.Stderr)
 			return 2
 		}
@@ -108,15 +109,17 @@ func Main(ctx context.Context, env Env) int {
 	}
 }
 
+// printTopHelp writes the list of commands. Here as in every message to
+// the terminal, a failed write is not checked: it has nowhere to be reported.
 func printTopHelp(w io.Writer) {
 	var list strings.Builder
 	tw := tabwriter.NewWriter(&list, 0, 0, 2, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(tw, "  %s\t%s\n", "help", "print this help, or a command's: tokengate help COMMAND")
-	tw.Flush()
-	fmt.Fprintf(w, topHelp, list.String())
+	_, _ = fmt.Fprintf(tw, "  %s\t%s\n", "help", "print this help, or a command's: tokengate help COMMAND")
+	_ = tw.Flush() // into a strings.Builder: cannot fail
+	_, _ = fmt.Fprintf(w, topHelp, list.String())
 }
 
 // run parses args and runs c. --help (-h) prints c's help on stdout and
@@ -148,14 +151,14 @@ func (c *command) run(ctx context.Context, env Env, args []string) int {
 
 // usageError reports a usage error of c on stderr and returns 2.
 func (c *command) usageError(env Env, format string, args ...any) int {
-	fmt.Fprintf(env.Stderr, "tokengate %s: %s\nusage: %s\nRun 'tokengate %s --help' for details.\n",
+	_, _ = fmt.Fprintf(env.Stderr, "tokengate %s: %s\nusage: %s\nRun 'tokengate %s --help' for details.\n",
 		c.name, fmt.Sprintf(format, args...), c.synopsis, c.name)
 	return 2
 }
 
 // printHelp writes c's help: usage, description, flags, examples, exit codes.
 func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: %s\n\n%s\n", c.synopsis, strings.TrimSpace(c.description))
+	_, _ = fmt.Fprintf(w, "usage: %s\n\n%s\n", c.synopsis, strings.TrimSpace(c.description))
 	var flags strings.Builder
 	tw := tabwriter.NewWriter(&flags, 0, 0, 3, ' ', 0)
 	fs.VisitAll(func(f *flag.Flag) {
@@ -169,18 +172,18 @@ func (c *command) printHelp(w io.Writer, fs *flag.FlagSet) {
 		default:
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", name, usage)
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\n", name, usage)
 	})
-	fmt.Fprintf(tw, "  %s\t%s\n", "-h, --help", "print this help and exit 0")
-	tw.Flush()
-	fmt.Fprintf(w, "\nFlags:\n%s", flags.String())
-	fmt.Fprintf(w, "\nExamples:\n")
+	_, _ = fmt.Fprintf(tw, "  %s\t%s\n", "-h, --help", "print this help and exit 0")
+	_ = tw.Flush() // into a strings.Builder: cannot fail
+	_, _ = fmt.Fprintf(w, "\nFlags:\n%s", flags.String())
+	_, _ = fmt.Fprintf(w, "\nExamples:\n")
 	for _, e := range c.examples {
-		fmt.Fprintf(w, "  %s\n", e)
+		_, _ = fmt.Fprintf(w, "  %s\n", e)
 	}
-	fmt.Fprintf(w, "\nExit codes:\n")
+	_, _ = fmt.Fprintf(w, "\nExit codes:\n")
 	for _, e := range c.exitCodes {
-		fmt.Fprintf(w, "  %s\n", e)
+		_, _ = fmt.Fprintf(w, "  %s\n", e)
 	}
 }
 
@@ -199,7 +202,7 @@ command records (go build in a git checkout).`,
 		exitCodes: []string{"0  printed", "2  usage error"},
 		flags: func(*flag.FlagSet) func(context.Context, Env) int {
 			return func(_ context.Context, env Env) int {
-				fmt.Fprintln(env.Stdout, "tokengate", versionLine(env.Version, env.Commit, env.Date))
+				_, _ = fmt.Fprintln(env.Stdout, "tokengate", versionLine(env.Version, env.Commit, env.Date))
 				return 0
 			}
 		},
@@ -305,11 +308,11 @@ func validateCommand(env Env, path string) int {
 	}
 	if err != nil {
 		for _, line := range errorLines(err) {
-			fmt.Fprintln(env.Stderr, line)
+			_, _ = fmt.Fprintln(env.Stderr, line)
 		}
 		return 1
 	}
-	fmt.Fprintln(env.Stdout, "config OK")
+	_, _ = fmt.Fprintln(env.Stdout, "config OK")
 	return 0
 }
 
@@ -368,6 +371,10 @@ process exits.`,
 
 func serveCommand(ctx context.Context, env Env, f serveFlags, level slog.Level) int {
 	logger := newLogger(env.Stderr, level)
+	// Process-wide, so set here, once, rather than by a library: go-redis's
+	// messages go to slog's default logger at debug level (dropped at its
+	// default level), never as plain text on stderr.
+	sharedcache.RouteRedisLogs(slog.Default())
 	// Watched before the first load, so that no change can fall between
 	// the two; one that does costs a redundant reload at most.
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -134,7 +135,7 @@ func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
 	if f.tokenFile != "" {
 		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "--token-file: %v\n", err)
+			_, _ = fmt.Fprintf(env.Stderr, "--token-file: %v\n", err)
 			return 2
 		}
 		token = strings.TrimSpace(string(data))
@@ -142,11 +143,11 @@ func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
 	cfg, err := config.Load(f.config)
 	var b *built
 	if err == nil {
-		b, err = build(cfg, nil, buildEnv{})
+		b, err = build(cfg, nil, tenant.Env{})
 	}
 	if err != nil {
 		for _, line := range errorLines(err) {
-			fmt.Fprintln(env.Stderr, line)
+			_, _ = fmt.Fprintln(env.Stderr, line)
 		}
 		return 2
 	}
@@ -162,7 +163,7 @@ func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
 	}
 	out := checker.Check(ctx, &req)
 	if err := writeExplanation(env.Stdout, &out, f.explain, time.Now()); err != nil {
-		fmt.Fprintln(env.Stderr, err)
+		_, _ = fmt.Fprintln(env.Stderr, err)
 		return 2
 	}
 	if out.Decision.Allow {

@@ -59,7 +59,7 @@ func Watch(ctx context.Context, path string, o Options) (<-chan struct{}, error)
 		return nil, fmt.Errorf("config watch: %w", err)
 	}
 	if err := fw.Add(filepath.Dir(abs)); err != nil {
-		fw.Close()
+		_ = fw.Close() // the Add error is the one reported
 		return nil, fmt.Errorf("config watch: %s: %w", filepath.Dir(abs), err)
 	}
 	w := &watcher{fw: fw, path: abs, opts: o, changes: make(chan struct{}, 1)}
@@ -81,7 +81,7 @@ type watcher struct {
 
 func (w *watcher) run(ctx context.Context) {
 	defer close(w.changes)
-	defer w.fw.Close()
+	defer func() { _ = w.fw.Close() }() // the watch is over; nobody to tell
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	for {
