@@ -57,7 +57,7 @@ test: vet realas-deps nginx-deps redis-deps jaeger image-check ## every test (in
 
 # golangci-lint v2, pinned as a tool in tools/golangci-lint (a module of its
 # own, like tools/jaeger: its ~210 requirements stay out of go.mod; cold:
-# ~7 CPU-minutes to build, after a minute of downloads). .golangci.yml says
+# ~6 CPU-minutes to build, after a minute of downloads). .golangci.yml says
 # which linters run, on what. Not yet a prerequisite of `make test`: with
 # Jaeger's build, a cold `make test` must stay under 20 minutes on 2 cores.
 GOLANGCI_LINT := $(BIN)/golangci-lint
