@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokengate/tokengate/httpsyntax"
 	"io"
 	"net"
 	"net/http"
@@ -235,14 +236,14 @@ func (c *rawConn) roundTrip(req []byte) (int, error) {
 		name, value, _ := bytes.Cut(h, []byte(":"))
 		value = bytes.TrimSpace(value)
 		switch {
-		case asciiEqualFold(name, "content-length"):
+		case httpsyntax.EqualFold(string(name), "content-length"):
 			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
 				return 0, fmt.Errorf("bad Content-Length %q", value)
 			}
-		case asciiEqualFold(name, "transfer-encoding"):
+		case httpsyntax.EqualFold(string(name), "transfer-encoding"):
 			return 0, fmt.Errorf("unexpected Transfer-Encoding %q", value)
-		case asciiEqualFold(name, "connection"):
-			closing = asciiEqualFold(value, "close")
+		case httpsyntax.EqualFold(string(name), "connection"):
+			closing = httpsyntax.EqualFold(string(value), "close")
 		}
 	}
 	if _, err := c.r.Discard(length); err != nil {
@@ -257,26 +258,6 @@ func (c *rawConn) roundTrip(req []byte) (int, error) {
 // errServerClosed is an answer with Connection: close; the answer counts,
 // and the next call dials again.
 var errServerClosed = errors.New("server closed the connection")
-
-// asciiEqualFold compares b and s ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
 
 // addHTTP classifies one HTTP-mode answer: 200 is an allow, any other
 // status a deny with that status, err a transport error.
