@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/tokengate/tokengate/introspection/breaker"
 )
 
 // ErrCircuitOpen marks a call refused without asking the authorization
@@ -39,32 +39,18 @@ const (
 	// once; that many successes in a row close it, and one failure opens
 	// it again for another cool-down.
 	BreakerProbes = 1
-
-	// breakerBuckets is how many buckets the rolling window has.
-	breakerBuckets = 10
 )
 
-// BreakerState is a breaker's state; the numbers are the values of the
+// BreakerState is a breaker's state (breaker.State, the one breaker type
+// of tokengate); the numbers are the values of the
 // tokengate_circuit_breaker_state gauge.
-type BreakerState int
+type BreakerState = breaker.State
 
 const (
-	BreakerClosed   BreakerState = 0 // calls go through
-	BreakerHalfOpen BreakerState = 1 // BreakerProbes calls at a time go through
-	BreakerOpen     BreakerState = 2 // calls fail fast with ErrCircuitOpen
+	BreakerClosed   = breaker.Closed   // calls go through
+	BreakerHalfOpen = breaker.HalfOpen // BreakerProbes calls at a time go through
+	BreakerOpen     = breaker.Open     // calls fail fast with ErrCircuitOpen
 )
-
-func (s BreakerState) String() string {
-	switch s {
-	case BreakerClosed:
-		return "closed"
-	case BreakerHalfOpen:
-		return "half-open"
-	case BreakerOpen:
-		return "open"
-	}
-	return fmt.Sprintf("BreakerState(%d)", int(s))
-}
 
 // BreakerOptions configures a CircuitBreaker (a tenant's circuit_breaker
 // settings). The zero value is usable: a 0 threshold means its default.
@@ -99,14 +85,14 @@ type BreakerOptions struct {
 	OnStateChange func(tenant string, from, to BreakerState)
 }
 
-// CircuitBreaker holds one tenant's breaker state (sony/gobreaker with the
-// thresholds above). Its Middleware puts it in front of an Introspector;
-// the state lives here, not in the layer, so that it can outlive a chain
-// that is rebuilt (a config reload that keeps the tenant's client keeps its
-// breaker too). It is safe for concurrent use.
+// CircuitBreaker holds one tenant's breaker state (a breaker.Breaker with
+// the thresholds above). Its Middleware puts it in front of an
+// Introspector; the state lives here, not in the layer, so that it can
+// outlive a chain that is rebuilt (a config reload that keeps the tenant's
+// client keeps its breaker too). It is safe for concurrent use.
 type CircuitBreaker struct {
 	// cb is nil when the breaker is disabled.
-	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb       *breaker.Breaker
 	errOpen  error // returned as is: the open path allocates nothing
 	errProbe error
 }
@@ -122,34 +108,33 @@ func NewCircuitBreaker(opts BreakerOptions) *CircuitBreaker {
 		log = slog.Default()
 	}
 	tenant := tenantPrefix(opts.Tenant)
-	b := &CircuitBreaker{
+	return &CircuitBreaker{
 		errOpen: fmt.Errorf("%w: %s%w: the authorization server failed repeatedly; calling it again after a %s cool-down",
 			ErrIntrospection, tenant, ErrCircuitOpen, opts.CoolDown),
 		errProbe: fmt.Errorf("%w: %s%w: half-open, a probe call to the authorization server is in flight",
 			ErrIntrospection, tenant, ErrCircuitOpen),
+		cb: breaker.New(breaker.Settings{
+			Name:                opts.Tenant,
+			ConsecutiveFailures: opts.ConsecutiveFailures,
+			FailureRatio:        opts.FailureRatio,
+			MinCalls:            opts.MinCalls,
+			Window:              opts.Window,
+			CoolDown:            opts.CoolDown,
+			Probes:              BreakerProbes,
+			OnStateChange: func(from, to BreakerState) {
+				level := slog.LevelInfo
+				if to == BreakerOpen {
+					level = slog.LevelWarn
+				}
+				log.Log(context.Background(), level, "circuit breaker state changed",
+					slog.String("tenant", opts.Tenant), slog.String("from", from.String()), slog.String("to", to.String()),
+					slog.Duration("cool_down", opts.CoolDown))
+				if opts.OnStateChange != nil {
+					opts.OnStateChange(opts.Tenant, from, to)
+				}
+			},
+		}),
 	}
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:         opts.Tenant,
-		MaxRequests:  BreakerProbes,
-		Interval:     opts.Window,
-		BucketPeriod: opts.Window / breakerBuckets, // 0 (a tiny window): one fixed window
-		Timeout:      opts.CoolDown,
-		ReadyToTrip:  opts.readyToTrip,
-		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			level := slog.LevelInfo
-			if to == gobreaker.StateOpen {
-				level = slog.LevelWarn
-			}
-			log.Log(context.Background(), level, "circuit breaker state changed",
-				slog.String("tenant", opts.Tenant), slog.String("from", from.String()), slog.String("to", to.String()),
-				slog.Duration("cool_down", opts.CoolDown))
-			if opts.OnStateChange != nil {
-				opts.OnStateChange(opts.Tenant, BreakerState(from), BreakerState(to))
-			}
-		},
-	})
-	return b
 }
 
 // withDefaults fills the thresholds left at 0 (or below) with the defaults.
@@ -206,7 +191,7 @@ func (b *CircuitBreaker) Middleware() Middleware {
 		if b.cb == nil {
 			return next
 		}
-		return &breaker{b: b, next: next}
+		return &guarded{b: b, next: next}
 	}
 }
 
@@ -220,60 +205,44 @@ func (b *CircuitBreaker) State() BreakerState {
 	if b.cb == nil {
 		return BreakerClosed
 	}
-	return BreakerState(b.cb.State())
+	return b.cb.State()
 }
 
-type breaker struct {
+// guarded is the breaker's layer in front of next.
+type guarded struct {
 	b    *CircuitBreaker
 	next Introspector
 }
 
-// errExcluded and errFailure are what the breaker is told about a call;
-// the caller still gets next's own error.
-var (
-	errExcluded = errors.New("excluded from the breaker's counts")
-	errFailure  = errors.New("failure")
-)
-
-func (g *breaker) Introspect(ctx context.Context, token string) (Result, error) {
-	done, err := g.b.cb.Allow()
+func (g *guarded) Introspect(ctx context.Context, token string) (Result, error) {
+	call, err := g.b.cb.Allow()
 	if err != nil {
-		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		if errors.Is(err, breaker.ErrProbeInFlight) {
 			return Result{}, g.b.errProbe
 		}
 		return Result{}, g.b.errOpen
 	}
 	// The outcome is reported even if next panics (as a failure):
 	// otherwise a half-open breaker would wait forever for its probe.
-	outcome := errFailure
-	defer func() { done(outcome) }()
+	outcome := breaker.Failure
+	defer func() { call.Done(outcome) }()
 	res, err := g.next.Introspect(ctx, token)
 	outcome = classify(ctx, err)
 	return res, err
 }
 
 // classify maps next's answer to what the breaker counts (see Middleware).
-func classify(ctx context.Context, err error) error {
+func classify(ctx context.Context, err error) breaker.Outcome {
 	switch {
 	case err == nil:
-		return nil
+		return breaker.Success
 	case errors.Is(ctx.Err(), context.Canceled),
 		errors.Is(err, ErrConcurrencyLimit),
 		errors.Is(err, ErrCircuitOpen),
 		!errors.Is(err, ErrIntrospection):
-		return errExcluded
+		return breaker.Excluded
 	case errors.Is(err, ErrServerUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return errFailure
+		return breaker.Failure
 	}
-	return nil // the server answered, about this token
-}
-
-// readyToTrip is called by gobreaker after each failure while closed, with
-// the counts of the rolling window.
-func (o BreakerOptions) readyToTrip(c gobreaker.Counts) bool {
-	if uint64(c.ConsecutiveFailures) >= uint64(o.ConsecutiveFailures) {
-		return true
-	}
-	completed := c.TotalSuccesses + c.TotalFailures // exclusions left out
-	return uint64(completed) >= uint64(o.MinCalls) && float64(c.TotalFailures) >= o.FailureRatio*float64(completed)
+	return breaker.Success // the server answered, about this token
 }

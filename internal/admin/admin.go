@@ -1,5 +1,9 @@
 // Package admin is tokengate's admin listener: POST /revoke, guarded by a
-// bearer token.
+// bearer token. It only parses and answers: the revocation itself is the
+// Revoker's (introspection/revocation).
+//
+// Concurrency: a Handler is safe for concurrent use if its Revoker is.
+// Ownership: the Handler borrows the Revoker; it holds nothing to close.
 package admin
 
 import (
@@ -14,12 +18,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/revocation"
 )
 
-// Revoker evicts tokens (sharedcache.Shared implements it).
+// Revoker evicts tokens (revocation.Revoker implements it).
 type Revoker interface {
-	Revoke(ctx context.Context, r sharedcache.Revocation) (int, error)
+	Revoke(ctx context.Context, r revocation.Request) (int, error)
 }
 
 // Handler serves the admin API.
@@ -77,7 +81,7 @@ func (h *Handler) authorized(r *http.Request) bool {
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
-	var req sharedcache.Revocation
+	var req revocation.Request
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -90,7 +94,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := h.revoker.Revoke(r.Context(), req)
 	switch {
-	case errors.Is(err, sharedcache.ErrInvalidRevocation):
+	case errors.Is(err, revocation.ErrInvalid):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": err.Error()})
 	case err != nil:
 		// Evicted here, but other replicas may not know: the caller retries.

@@ -8,16 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/revocation"
 )
 
 type fakeRevoker struct {
-	got []sharedcache.Revocation
+	got []revocation.Request
 	n   int
 	err error
 }
 
-func (f *fakeRevoker) Revoke(_ context.Context, r sharedcache.Revocation) (int, error) {
+func (f *fakeRevoker) Revoke(_ context.Context, r revocation.Request) (int, error) {
 	if err := r.Validate(); err != nil {
 		return 0, err
 	}
@@ -73,7 +73,7 @@ func TestRevoke(t *testing.T) {
 	if w := do("Bearer adm1n-secret-0123456789abcdefghij", "GET", ""); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", w.Code)
 	}
-	rv.err = fmt.Errorf("%w: down", sharedcache.ErrUnavailable)
+	rv.err = fmt.Errorf("%w: down", revocation.ErrUnavailable)
 	if w := do("Bearer adm1n-secret-0123456789abcdefghij", "POST", `{"token":"x"}`); w.Code != 503 || !strings.Contains(w.Body.String(), `"evicted":2`) {
 		t.Errorf("unavailable: %d %s", w.Code, w.Body)
 	}

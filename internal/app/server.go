@@ -28,7 +28,9 @@ import (
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/internal/tenant"
+	"github.com/tokengate/tokengate/introspection/revocation"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/sharedstore/redisstore"
 )
 
 // Options configures Start.
@@ -78,9 +80,12 @@ type Server struct {
 	cfg     *config.Config // what current was built from
 	stopped bool
 
-	// shared is the shared cache and revocation (shared.go); nil without
-	// redis and admin sections. Both are fixed at start.
+	// The redis and admin sections' runtime (shared.go), fixed at start:
+	// store and shared are nil without redis; revoker is always there,
+	// evicting this replica's caches only without redis.
+	store     *redisstore.Store
 	shared    *sharedcache.Shared
+	revoker   *revocation.Revoker
 	admin     *http.Server
 	adminAddr string
 	adminDone chan struct{}
@@ -110,17 +115,17 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: o, log: o.Logger, tel: tel, metrics: metrics, fixed: newFixedAtStart(cfg, o)}
-	if s.shared, err = newShared(cfg, o.Logger); err != nil {
+	if err := s.startShared(cfg); err != nil {
 		return nil, err
 	}
 	b, err := build(cfg, nil, s.buildEnv())
 	if err != nil {
-		_ = s.shared.Close() // the build's error is the one reported
+		s.closeShared() // the build's error is the one reported
 		return nil, err
 	}
 	s.current, s.cfg = b, cfg
-	s.shared.SetStores(b.stores())
-	if s.shared.Enabled() || cfg.Admin != nil {
+	s.revoker.SetStores(b.stores())
+	if cfg.Redis != nil || cfg.Admin != nil {
 		metrics.SetSharedStats(s.sharedStats)
 	}
 	s.checker = check.New(b.snap, check.Options{
@@ -132,7 +137,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	if err := s.listen(ctx, cfg); err != nil {
 		b.close()
-		_ = s.shared.Close() // the listen error is the one reported
+		s.closeShared() // the listen error is the one reported
 		return nil, err
 	}
 	return s, nil
@@ -256,7 +261,7 @@ func (s *Server) Reload(ctx context.Context) error {
 	s.current = b
 	changes := config.Diff(s.cfg, cfg)
 	s.cfg = cfg
-	s.shared.SetStores(b.stores())
+	s.revoker.SetStores(b.stores())
 	s.setForwardedHeaders(cfg.HTTP.ForwardedHeaders)
 	old.release(b) // what b took over stays open
 	s.log.LogAttrs(ctx, slog.LevelInfo, "config reloaded", changeAttrs(changes)...)
@@ -372,8 +377,12 @@ func (s *Server) setForwardedHeaders(f string) {
 
 // buildEnv is what building a snapshot needs from the running server.
 func (s *Server) buildEnv() tenant.Env {
-	return tenant.Env{Logger: s.log, Metrics: s.metrics, TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
+	env := tenant.Env{Logger: s.log, Metrics: s.metrics, TracerProvider: s.tel.TracerProvider, Propagator: s.tel.Propagator,
 		Shared: s.shared}
+	if s.shared != nil { // with redis: the jtis of DPoP proofs are shared too
+		env.SharedReplay = s.shared.ReplayCache(s.store)
+	}
+	return env
 }
 
 func firstNonEmpty(a, b string) string {

@@ -12,8 +12,11 @@ import (
 	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/introspection/revocation"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/sharedstore/redisstore"
 )
 
 // The redis and admin sections are fixed at start, like the listeners: a
@@ -34,32 +37,54 @@ func redisTLS(r *config.Redis) (*tls.Config, error) {
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
+	if r.TLS.CAFile != "" {
+		pool, err := introspection.RootsWithCA(r.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.tls: %w", err)
+		}
+		c.RootCAs = pool
+	}
 	return c, nil
 }
 
-// newShared returns the shared cache and revocation for cfg: nil when cfg
-// has neither a redis nor an admin section; without redis, revocations
-// evict this replica's local caches only.
-func newShared(cfg *config.Config, logger *slog.Logger) (*sharedcache.Shared, error) {
-	if cfg.Redis == nil && cfg.Admin == nil {
-		return nil, nil
+// startShared makes the redis section's store and shared cache, and the
+// revoker. Without redis there is neither store nor shared cache, and the
+// revoker evicts this replica's local caches only (the admin listener's
+// revocations).
+func (s *Server) startShared(cfg *config.Config) error {
+	r := cfg.Redis
+	if r == nil {
+		s.revoker = revocation.New(revocation.Options{Logger: s.log})
+		return nil
 	}
-	o := sharedcache.Options{Logger: logger}
-	if r := cfg.Redis; r != nil {
-		tlsConf, err := redisTLS(r)
-		if err != nil {
-			return nil, err
-		}
-		o.KeyPrefix, o.Timeout = r.KeyPrefix, r.Timeout
-		if r.SigningKey != "" {
-			o.SigningKey = []byte(r.SigningKey)
-		}
-		o.Client = sharedcache.NewClient(sharedcache.ClientOptions{
-			Address: r.Address, Addresses: r.Addresses, Username: r.Username, Password: r.Password,
-			DB: r.DB, TLS: tlsConf, Timeout: r.Timeout,
-		})
+	tlsConf, err := redisTLS(r)
+	if err != nil {
+		return err
 	}
-	return sharedcache.New(o), nil
+	s.store = redisstore.New(redisstore.NewClient(redisstore.ClientOptions{
+		Address: r.Address, Addresses: r.Addresses, Username: r.Username, Password: r.Password,
+		DB: r.DB, TLS: tlsConf, Timeout: r.Timeout,
+	}), r.KeyPrefix)
+	s.revoker = revocation.New(revocation.Options{Store: s.store, Logger: s.log})
+	o := sharedcache.Options{Store: s.store, Timeout: r.Timeout, IndexTTL: s.revoker.MarkerTTL, Logger: s.log}
+	if r.SigningKey != "" {
+		o.SigningKey = []byte(r.SigningKey)
+	}
+	s.shared = sharedcache.New(o)
+	return nil
+}
+
+// closeShared waits for the shared cache's writes and stops receiving
+// revocations, then closes the store, which both use until then.
+func (s *Server) closeShared() {
+	s.shared.Close()
+	s.revoker.Close()
+	if s.store == nil {
+		return
+	}
+	if err := s.store.Close(); err != nil {
+		s.log.Warn("shared cache close", slog.String("error", err.Error()))
+	}
 }
 
 // stores is each tenant's local cache store, which revocations evict from.
@@ -84,7 +109,7 @@ func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
 	if s.tls.admin != nil { // admin.tls: TLS, or mTLS; certificates re-read by Reload (tls.go)
 		lis = tls.NewListener(lis, s.tls.admin.serverConfig())
 	}
-	s.admin = newHTTPServer(admin.New(cfg.Admin.Token, s.shared, s.log), s.opts.IdleTimeout)
+	s.admin = newHTTPServer(admin.New(cfg.Admin.Token, s.revoker, s.log), s.opts.IdleTimeout)
 	s.adminAddr = lis.Addr().String()
 	s.adminDone = make(chan struct{})
 	go func() {
@@ -100,10 +125,10 @@ func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
 // AdminAddress is the bound admin listener address ("" when off).
 func (s *Server) AdminAddress() string { return s.adminAddr }
 
-// Shared is the shared cache (nil without redis and admin sections).
+// Shared is the shared cache (nil without a redis section).
 func (s *Server) Shared() *sharedcache.Shared { return s.shared }
 
-// stopShared stops the admin listener and the shared cache's connections.
+// stopShared stops the admin listener, the revoker and the store.
 func (s *Server) stopShared(ctx context.Context) {
 	if s.admin != nil {
 		if err := s.admin.Shutdown(ctx); err != nil {
@@ -111,19 +136,19 @@ func (s *Server) stopShared(ctx context.Context) {
 		}
 		<-s.adminDone
 	}
-	if err := s.shared.Close(); err != nil {
-		s.log.Warn("shared cache close", slog.String("error", err.Error()))
-	}
+	s.closeShared()
 }
 
-// sharedStats reads the shared cache's counters for the metrics.
+// sharedStats reads the shared cache's and the revoker's counters for the
+// metrics (the lookups all 0 without redis).
 func (s *Server) sharedStats() telemetry.SharedStats {
-	st := s.shared.Stats()
+	st, rv := s.shared.Stats(), s.revoker.Stats()
 	return telemetry.SharedStats{
 		Lookups: map[string]int64{
 			"hit": st.Hits.Load(), "miss": st.Misses.Load(), "error": st.Errors.Load(),
 			"skipped": st.Skipped.Load(), "revoked": st.Revoked.Load(), "forged": st.Forged.Load(),
+			"replay_fallback": st.ReplayFallbacks.Load(),
 		},
-		Revocations: map[string]int64{"local": st.Revocations.Load(), "remote": st.Received.Load()},
+		Revocations: map[string]int64{"local": rv.Revocations.Load(), "remote": rv.Received.Load()},
 	}
 }

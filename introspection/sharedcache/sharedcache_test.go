@@ -14,7 +14,9 @@ import (
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/introspection/revocation"
 	"github.com/tokengate/tokengate/introspection/sharedcache"
+	"github.com/tokengate/tokengate/introspection/sharedstore/redisstore"
 	"github.com/tokengate/tokengate/introspection/tokenid"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
 	"github.com/tokengate/tokengate/testsupport"
@@ -37,13 +39,22 @@ const prefix = "tgtest:"
 
 func newShared(t *testing.T, addr string) *sharedcache.Shared {
 	t.Helper()
-	s := sharedcache.New(sharedcache.Options{
-		Client:    sharedcache.NewClient(sharedcache.ClientOptions{Address: addr, Timeout: 50 * time.Millisecond}),
-		KeyPrefix: prefix,
-		Timeout:   50 * time.Millisecond,
-	})
-	t.Cleanup(func() { s.Close() })
-	return s
+	return newSharedWith(t, addr, sharedcache.Options{Timeout: 50 * time.Millisecond})
+}
+
+// newSharedWith is a Shared with o on its own Redis store at addr.
+func newSharedWith(t *testing.T, addr string, o sharedcache.Options) *sharedcache.Shared {
+	t.Helper()
+	o.Store = newStore(t, addr, o.Timeout)
+	return sharedcache.New(o)
+}
+
+// newStore is a Redis store at addr, closed when the test ends.
+func newStore(t *testing.T, addr string, timeout time.Duration) *redisstore.Store {
+	t.Helper()
+	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: addr, Timeout: timeout}), prefix)
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func rawClient(t *testing.T, addr string) *redis.Client {
@@ -155,14 +166,18 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	// Two replicas, each with a local store in front.
 	type replica struct {
 		sh    *sharedcache.Shared
+		rv    *revocation.Revoker
 		store *cache.Store
 		c     introspection.Introspector
 	}
 	mk := func() replica {
-		sh := newShared(t, srv.Addr())
+		shared := newStore(t, srv.Addr(), 50*time.Millisecond)
+		rv := revocation.New(revocation.Options{Store: shared})
+		t.Cleanup(rv.Close)
+		sh := sharedcache.New(sharedcache.Options{Store: shared, Timeout: 50 * time.Millisecond, IndexTTL: rv.MarkerTTL})
 		st := cache.NewStore(cache.Options{Tenant: "acme", MaxTTL: 5 * time.Minute, NegativeTTL: 7 * time.Second, MaxEntries: 100})
-		sh.SetStores(map[string]*cache.Store{"acme": st})
-		return replica{sh, st, introspection.Chain(as, st.Middleware(time.Second), sh.Middleware(acme))}
+		rv.SetStores(map[string]*cache.Store{"acme": st})
+		return replica{sh, rv, st, introspection.Chain(as, st.Middleware(time.Second), sh.Middleware(acme))}
 	}
 	a, b := mk(), mk()
 	for _, tok := range []string{"tok-1", "tok-2", "tok-3"} {
@@ -182,7 +197,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the subscriptions are up
 
 	// By sub, through a: both user-1 tokens, locally and in Redis.
-	n, err := a.sh.Revoke(ctx, sharedcache.Revocation{Tenant: "acme", Sub: "user-1"})
+	n, err := a.rv.Revoke(ctx, revocation.Request{Tenant: "acme", Sub: "user-1"})
 	if err != nil || n != 2 {
 		t.Fatalf("revoke sub: %d %v", n, err)
 	}
@@ -203,7 +218,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	}
 
 	// By token_id, through b.
-	n, err = b.sh.Revoke(ctx, sharedcache.Revocation{TokenID: tokenid.Of("tok-3")})
+	n, err = b.rv.Revoke(ctx, revocation.Request{TokenID: tokenid.Of("tok-3")})
 	if err != nil || n != 1 {
 		t.Fatalf("revoke token_id: %d %v", n, err)
 	}
@@ -220,8 +235,8 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	}
 
 	// Invalid requests.
-	for _, r := range []sharedcache.Revocation{{}, {Token: "x", TokenID: "0123456789ab"}, {TokenID: "XYZ"}, {Sub: "u"}, {Tenant: "nope", Sub: "u"}} {
-		if _, err := a.sh.Revoke(ctx, r); !errors.Is(err, sharedcache.ErrInvalidRevocation) {
+	for _, r := range []revocation.Request{{}, {Token: "x", TokenID: "0123456789ab"}, {TokenID: "XYZ"}, {Sub: "u"}, {Tenant: "nope", Sub: "u"}} {
+		if _, err := a.rv.Revoke(ctx, r); !errors.Is(err, revocation.ErrInvalid) {
 			t.Errorf("%+v: %v", r, err)
 		}
 	}

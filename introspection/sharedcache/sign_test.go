@@ -16,15 +16,7 @@ const signingKey = "0123456789abcdef0123456789abcdef-test"
 
 func newSignedShared(t *testing.T, addr, key string, now func() time.Time) *sharedcache.Shared {
 	t.Helper()
-	s := sharedcache.New(sharedcache.Options{
-		Client:     sharedcache.NewClient(sharedcache.ClientOptions{Address: addr, Timeout: 200 * time.Millisecond}),
-		KeyPrefix:  prefix,
-		Timeout:    200 * time.Millisecond,
-		SigningKey: []byte(key),
-		Now:        now,
-	})
-	t.Cleanup(func() { s.Close() })
-	return s
+	return newSharedWith(t, addr, sharedcache.Options{Timeout: 200 * time.Millisecond, SigningKey: []byte(key), Now: now})
 }
 
 // With a signing key, only entries signed with it, for their own key name,

@@ -1,4 +1,4 @@
-package sharedcache
+package redisstore
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokengate/tokengate/introspection/sharedstore"
 )
 
 // ClientOptions says how to reach Redis.
@@ -18,8 +20,9 @@ type ClientOptions struct {
 	Password  string
 	DB        int
 	TLS       *tls.Config // nil: plaintext
-	// Timeout bounds each call (default DefaultTimeout); calls are never
-	// retried: a slow Redis is a miss, not something to wait for.
+	// Timeout bounds each call (default sharedstore.DefaultTimeout);
+	// calls are never retried: a slow Redis is a miss, not something to
+	// wait for.
 	Timeout time.Duration
 }
 
@@ -30,27 +33,17 @@ type ClientOptions struct {
 func NewClient(o ClientOptions) redis.UniversalClient {
 	timeout := o.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = sharedstore.DefaultTimeout
 	}
 	const dial = time.Second // bounded by the caller's context on lookups
-	if len(o.Addresses) > 0 {
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                 o.Addresses,
-			Username:              o.Username,
-			Password:              o.Password,
-			TLSConfig:             o.TLS,
-			DialTimeout:           dial,
-			ReadTimeout:           timeout,
-			WriteTimeout:          timeout,
-			PoolTimeout:           timeout,
-			ContextTimeoutEnabled: true,
-			MaxRetries:            -1,
-			MaxRedirects:          1,
-			DisableIdentity:       true,
-		})
+	addrs := o.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{o.Address}
 	}
-	return redis.NewClient(&redis.Options{
-		Addr:                  o.Address,
+	// One set of options for both kinds: a cluster client ignores DB, a
+	// single-server one MaxRedirects.
+	u := &redis.UniversalOptions{
+		Addrs:                 addrs,
 		Username:              o.Username,
 		Password:              o.Password,
 		DB:                    o.DB,
@@ -61,13 +54,27 @@ func NewClient(o ClientOptions) redis.UniversalClient {
 		PoolTimeout:           timeout,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
-		DisableIdentity:       true,
-	})
+		// One dial attempt: go-redis's default of 5 retries would wait out
+		// the whole call timeout on a refused connection or a bad
+		// certificate, and log "context deadline exceeded" instead of why.
+		DialerRetries:   1,
+		MaxRedirects:    1,
+		DisableIdentity: true,
+	}
+	if len(o.Addresses) == 0 {
+		return redis.NewClient(u.Simple())
+	}
+	c := u.Cluster() // cluster mode even with one seed address
+	// After a failover the slot map is reloaded within a second (go-redis's
+	// default is a minute, during which lookups go to the dead master and
+	// sharing stays off).
+	c.ClusterStateReloadInterval = time.Second
+	return redis.NewClusterClient(c)
 }
 
 // RouteRedisLogs sends go-redis's own messages (one per failed dial while
 // Redis is down, as plain text on stderr by default) to logger at debug
-// level: the errors that matter are counted and logged by Shared, and
+// level: the errors that matter are counted and logged by sharedcache, and
 // stderr stays JSON lines. go-redis has one logger for the whole process
 // (redis.SetLogger; a client takes none of its own), so this package does
 // not set it behind its callers' backs: a program calls this once, at
