@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // commandFlags are the flags each command's --help must list.
@@ -84,10 +86,8 @@ func TestCLIUsageErrorsExit2(t *testing.T) {
 // expected one.
 func TestCLICheckCauseAndExplain(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
+	as, dir, path := acmeConfigFile(t)
 	as.Claims("billing-cli", goodClaims(map[string]any{"aud": "api://billing"}))
-	dir := t.TempDir()
-	path := writeFile(t, dir, "tokengate.yaml", cfg{as: as.URL}.String())
 	type out struct {
 		Reason  string                     `json:"reason"`
 		Status  int                        `json:"status"`
@@ -116,7 +116,7 @@ func TestCLICheckCauseAndExplain(t *testing.T) {
 		}
 	}
 
-	downPath := writeFile(t, dir, "down.yaml", cfg{as: "http://" + freeAddr(t)}.String())
+	downPath := writeFile(t, dir, "down.yaml", cfg{as: "http://" + testsupport.FreeAddr(t)}.String())
 	stdout, _, code := runCLI(t, acmeEnv, "check", "--config", downPath, "--host", "orders.acme.example", "--path", "/orders/1", "--token", "x-cli")
 	var down out
 	if code != 1 || json.Unmarshal([]byte(stdout), &down) != nil || !strings.Contains(down.Cause, "connection refused") {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func TestCLIVersion(t *testing.T) {
@@ -119,10 +121,8 @@ type explanation struct {
 
 func TestCLICheck(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
+	as, dir, path := acmeConfigFile(t)
 	as.Claims("good-cli", goodClaims(map[string]any{"username": "alice"}))
-	dir := t.TempDir()
-	path := writeFile(t, dir, "tokengate.yaml", cfg{as: as.URL}.String())
 	tokenFile := writeFile(t, dir, "token", "good-cli\n")
 
 	cases := []struct {
@@ -180,7 +180,7 @@ func TestCLICheck(t *testing.T) {
 		t.Errorf("deny explanation: %s", stdout)
 	}
 	// The authorization server down: a decision (503), not a command error.
-	downPath := writeFile(t, dir, "down.yaml", cfg{as: "http://" + freeAddr(t)}.String())
+	downPath := writeFile(t, dir, "down.yaml", cfg{as: "http://" + testsupport.FreeAddr(t)}.String())
 	stdout, stderr, code := runCLI(t, acmeEnv, "check", "--config", downPath, "--host", "orders.acme.example", "--path", "/orders/1", "--token", "x")
 	if code != 1 || !strings.Contains(stdout, `"status": 503`) && !strings.Contains(stdout, `"status":503`) {
 		t.Errorf("AS down: exit %d, stdout %s stderr %s", code, stdout, stderr)
@@ -190,7 +190,7 @@ func TestCLICheck(t *testing.T) {
 func TestCLICheckErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	good := writeFile(t, dir, "good.yaml", cfg{as: "http://" + freeAddr(t)}.String())
+	good := writeFile(t, dir, "good.yaml", cfg{as: "http://" + testsupport.FreeAddr(t)}.String())
 	bad := writeFile(t, dir, "bad.yaml", "tenants: [{name: x, nope: 1}]\n")
 	for _, c := range []struct {
 		name string

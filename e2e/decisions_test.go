@@ -9,14 +9,15 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // TestDecisionTable walks the contract's decision table over gRPC
 // (envoy.service.auth.v3.Authorization/Check).
 func TestDecisionTable(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL, downURL: "http://" + freeAddr(t) + "/introspect"}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{downURL: "http://" + testsupport.FreeAddr(t) + "/introspect"})
 
 	hour := time.Hour
 	as.Claims("good", goodClaims(nil))
@@ -114,8 +115,7 @@ func TestDecisionTable(t *testing.T) {
 // headers sent by the client never pass.
 func TestClaimHeaders(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{})
 	as.Claims("tok-full", goodClaims(map[string]any{"username": "alice"}))
 	as.Claims("tok-no-username", goodClaims(nil))
 
@@ -163,17 +163,14 @@ func TestClaimHeaders(t *testing.T) {
 	if a := p.check(t, req{method: "POST", path: "/orders", auth: bearer("tok-full")}); a.status != 403 {
 		t.Errorf("cached token on orders-write: %d, want 403", a.status)
 	}
-	if n := as.Calls("tok-full"); n != 1 {
-		t.Errorf("tok-full introspected %d times, want 1 (cached)", n)
-	}
+	wantIntrospected(t, as, "tok-full", 1, "cached")
 }
 
 // TestConcurrentMissesCoalesce: concurrent checks of one new token make one
 // introspection call.
 func TestConcurrentMissesCoalesce(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL, timeout: "5s"}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{timeout: "5s"})
 	as.Claims("tok-burst", goodClaims(nil))
 	as.SetDelay(time.Second) // every check arrives while the first is in flight
 	conn := p.grpcConn(t)
@@ -197,7 +194,5 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 			t.Errorf("deny %d %v", a.status, a.body)
 		}
 	}
-	if n := as.Calls("tok-burst"); n != 1 {
-		t.Errorf("%d introspection calls for 8 concurrent checks, want 1", n)
-	}
+	wantIntrospected(t, as, "tok-burst", 1, "8 concurrent checks")
 }

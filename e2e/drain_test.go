@@ -14,8 +14,7 @@ import (
 // authorization server takes 2 s) gets its answer, /readyz turns 503 during
 // the drain, and the process exits 0 after logging "draining" and "stopped".
 func TestDrainOnSIGTERM(t *testing.T) {
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL, timeout: "5s"}.write(t), serveOpts{env: acmeEnv, args: []string{"--drain-timeout", "10s"}})
+	as, p := serveAcme(t, cfg{timeout: "5s"}, "--drain-timeout", "10s")
 	as.Claims("tok-slow", goodClaims(nil))
 	as.SetDelay(2 * time.Second)
 	conn := p.grpcConn(t)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // jaeger is a running Jaeger v2 (bin/jaeger, built from tools/jaeger) with
@@ -35,8 +37,8 @@ func jaegerBinary(t *testing.T) string {
 func startJaeger(t *testing.T) *jaeger {
 	t.Helper()
 	bin := jaegerBinary(t)
-	j := &jaeger{otlpGRPC: freeAddr(t), otlpHTTP: freeAddr(t), query: freeAddr(t)}
-	queryGRPC := freeAddr(t)
+	j := &jaeger{otlpGRPC: testsupport.FreeAddr(t), otlpHTTP: testsupport.FreeAddr(t), query: testsupport.FreeAddr(t)}
+	queryGRPC := testsupport.FreeAddr(t)
 	// The collector's own telemetry is off (level none): nothing listens on
 	// fixed ports such as 8888.
 	config := fmt.Sprintf(`service:

@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +31,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tokengate/tokengate/internal/testlog"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 var (
@@ -66,22 +68,7 @@ func TestMain(m *testing.M) {
 func must[T any](v T, _ error) T { return v }
 
 // logBuffer collects a process's output; safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testlog.Buffer }
 
 // logLine is one JSON log line; raw is the line as written.
 type logLine struct {
@@ -215,12 +202,13 @@ func (p *proc) mark() int { return len(p.stderr.lines()) }
 // on, that match accepts.
 func (p *proc) waitLog(t *testing.T, d time.Duration, from int, match func(logLine) bool) logLine {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	var found logLine
+	testsupport.WaitFor(t, d, p.name+"'s expected log line", func() bool {
 		lines := p.stderr.lines()
 		for _, l := range lines[min(from, len(lines)):] {
 			if match(l) {
-				return l
+				found = l
+				return true
 			}
 		}
 		select {
@@ -228,11 +216,9 @@ func (p *proc) waitLog(t *testing.T, d time.Duration, from int, match func(logLi
 			t.Fatalf("%s exited (%v) before the expected log line; stderr:\n%s", p.name, p.waitErr, tail(p.stderr.String(), 40))
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no expected log line within %v", p.name, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return found
 }
 
 // findLogs returns the lines from line number from on that match accepts.
@@ -314,19 +300,6 @@ func runCLI(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
-
-// freePort is a loopback TCP port nobody listened on a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(freePort(t)) }
 
 // writeFile writes content to dir/name and returns the path.
 func writeFile(t *testing.T, dir, name, content string) string {

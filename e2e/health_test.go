@@ -12,8 +12,7 @@ import (
 
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	_, p := serveAcme(t, cfg{})
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, _, body := httpDo(t, "GET", "http://"+p.httpAddr+path, nil, ""); code != 200 {

@@ -21,8 +21,7 @@ func hdr(kv ...string) http.Header {
 // (/authz + the checked path) and forward-auth proxies (X-Forwarded-*).
 func TestHTTPMode(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{})
 	as.Claims("tok-http", goodClaims(nil))
 	base := "http://" + p.httpAddr
 
@@ -116,9 +115,7 @@ func TestHTTPMode(t *testing.T) {
 	if !slices.Contains(toRemove, "x-auth-username") || slices.Contains(toRemove, "x-auth-subject") {
 		t.Errorf("x-envoy-auth-headers-to-remove %q, want x-auth-username (absent claim) and not x-auth-subject", h.Get("X-Envoy-Auth-Headers-To-Remove"))
 	}
-	if n := as.Calls("tok-http"); n != 1 {
-		t.Errorf("tok-http introspected %d times, want 1 (cached)", n)
-	}
+	wantIntrospected(t, as, "tok-http", 1, "cached")
 }
 
 // TestHTTPModeXOriginal: with forwarded_headers x-original (nginx
@@ -126,8 +123,7 @@ func TestHTTPMode(t *testing.T) {
 // ignored.
 func TestHTTPModeXOriginal(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL, forwarded: "x-original"}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{forwarded: "x-original"})
 	as.Claims("tok-nginx", goodClaims(nil))
 	base := "http://" + p.httpAddr + "/authz"
 

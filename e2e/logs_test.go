@@ -10,8 +10,7 @@ import (
 // token_id and trace_id; never a token or a secret.
 func TestDenyLogLines(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv, args: []string{"--log-level", "debug"}})
+	as, p := serveAcme(t, cfg{}, "--log-level", "debug")
 	const (
 		inactive = "tok-log-inactive-9f8e7d"
 		good     = "tok-log-good-1a2b3c"
@@ -65,9 +64,10 @@ func TestDenyLogLines(t *testing.T) {
 
 	// Allows are logged at debug, without the token either.
 	as.Claims(good, goodClaims(nil))
+	mark = p.mark()
 	p.check(t, req{method: "HEAD", auth: bearer(good)})
 	p.check(t, req{auth: bearer(good + "x")})
-	time.Sleep(100 * time.Millisecond)
+	p.waitLog(t, 5*time.Second, mark, func(l logLine) bool { return l.str("token_id") == tokenID(good+"x") }) // the last line
 	all := p.stderr.String() + p.stdout.String()
 	for _, secret := range []string{inactive, good, acmeSecret, "s3cret"} {
 		if strings.Contains(all, secret) {
@@ -86,8 +86,7 @@ func TestDenyLogLines(t *testing.T) {
 // connections, so its breaker opens and logs its cool-down.
 func TestLogDurationsReadLikeTheConfig(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	_, p := serveAcme(t, cfg{})
 	mark := p.mark()
 	for i := range 6 {
 		if a := p.check(t, req{host: "down.example", path: "/", auth: bearer("tok-down-" + strings.Repeat("x", i+1))}); a.status != 503 {

@@ -9,8 +9,7 @@ import (
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{})
 	as.Claims("tok-m", goodClaims(nil))
 
 	for range 3 { // one miss, two hits

@@ -39,19 +39,19 @@ func TestReloadRestartOnlySettings(t *testing.T) {
 		movedTo func(c cfg) string // an address that must not be listening afterwards
 	}{
 		{name: "http.address", setting: "http.address",
-			change:  func(t *testing.T, c *cfg, _ string) { c.httpAddr = freeAddr(t) },
+			change:  func(t *testing.T, c *cfg, _ string) { c.httpAddr = testsupport.FreeAddr(t) },
 			movedTo: func(c cfg) string { return c.httpAddr }},
 		{name: "grpc.address", setting: "grpc.address",
-			change:  func(t *testing.T, c *cfg, _ string) { c.grpcAddr = freeAddr(t) },
+			change:  func(t *testing.T, c *cfg, _ string) { c.grpcAddr = testsupport.FreeAddr(t) },
 			movedTo: func(c cfg) string { return c.grpcAddr }},
 		{name: "grpc.tls on", setting: "grpc.tls", change: func(t *testing.T, c *cfg, tlsYAML string) { c.grpcTLS = tlsYAML }},
 		{name: "http.tls on", setting: "http.tls", change: func(t *testing.T, c *cfg, tlsYAML string) { c.httpTLS = tlsYAML }},
 		{name: "grpc.tls off", setting: "grpc.tls", startTL: true, change: func(t *testing.T, c *cfg, _ string) { c.grpcTLS = "" }},
 		{name: "redis added", setting: "redis", change: func(t *testing.T, c *cfg, _ string) {
-			c.extra = fmt.Sprintf("redis:\n  address: \"127.0.0.1:%d\"\n", freePort(t))
+			c.extra = fmt.Sprintf("redis:\n  address: \"127.0.0.1:%d\"\n", testsupport.FreePort(t))
 		}},
 		{name: "admin added", setting: "admin", change: func(t *testing.T, c *cfg, _ string) {
-			c.extra = fmt.Sprintf("admin:\n  address: \"127.0.0.1:%d\"\n  token: %q\n", freePort(t), strings.Repeat("a", 40))
+			c.extra = fmt.Sprintf("admin:\n  address: \"127.0.0.1:%d\"\n  token: %q\n", testsupport.FreePort(t), strings.Repeat("a", 40))
 		}},
 	}
 	for _, tc := range cases {
@@ -61,7 +61,7 @@ func TestReloadRestartOnlySettings(t *testing.T) {
 			as.Claims("tok-restart", goodClaims(nil))
 			dir := t.TempDir()
 			tlsYAML, clientTLS := serverCert(t, dir)
-			c := cfg{as: as.URL, grpcAddr: freeAddr(t), httpAddr: freeAddr(t)}
+			c := cfg{as: as.URL, grpcAddr: testsupport.FreeAddr(t), httpAddr: testsupport.FreeAddr(t)}
 			o := serveOpts{env: acmeEnv, fileAddresses: true}
 			if tc.startTL {
 				c.grpcTLS, o.grpcTLS = tlsYAML, clientTLS
@@ -82,19 +82,18 @@ func TestReloadRestartOnlySettings(t *testing.T) {
 			mark := p.mark()
 			replaceFile(t, path, changed.String())
 			p.signal(t, syscall.SIGHUP)
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				lines := p.findLogs(mark, failedReload)
+			var lines []logLine
+			if !testsupport.Poll(10*time.Second, func() bool {
+				lines = p.findLogs(mark, failedReload)
 				if slices.ContainsFunc(lines, func(l logLine) bool { return strings.Contains(l.str("error"), tc.setting) }) {
-					break
+					return true
 				}
 				if ok := p.findLogs(mark, msgIs("config reloaded")); len(ok) > 0 {
 					t.Fatalf("the reload succeeded, want a failure naming %s: %s", tc.setting, ok[0].raw)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no %q line naming %s within 10s; failure lines: %v", "config reload failed, keeping the old config", tc.setting, rawLines(lines))
-				}
-				time.Sleep(20 * time.Millisecond)
+				return false
+			}) {
+				t.Fatalf("no %q line naming %s within 10s; failure lines: %v", "config reload failed, keeping the old config", tc.setting, rawLines(lines))
 			}
 			if v := p.metric(t, "tokengate_config_reloads_total", map[string]string{"result": "failure"}); v < failures+1 {
 				t.Errorf("tokengate_config_reloads_total{result=failure} = %v, want >= %v", v, failures+1)

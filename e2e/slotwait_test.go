@@ -12,8 +12,7 @@ import (
 // 1 s timeout. One slot, a server answering in 400 ms and six distinct
 // tokens at once: all six are allowed, one call at a time.
 func TestSlotWaitFollowsTheCheckDeadline(t *testing.T) {
-	as := newAS(t)
-	p := startServe(t, cfg{as: as.URL, timeout: "1s", maxConcurrent: 1}.write(t), serveOpts{env: acmeEnv})
+	as, p := serveAcme(t, cfg{timeout: "1s", maxConcurrent: 1})
 	as.SetDelay(400 * time.Millisecond)
 	const n = 6
 	for i := range n {

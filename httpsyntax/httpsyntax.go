@@ -44,30 +44,21 @@ func IsSafeValue(v string) bool {
 // ToLower lowers ASCII letters only. Hosts, header names and methods are
 // ASCII-case-insensitive (RFC 9110); Unicode case mapping would turn, e.g.,
 // U+212A KELVIN SIGN into "k". Bytes >= 0x80 are kept as they are.
-func ToLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
+func ToLower(s string) string { return flipCase(s, 'A', 'Z') }
 
 // ToUpper raises ASCII letters only (see ToLower): U+017F LATIN SMALL
 // LETTER LONG S stays as it is instead of becoming "S".
-func ToUpper(s string) string {
+func ToUpper(s string) string { return flipCase(s, 'a', 'z') }
+
+// flipCase flips the case of the ASCII letters from first to last (one
+// case's range); s itself when it has none.
+func flipCase(s string, first, last byte) string {
 	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
+		if first <= s[i] && s[i] <= last {
 			b := []byte(s)
 			for j := i; j < len(b); j++ {
-				if 'a' <= b[j] && b[j] <= 'z' {
-					b[j] -= 'a' - 'A'
+				if first <= b[j] && b[j] <= last {
+					b[j] ^= 'a' - 'A' // the case bit
 				}
 			}
 			return string(b)

@@ -178,8 +178,7 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 				ts.Close()
 			}
 			as, _ := bearerAS(t, "", false)
-			res, err := introspect(t, newClient(t, bearerOptions(as.URL, ts.URL+"/token?x=1")), testToken)
-			err = mustFail(t, res, err)
+			err := mustRefuse(t, newClient(t, bearerOptions(as.URL, ts.URL+"/token?x=1")))
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tenant acme") {
 				t.Errorf("error = %q, want it to contain %q and the tenant", err, tc.want)
 			}
@@ -202,8 +201,7 @@ func TestBearerRejectedTokenIsDropped(t *testing.T) {
 	c := newClient(t, bearerOptions(as.URL, ts.URL))
 	mustIntrospect(t, c, testToken)
 	accept.Store("at-2") // the server revoked at-1
-	res, err := introspect(t, c, testToken)
-	mustStatus(t, mustFail(t, res, err), http.StatusUnauthorized)
+	mustStatus(t, mustRefuse(t, c), http.StatusUnauthorized)
 	if n := as.Total(); n != 2 {
 		t.Errorf("%d introspection requests after the 401, want 2 (no retry loop)", n)
 	}
@@ -218,8 +216,7 @@ func TestBearerRejectedTokenIsDropped(t *testing.T) {
 	// request per call, never more.
 	accept.Store("at-none")
 	for range 2 {
-		res, err := introspect(t, c, testToken)
-		mustFail(t, res, err)
+		mustRefuse(t, c)
 	}
 	if n := ts.calls.Load(); n != 3 {
 		t.Errorf("%d token requests, want 3", n)
@@ -233,8 +230,7 @@ func TestBearerTokenEndpointUsesTheClientTLSSettings(t *testing.T) {
 	opts := bearerOptions(as.URL, ts.URL)
 	// Without the CA neither server is trusted; httptest TLS servers share
 	// one certificate, so the AS's CA file also covers the token endpoint.
-	res, err := introspect(t, newClient(t, opts), testToken)
-	if err = mustFail(t, res, err); !strings.Contains(err.Error(), "token request failed: TLS") {
+	if err := mustRefuse(t, newClient(t, opts)); !strings.Contains(err.Error(), "token request failed: TLS") {
 		t.Errorf("error = %q, want a TLS failure at the token endpoint", err)
 	}
 	opts.CAFile = as.CAFile(t)

@@ -112,6 +112,53 @@ func introspect(t *testing.T, c introspection.Introspector, token string) (intro
 	return c.Introspect(context.Background(), token)
 }
 
+// mustRefuse introspects testToken with c, for a call that must fail.
+func mustRefuse(t *testing.T, c introspection.Introspector) error {
+	t.Helper()
+	res, err := introspect(t, c, testToken)
+	return mustFail(t, res, err)
+}
+
+// introspectAt introspects testToken with a client of options at a new
+// server (newAS) answering every request with h.
+func introspectAt(t *testing.T, h http.HandlerFunc) (*introspectiontest.Server, introspection.Result, error) {
+	t.Helper()
+	as := newAS(t, h)
+	res, err := introspect(t, newClient(t, options(as.URL)), testToken)
+	return as, res, err
+}
+
+// failAt is introspectAt for a call that must fail (see mustFail).
+func failAt(t *testing.T, h http.HandlerFunc) (*introspectiontest.Server, error) {
+	t.Helper()
+	as, res, err := introspectAt(t, h)
+	return as, mustFail(t, res, err)
+}
+
+// timedFailure introspects testToken with ctx and a client whose timeout
+// is timeout at a new server answering every request with h, for a call
+// that must fail: its error and how long it took.
+func timedFailure(t *testing.T, ctx context.Context, h http.HandlerFunc, timeout time.Duration) (*introspectiontest.Server, time.Duration, error) {
+	t.Helper()
+	as := newAS(t, h)
+	opts := options(as.URL)
+	opts.Timeout = timeout
+	c := newClient(t, opts)
+	start := time.Now()
+	res, err := c.Introspect(ctx, testToken)
+	elapsed := time.Since(start)
+	return as, elapsed, mustFail(t, res, err)
+}
+
+// wantTotal fails t unless as received n requests in all; why is added to
+// the message.
+func wantTotal(t *testing.T, as *introspectiontest.Server, n int64, why string) {
+	t.Helper()
+	if got := as.Total(); got != n {
+		t.Errorf("%d attempts, want %d%s", got, n, why)
+	}
+}
+
 // mustIntrospect is introspect for a call that must succeed.
 func mustIntrospect(t *testing.T, c introspection.Introspector, token string) introspection.Result {
 	t.Helper()

@@ -1,7 +1,8 @@
 // Package testsupport holds the small helpers that tests across the module
 // share, the black-box suite (e2e) included: polling for a condition,
-// stopping a server when the test ends and a throwaway certificate
-// authority.
+// stopping a server when the test ends, free loopback ports, a throwaway
+// certificate authority, a large generated configuration (ManyRoutes) and
+// a ResponseWriter that keeps only the headers and status.
 package testsupport
 
 import (
@@ -19,18 +20,29 @@ import (
 	"time"
 )
 
-// WaitFor polls cond every few milliseconds until it holds, and fails the
-// test (naming what it waited for) if d passes first. Call it from the
-// test's goroutine.
+// WaitFor polls cond (see Poll) until it holds, and fails the test (naming
+// what it waited for) if d passes first. Call it from the test's
+// goroutine.
 func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !Poll(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
 	}
+}
+
+// Poll calls cond until it holds (true) or d has passed (false): WaitFor
+// for a test that reports the failure itself. The pause between calls
+// starts at a millisecond and doubles up to 50 ms, so that a condition
+// soon true is seen soon and a slow one costs little.
+func Poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for pause := time.Millisecond; !cond(); pause = min(2*pause, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+	}
+	return true
 }
 
 // ShutdownOnCleanup stops a server when the test ends: shutdown (such as
@@ -134,4 +146,32 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// FreeAddr is a loopback TCP address (127.0.0.1:port) that nothing
+// listened on a moment ago: for a server that must be given its address,
+// such as a child process (another one may take it in between).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return freeTCPAddr(t).String()
+}
+
+// FreePort is FreeAddr's port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return freeTCPAddr(t).Port
+}
+
+func freeTCPAddr(t testing.TB) *net.TCPAddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
+	return addr
 }

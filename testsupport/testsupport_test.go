@@ -3,6 +3,7 @@ package testsupport_test
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,13 +27,30 @@ func TestShutdownOnCleanup(t *testing.T) {
 	}
 }
 
-func TestWaitFor(t *testing.T) {
-	var n atomic.Int32
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		n.Store(1)
-	}()
-	testsupport.WaitFor(t, 5*time.Second, "n to be set", func() bool { return n.Load() == 1 })
+// WaitFor polls until the condition holds; Poll gives up after its time.
+func TestWaitForAndPoll(t *testing.T) {
+	calls := 0
+	testsupport.WaitFor(t, 5*time.Second, "the third call", func() bool { calls++; return calls == 3 })
+	if calls != 3 {
+		t.Fatalf("%d calls, want 3", calls)
+	}
+	start := time.Now()
+	if testsupport.Poll(20*time.Millisecond, func() bool { return false }) || time.Since(start) < 20*time.Millisecond {
+		t.Fatalf("Poll of a false condition: true, or gave up after %v", time.Since(start))
+	}
+}
+
+// A FreeAddr can be listened on.
+func TestFreeAddr(t *testing.T) {
+	addr := testsupport.FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if p := testsupport.FreePort(t); p <= 0 {
+		t.Fatalf("FreePort %d", p)
+	}
 }
 
 // A server certificate of the CA is trusted for 127.0.0.1 by a client

@@ -20,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // renderTestHandler is a handler over one tenant whose token has claims
@@ -201,16 +202,6 @@ func TestTraceContextOnlyWhenAHeaderIsThere(t *testing.T) {
 	}
 }
 
-// discardWriter is a reusable http.ResponseWriter.
-type discardWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
-
 // Writing a cached allow allocates nothing: prepared names and values are
 // assigned to the header map.
 func TestCachedAllowWritesWithoutAllocating(t *testing.T) {
@@ -220,13 +211,13 @@ func TestCachedAllowWritesWithoutAllocating(t *testing.T) {
 	req := h.Request(r)
 	snap := checker.Snapshot()
 	out := checker.Check(context.Background(), &req)
-	w := &discardWriter{h: http.Header{}}
+	w := testsupport.NewDiscardWriter()
 	h.write(w, snap, &out) // fills the cache and sizes the map
 	if allocs := testing.AllocsPerRun(100, func() {
-		clear(w.h)
+		clear(w.H)
 		h.write(w, snap, &out)
-	}); allocs != 0 || w.code != 200 {
-		t.Errorf("writing a cached allow: %v allocations, status %d", allocs, w.code)
+	}); allocs != 0 || w.Code != 200 {
+		t.Errorf("writing a cached allow: %v allocations, status %d", allocs, w.Code)
 	}
 	if allocs := testing.AllocsPerRun(100, func() { _ = h.Request(r) }); allocs != 0 {
 		t.Errorf("Request: %v allocations", allocs)

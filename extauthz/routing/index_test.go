@@ -18,7 +18,7 @@ func linearMatch(t *Table, host, path, method string) (int, bool) {
 	method = httpsyntax.ToUpper(method)
 	for i := range t.rules {
 		r := &t.rules[i]
-		if strings.HasPrefix(path, r.PathPrefix) && linearHost(r.Hosts, host) && linearMethod(r.Methods, method) {
+		if strings.HasPrefix(path, r.PathPrefix) && linearHost(r.Hosts, host) && matchMethod(r.Methods, method) {
 			return i, true
 		}
 	}
@@ -36,18 +36,6 @@ func linearHost(patterns []string, host string) bool {
 				return true
 			}
 		} else if host == p {
-			return true
-		}
-	}
-	return false
-}
-
-func linearMethod(methods []string, method string) bool {
-	if len(methods) == 0 {
-		return true
-	}
-	for _, m := range methods {
-		if m == method {
 			return true
 		}
 	}
@@ -245,7 +233,7 @@ func TestIndexFirstMatchWins(t *testing.T) {
 		{Name: "root"},
 		{Name: "exact-after-root", Hosts: []string{"a.example"}, PathPrefix: "/"},
 	})
-	for _, c := range []struct{ host, path, method, want string }{
+	cases := []matchCase{
 		{"a.example", "/api/v1/x", "POST", "deep-post"},
 		{"a.example", "/api/v1/x", "GET", "any-host-deep"},
 		{"a.example", "/api/v1/y", "GET", "wild"},
@@ -254,15 +242,9 @@ func TestIndexFirstMatchWins(t *testing.T) {
 		{"a.example", "/apix", "GET", "wild"},
 		{"a.example", "/ap", "GET", "odd"},
 		{"zz", "/ap", "GET", "root"},
-	} {
-		i, ok := tt.Match(c.host, c.path, c.method)
-		got := ""
-		if ok {
-			got = tt.rules[i].Name
-		}
-		if got != c.want {
-			t.Errorf("Match(%q, %q, %q) = %q, want %q", c.host, c.path, c.method, got, c.want)
-		}
+	}
+	wantMatches(t, tt, cases)
+	for _, c := range cases {
 		sameAsLinear(t, tt, c.host, c.path, c.method)
 	}
 }

@@ -91,9 +91,7 @@ func table() *Table {
 
 func TestMatch(t *testing.T) {
 	tt := table()
-	tests := []struct {
-		host, path, method, want string
-	}{
+	wantMatches(t, tt, []matchCase{
 		{"orders.acme.example", "/orders", "GET", "orders-read"},
 		{"orders.acme.example", "/orders/1", "get", "orders-read"},
 		{"ORDERS.acme.EXAMPLE:8443", "/orders/1", "HEAD", "orders-read"},
@@ -107,15 +105,23 @@ func TestMatch(t *testing.T) {
 		{".acme.example", "/api", "GET", "root-any"},
 		{"evilacme.example", "/api", "GET", "root-any"},
 		{"anything", "/healthz", "GET", "health"},
-	}
-	for _, c := range tests {
+	})
+}
+
+// matchCase is a request and the name of the rule it matches ("": none).
+type matchCase struct{ host, path, method, want string }
+
+// wantMatches fails t for each case that tt matches otherwise.
+func wantMatches(t *testing.T, tt *Table, cases []matchCase) {
+	t.Helper()
+	for _, c := range cases {
 		i, ok := tt.Match(c.host, c.path, c.method)
-		if !ok || tt.rules[i].Name != c.want {
-			name := ""
-			if ok {
-				name = tt.rules[i].Name
-			}
-			t.Errorf("Match(%q, %q, %q) = %q, %v; want %q", c.host, c.path, c.method, name, ok, c.want)
+		got := ""
+		if ok {
+			got = tt.rules[i].Name
+		}
+		if got != c.want {
+			t.Errorf("Match(%q, %q, %q) = %q, %v; want %q", c.host, c.path, c.method, got, ok, c.want)
 		}
 	}
 }
@@ -210,7 +216,7 @@ func TestHostsAndMethodsFoldASCIIOnly(t *testing.T) {
 		{Name: "post", PathPrefix: "/p", Methods: []string{"POST"}},
 		{Name: "wild", Hosts: []string{"*.example"}, PathPrefix: "/w"},
 	})
-	for _, c := range []struct{ host, path, method, want string }{
+	wantMatches(t, tt, []matchCase{
 		{"\u212Aiosk.example", "/", "GET", ""},
 		{"\u212Aiosk.example", "/w", "GET", "wild"}, // the suffix bytes are equal
 		{"KIOSK.example", "/", "GET", "kiosk"},
@@ -219,14 +225,5 @@ func TestHostsAndMethodsFoldASCIIOnly(t *testing.T) {
 		{"caf\u00c9.example", "/", "GET", ""},        // É is not é
 		{"x.example", "/p", "po\u017Ft", ""},         // ſ is not s
 		{"x.example", "/p", "post", "post"},
-	} {
-		i, ok := tt.Match(c.host, c.path, c.method)
-		got := ""
-		if ok {
-			got = tt.rules[i].Name
-		}
-		if got != c.want {
-			t.Errorf("Match(%q, %q, %q) = %q, want %q", c.host, c.path, c.method, got, c.want)
-		}
-	}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // HTTP mode's hot path: a cached allow, as Envoy's http_service sends it
@@ -140,17 +141,6 @@ func BenchmarkHTTPCheckNoop(b *testing.B) {
 	benchHTTPLoop(b, "http://"+lis.Addr().String())
 }
 
-// discardWriter is a reusable http.ResponseWriter that keeps only the
-// status: the handler's own allocations, without a recorder's.
-type discardWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
-
 // BenchmarkHTTPHandlerCached is tokengate's HTTP handler (the dispatch to
 // the adapter, the check, the response headers) called in process: the
 // allocations per check. "recorder" writes into a new
@@ -173,14 +163,14 @@ func BenchmarkHTTPHandlerCached(b *testing.B) {
 		}
 	})
 	b.Run("writer", func(b *testing.B) {
-		w := &discardWriter{h: http.Header{}}
+		w := testsupport.NewDiscardWriter()
 		b.ReportAllocs()
 		for b.Loop() {
-			clear(w.h)
-			w.code = 0
+			clear(w.H)
+			w.Code = 0
 			handler.ServeHTTP(w, r)
-			if w.code != http.StatusOK {
-				b.Fatal(w.code)
+			if w.Code != http.StatusOK {
+				b.Fatal(w.Code)
 			}
 		}
 	})

@@ -35,8 +35,7 @@ func withBreaker(cfg, entries string) string {
 // Each such check is a 503, but they must not open the tenant's breaker,
 // which would make every uncached token of the tenant a 503 too.
 func TestTokensAnsweredBadlyDoNotOpenTheBreaker(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(nil))
 	var bad []string
 	for i := range 10 {
@@ -57,9 +56,7 @@ func TestTokensAnsweredBadlyDoNotOpenTheBreaker(t *testing.T) {
 	bad = append(bad, "redirect")
 	for _, tok := range bad {
 		h.unavailable(t, orders(tok), checkBound)
-		if n := as.Calls(tok); n != 1 {
-			t.Errorf("%s: %d calls to the authorization server, want 1", tok, n)
-		}
+		wantCalls(t, as, tok, 1, "")
 	}
 	h.allowed(t, orders("good"), checkBound)
 	if s := h.breaker("acme").State(); s != introspection.BreakerClosed {
@@ -74,49 +71,38 @@ func TestTokensAnsweredBadlyDoNotOpenTheBreaker(t *testing.T) {
 // call 200 with a body that is not JSON is answering; the breaker stays
 // closed and every check still asks it (and is a 503).
 func TestAnswersAboutOneTokenKeepTheBreakerClosed(t *testing.T) {
-	as := newFaultAS(t)
+	as := newFaultyAS(t)
 	h := startHarness(t, testConfig(as.URL))
-	as.set(garbage)
+	as.SetFault(introspectiontest.Fault{Body: "\x00\x1f\x8b<html>{\"active\":tru"})
 	n := 2 * introspection.BreakerConsecutiveFailures
-	for i := range n {
-		h.unavailable(t, orders(fmt.Sprint("g", i)), checkBound)
-	}
-	if got := as.calls.Load(); got != int64(n) {
-		t.Errorf("%d calls reached the server, want %d", got, n)
-	}
+	h.allUnavailable(t, as, "g", n)
 	if s := h.breaker("acme").State(); s != introspection.BreakerClosed {
 		t.Errorf("breaker %v after %d garbage answers", s, n)
 	}
-	as.set(healthy)
+	as.SetFault(introspectiontest.Fault{})
 	h.allowed(t, orders("after"), checkBound)
 }
 
 func TestBreakerSettingsFromConfig(t *testing.T) {
 	t.Run("consecutive_failures", func(t *testing.T) {
-		as := newFaultAS(t)
+		as := newFaultyAS(t)
 		h := startHarness(t, withBreaker(testConfig(as.URL), "consecutive_failures: 2, cool_down: 1h"))
-		as.set(html5xx)
+		as.SetFault(html5xx)
 		h.unavailable(t, orders("t1"), checkBound)
 		if s := h.breaker("acme").State(); s != introspection.BreakerClosed {
 			t.Fatalf("breaker %v after 1 failure of 2", s)
 		}
 		h.unavailable(t, orders("t2"), checkBound)
 		h.unavailable(t, orders("t3"), fastBound)
-		if got := as.calls.Load(); got != 2 {
+		if got := as.Total(); got != 2 {
 			t.Errorf("%d calls reached the server, want 2", got)
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		as := newFaultAS(t)
+		as := newFaultyAS(t)
 		h := startHarness(t, withBreaker(testConfig(as.URL), "enabled: false"))
-		as.set(html5xx)
-		n := 3 * introspection.BreakerConsecutiveFailures
-		for i := range n {
-			h.unavailable(t, orders(fmt.Sprint("t", i)), checkBound)
-		}
-		if got := as.calls.Load(); got != int64(n) {
-			t.Errorf("%d calls reached the server, want %d: no breaker", got, n)
-		}
+		as.SetFault(html5xx)
+		h.allUnavailable(t, as, "t", 3*introspection.BreakerConsecutiveFailures) // no breaker
 		if h.breaker("acme").Enabled() {
 			t.Error("acme has a breaker")
 		}
@@ -134,7 +120,7 @@ func TestBreakerSettingsFromConfig(t *testing.T) {
 // settings (even one that changes its cache), and not one that changes
 // circuit_breaker.
 func TestReloadKeepsBreakerOnlyWithSameSettings(t *testing.T) {
-	as := newFaultAS(t)
+	as := newFaultyAS(t)
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
 	write := func(cfg string) {
 		t.Helper()
@@ -152,14 +138,14 @@ func TestReloadKeepsBreakerOnlyWithSameSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	as.set(html5xx)
+	as.SetFault(html5xx)
 	trip := func() {
 		t.Helper()
 		for i := 0; h.breaker("acme").State() != introspection.BreakerOpen; i++ {
 			if i == 5 {
 				t.Fatal("the breaker does not open")
 			}
-			h.unavailable(t, orders(fmt.Sprint("trip", as.calls.Load())), checkBound)
+			h.unavailable(t, orders(fmt.Sprint("trip", as.Total())), checkBound)
 		}
 	}
 	trip()
@@ -168,9 +154,9 @@ func TestReloadKeepsBreakerOnlyWithSameSettings(t *testing.T) {
 	withCache := strings.Replace(withBreaker(base, "consecutive_failures: 2, cool_down: 1h"),
 		"    max_concurrent_introspections: 2\n", "    max_concurrent_introspections: 2\n    cache: {max_ttl: 1m}\n", 1)
 	reload(withCache)
-	calls := as.calls.Load()
+	calls := as.Total()
 	h.unavailable(t, orders("after-cache-change"), fastBound)
-	if as.calls.Load() != calls {
+	if as.Total() != calls {
 		t.Error("a reload that changed only the cache closed the breaker")
 	}
 
@@ -179,15 +165,22 @@ func TestReloadKeepsBreakerOnlyWithSameSettings(t *testing.T) {
 	if s := h.breaker("acme").State(); s != introspection.BreakerClosed {
 		t.Fatalf("breaker %v after circuit_breaker changed", s)
 	}
-	calls = as.calls.Load()
-	for i := range 3 {
-		h.unavailable(t, orders(fmt.Sprint("new", i)), checkBound)
-	}
-	if got := as.calls.Load() - calls; got != 3 {
-		t.Errorf("%d calls before the new breaker opened, want 3", got)
-	}
+	h.allUnavailable(t, as, "new", 3)
 	if s := h.breaker("acme").State(); s != introspection.BreakerOpen {
 		t.Errorf("breaker %v after 3 failures of 3", s)
+	}
+}
+
+// allUnavailable checks n new tokens (prefix0, prefix1, ...), wanting
+// each to be a 503 introspection_error for which as was asked.
+func (h *harness) allUnavailable(t *testing.T, as *introspectiontest.Server, prefix string, n int) {
+	t.Helper()
+	before := as.Total()
+	for i := range n {
+		h.unavailable(t, orders(fmt.Sprint(prefix, i)), checkBound)
+	}
+	if got := as.Total() - before; got != int64(n) {
+		t.Errorf("%d calls reached the server, want %d", got, n)
 	}
 }
 

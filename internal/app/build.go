@@ -3,10 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/extauthz/dpop"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/tenant"
@@ -21,14 +24,18 @@ type built struct {
 }
 
 // release lets go of the snapshot's runtimes (their clients' idle
-// connections), except the parts that next, the snapshot that stays in
-// use, took over; next may be nil. Checks still using the snapshot keep
-// working (calls in flight are not cut).
+// connections, their cache stores' place in the shared sweeper), except
+// the parts that next, the snapshot that stays in use, took over; next may
+// be nil. Checks still using the snapshot keep working (calls in flight
+// are not cut).
 func (b *built) release(next *built) {
 	for name, rt := range b.tenants {
 		var keep *tenant.Runtime
 		if next != nil {
 			keep = next.tenants[name]
+		}
+		if keep == nil || keep.Store() != rt.Store() {
+			rt.Store().Close()
 		}
 		rt.Release(keep)
 	}
@@ -84,11 +91,27 @@ func build(cfg *config.Config, prev *built, env tenant.Env) (*built, error) {
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		rt := b.tenants[t.Name]
-		tenants[t.Name] = &check.Tenant{
+		sc := &t.SenderConstraint
+		verifier, err := dpop.NewVerifier(dpop.Options{Algorithms: sc.DPoPAlgorithms, MaxAge: sc.DPoPMaxAge, Leeway: t.Leeway, Origin: sc.Origin})
+		if err != nil { // the config's validation refuses what NewVerifier does
+			errs = append(errs, fmt.Errorf("tenants[%d].sender_constraint: %w", i, err))
+			continue
+		}
+		ct := &check.Tenant{
 			Name:         t.Name,
 			Introspector: rt.Introspector(),
 			Headers:      claimheaders.New(headerOptions(cfg, i)),
+			DPoP:         verifier,
+			Replay:       check.Replay{Local: rt.ReplayCache(), Shared: env.SharedReplay},
 		}
+		if sc.CertificateHeader != "" {
+			ct.CertificateHeader = http.CanonicalHeaderKey(sc.CertificateHeader)
+		}
+		tenants[t.Name] = ct
+	}
+	if err := errors.Join(errs...); err != nil {
+		b.release(prev)
+		return nil, err
 	}
 	routes := make([]check.Route, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -145,6 +168,8 @@ func route(cfg *config.Config, r *config.Route, tenants map[string]*check.Tenant
 			Audiences:  audiences,
 			Scopes:     r.Scopes,
 			AnyScopes:  r.AnyScopes,
+			Required:   decision.Constraint(t.SenderConstraint.Required),
+			DPoPAlgs:   strings.Join(t.SenderConstraint.DPoPAlgorithms, " "),
 		}
 	}
 	return cr

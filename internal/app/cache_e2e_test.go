@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -13,10 +12,9 @@ import (
 )
 
 func TestCacheHitsStillApplyPolicy(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("reader", goodClaims(nil))
-	if a := h.check(t, req{path: "/orders", auth: "Bearer reader"}); !a.allow {
+	if a := h.check(t, orders("reader")); !a.allow {
 		t.Fatalf("first check: %s", a.reason)
 	}
 	// Same token, now from the cache, on routes whose policy it does not meet.
@@ -26,12 +24,10 @@ func TestCacheHitsStillApplyPolicy(t *testing.T) {
 	if a := h.check(t, req{path: "/reports", auth: "Bearer reader"}); a.reason != "audience" {
 		t.Fatalf("cached token on an audience it lacks: %s", a.reason)
 	}
-	if a := h.check(t, req{path: "/orders", auth: "Bearer reader"}); !a.allow {
+	if a := h.check(t, orders("reader")); !a.allow {
 		t.Fatalf("cached allow: %s", a.reason)
 	}
-	if n := as.Calls("reader"); n != 1 {
-		t.Fatalf("authorization server calls = %d, want 1", n)
-	}
+	wantCalls(t, as, "reader", 1, "")
 }
 
 func TestCachedExpiryIsStillEnforced(t *testing.T) {
@@ -41,37 +37,30 @@ func TestCachedExpiryIsStillEnforced(t *testing.T) {
 	cfg := strings.Replace(testConfig(as.URL), "    audiences: [\"api://orders\"]\n", "    audiences: [\"api://orders\"]\n    leeway: 0s\n", 1)
 	h := startHarness(t, cfg)
 	as.Claims("short", goodClaims(map[string]any{"exp": time.Now().Add(1100 * time.Millisecond).Unix()}))
-	if a := h.check(t, req{path: "/orders", auth: "Bearer short"}); !a.allow {
+	if a := h.check(t, orders("short")); !a.allow {
 		t.Fatalf("fresh: %s", a.reason)
 	}
 	time.Sleep(1200 * time.Millisecond)
-	if a := h.check(t, req{path: "/orders", auth: "Bearer short"}); a.reason != "expired" {
+	if a := h.check(t, orders("short")); a.reason != "expired" {
 		t.Fatalf("after exp: %s", a.reason)
 	}
-	if n := as.Calls("short"); n != 2 {
-		t.Fatalf("authorization server calls = %d, want 2 (the entry must end at exp)", n)
-	}
+	wantCalls(t, as, "short", 2, "the entry must end at exp")
 }
 
 func TestColdBurstMakesOneCall(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
-	as.Handle("cold", func(w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(100 * time.Millisecond) // long enough for every check to arrive
-		w.Write([]byte(`{"active":true,"sub":"u","scope":"orders.read","aud":"api://orders"}`))
-	})
+	h, as := startWithAS(t)
+	as.Claims("cold", goodClaims(nil))
+	as.SetDelay(100 * time.Millisecond) // long enough for every check to arrive
 	const n = 200
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	allowed := make(chan bool, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range n {
+		wg.Go(func() {
 			<-start
-			resp, err := h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer cold"}.proto())
+			resp, err := h.client.Check(context.Background(), orders("cold").proto())
 			allowed <- err == nil && resp.GetOkResponse() != nil
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -85,40 +74,32 @@ func TestColdBurstMakesOneCall(t *testing.T) {
 	if ok != n {
 		t.Errorf("%d of %d allowed", ok, n)
 	}
-	if calls := as.Calls("cold"); calls != 1 {
-		t.Fatalf("authorization server calls for a cold burst of %d = %d, want 1", n, calls)
-	}
+	wantCalls(t, as, "cold", 1, "a cold burst")
 }
 
 func TestInactiveTokenIsNegativelyCached(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	for i := 0; i < 20; i++ {
-		if a := h.check(t, req{path: "/orders", auth: "Bearer nope"}); a.reason != "inactive" {
+		if a := h.check(t, orders("nope")); a.reason != "inactive" {
 			t.Fatalf("check %d: %s", i, a.reason)
 		}
 	}
-	if n := as.Calls("nope"); n != 1 {
-		t.Fatalf("authorization server calls = %d, want 1 within negative_ttl", n)
-	}
+	wantCalls(t, as, "nope", 1, "within negative_ttl")
 }
 
 func TestIntrospectionErrorsAreNotCached(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Raw("flaky", 500, "oops")
 	for i := 0; i < 3; i++ {
-		if a := h.check(t, req{path: "/orders", auth: "Bearer flaky"}); a.reason != "introspection_error" {
+		if a := h.check(t, orders("flaky")); a.reason != "introspection_error" {
 			t.Fatalf("check %d: %s", i, a.reason)
 		}
 	}
 	as.Claims("flaky", goodClaims(nil))
-	if a := h.check(t, req{path: "/orders", auth: "Bearer flaky"}); !a.allow {
+	if a := h.check(t, orders("flaky")); !a.allow {
 		t.Fatalf("after recovery: %s", a.reason)
 	}
-	if n := as.Calls("flaky"); n != 4 {
-		t.Fatalf("calls = %d, want 4", n)
-	}
+	wantCalls(t, as, "flaky", 4, "errors are not cached")
 }
 
 func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
@@ -127,7 +108,7 @@ func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
 	as.Claims("g", goodClaims(nil))
 	path := writeConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
-	h.check(t, req{path: "/orders", auth: "Bearer a"})
+	h.check(t, orders("a"))
 	h.check(t, req{host: "api.globex.example", path: "/", auth: "Bearer g"})
 
 	// Change only globex's introspection settings and acme's routes.
@@ -140,12 +121,8 @@ func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
 	if err := h.srv.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.check(t, req{path: "/orders", auth: "Bearer a"})
+	h.check(t, orders("a"))
 	h.check(t, req{host: "api.globex.example", path: "/", auth: "Bearer g"})
-	if n := as.Calls("a"); n != 1 {
-		t.Errorf("acme (unchanged) calls = %d, want 1: its cache should survive", n)
-	}
-	if n := as.Calls("g"); n != 2 {
-		t.Errorf("globex (changed) calls = %d, want 2: its cache should start empty", n)
-	}
+	wantCalls(t, as, "a", 1, "acme is unchanged: its cache should survive")
+	wantCalls(t, as, "g", 2, "globex changed: its cache should start empty")
 }

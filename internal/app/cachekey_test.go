@@ -31,7 +31,7 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 			}
 			path := writeConfig(t, cfg)
 			h := startHarnessAt(t, path)
-			if a := h.check(t, req{path: "/orders", auth: "Bearer tok"}); !a.allow {
+			if a := h.check(t, orders("tok")); !a.allow {
 				t.Fatalf("at the old server: %s", a.reason)
 			}
 			if withRedis {
@@ -48,7 +48,7 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 			if err := h.srv.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if a := h.check(t, req{path: "/orders", auth: "Bearer tok"}); a.allow || a.reason != "inactive" {
+			if a := h.check(t, orders("tok")); a.allow || a.reason != "inactive" {
 				t.Fatalf("after the move: allow=%v reason %s, want a deny for inactive", a.allow, a.reason)
 			}
 			if n := newAS.Calls("tok"); n != 1 {

@@ -83,6 +83,9 @@ says why: the authorization server's status and OAuth error (401 with
 "invalid_client": wrong client_id or client_secret) or the connection failure
 (connection refused, timed out, TLS), and "hint" what to look at.
 
+A DPoP proof goes in --header "DPoP: <proof>": the token (--token or
+--token-file) is then sent with the DPoP scheme. Each proof is good once.
+
 --explain adds "explain" to a deny decided on the token's claims (audience,
 issuer, scope, token_type, expired, not_yet_valid, inactive): the token's
 value beside the expected one. Neither the token nor a secret is printed.`,
@@ -146,20 +149,24 @@ func checkCommand(ctx context.Context, env Env, f *checkFlags) int {
 		b, err = build(cfg, nil, tenant.Env{})
 	}
 	if err != nil {
-		for _, line := range errorLines(err) {
-			_, _ = fmt.Fprintln(env.Stderr, line)
-		}
+		printErrors(env.Stderr, err)
 		return 2
 	}
 	defer b.close()
 	logger := newLogger(env.Stderr, slog.LevelWarn)
 	checker := check.New(b.snap, check.Options{Logger: logger})
 	req := check.Request{Method: f.method, Host: f.host, Path: f.path, RouteName: f.route, Authorization: f.headers["authorization"]}
+	if proof, ok := f.headers["dpop"]; ok { // --header "DPoP: <proof>", with "Authorization: DPoP <token>"
+		req.DPoP = []string{proof}
+	}
 	if req.Host == "" {
 		req.Host = f.headers["host"]
 	}
 	if token != "" {
 		req.Authorization = "Bearer " + token
+		if req.DPoP != nil { // a proof comes with the DPoP scheme (RFC 9449 §7.1)
+			req.Authorization = "DPoP " + token
+		}
 	}
 	out := checker.Check(ctx, &req)
 	if err := writeExplanation(env.Stdout, &out, f.explain, time.Now()); err != nil {

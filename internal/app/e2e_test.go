@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc/codes"
 
 	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
+	"github.com/tokengate/tokengate/extauthz/grpcauthz/grpcauthztest"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 type req struct {
@@ -30,26 +31,19 @@ type req struct {
 }
 
 func (r req) proto() *authv3.CheckRequest {
-	if r.method == "" {
-		r.method = "GET"
-	}
 	if r.host == "" {
 		r.host = "orders.acme.example"
 	}
-	headers := map[string]string{":authority": r.host, ":method": r.method, ":path": r.path}
+	headers := map[string]string{}
 	if !r.noAuth {
 		headers["authorization"] = r.auth
 	}
-	for k, v := range r.extraHeaders {
-		headers[k] = v
-	}
-	cr := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
-		Http: &authv3.AttributeContext_HttpRequest{Method: r.method, Host: r.host, Path: r.path, Headers: headers},
-	}}}
+	maps.Copy(headers, r.extraHeaders)
+	var ext map[string]string
 	if r.route != "" || r.emptyRouteExtension {
-		cr.Attributes.ContextExtensions = map[string]string{"route": r.route}
+		ext = map[string]string{"route": r.route}
 	}
-	return cr
+	return grpcauthztest.Request{Method: r.method, Host: r.host, Path: r.path, Headers: headers, Extensions: ext}.Proto()
 }
 
 // answer is what a CheckResponse says, in HTTP terms.
@@ -72,53 +66,14 @@ func (h *harness) check(t *testing.T, r req) answer {
 	if err != nil {
 		t.Fatalf("Check returned a gRPC error (denies must be responses): %v", err)
 	}
-	a := answer{resp: resp, reason: resp.GetStatus().GetMessage(), set: map[string]string{}}
-	if resp.GetStatus().GetCode() == int32(codes.OK) {
-		ok := resp.GetOkResponse()
-		if ok == nil {
-			t.Fatal("OK status without ok_response")
-		}
-		a.allow, a.status = true, 200
-		for _, hv := range ok.GetHeaders() {
-			if hv.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
-				t.Errorf("header %s: append action %v", hv.GetHeader().GetKey(), hv.GetAppendAction())
-			}
-			a.set[hv.GetHeader().GetKey()] = hv.GetHeader().GetValue()
-		}
-		a.remove = ok.GetHeadersToRemove()
-		return a
-	}
-	d := resp.GetDeniedResponse()
-	if d == nil {
-		t.Fatal("non-OK status without denied_response")
-	}
-	a.status = int(d.GetStatus().GetCode())
-	var contentType string
-	for _, hv := range d.GetHeaders() {
-		switch hv.GetHeader().GetKey() {
-		case "www-authenticate":
-			a.challenge = hv.GetHeader().GetValue()
-		case "content-type":
-			contentType = hv.GetHeader().GetValue()
-		}
-	}
-	if contentType != "application/json" {
-		t.Errorf("deny content-type = %q", contentType)
-	}
-	if err := json.Unmarshal([]byte(d.GetBody()), &a.body); err != nil {
-		t.Fatalf("deny body %q: %v", d.GetBody(), err)
-	}
-	if a.body["error"] == "" || a.body["error_description"] == "" {
-		t.Errorf("deny body lacks error or error_description: %q", d.GetBody())
-	}
-	return a
+	a := grpcauthztest.ParseAnswer(t, resp)
+	return answer{allow: a.Allow, status: a.Status, challenge: a.Challenge, body: a.Body, set: a.Set, remove: a.Remove, reason: a.Reason, resp: resp}
 }
 
 const realm = `Bearer realm="acme"`
 
 func TestDecisionTableEndToEnd(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(nil))
 	as.Claims("inactive", map[string]any{"active": false})
 	as.Claims("expired", goodClaims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}))
@@ -131,7 +86,7 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 	as.Raw("as-notjson", 200, "{'active':false}")
 	as.Raw("as-noactive", 200, `{"sub":"x"}`)
 	as.Raw("as-badtype", 200, `{"active":true,"exp":"tomorrow"}`)
-	as.Handle("as-slow", func(w http.ResponseWriter, _ *http.Request) { time.Sleep(1500 * time.Millisecond) })
+	as.Handle("as-slow", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }) // beyond acme's 1s timeout
 
 	tests := []struct {
 		name      string
@@ -160,21 +115,21 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 		{"duplicate headers comma-joined", req{path: "/orders", auth: "Bearer good,Bearer good"}, 400, "malformed_token", realm + `, error="invalid_request", error_description="the bearer token is malformed"`, -1},
 		{"not token68", req{path: "/orders", auth: "Bearer go\"od"}, 400, "malformed_token", realm + `, error="invalid_request", error_description="the bearer token is malformed"`, -1},
 		{"too long", req{path: "/orders", auth: "Bearer " + strings.Repeat("g", 8193)}, 400, "malformed_token", realm + `, error="invalid_request", error_description="the bearer token is malformed"`, -1},
-		{"inactive", req{path: "/orders", auth: "Bearer inactive"}, 401, "inactive", realm + `, error="invalid_token", error_description="the token is not active"`, 1},
-		{"unknown token is inactive", req{path: "/orders", auth: "Bearer never-issued"}, 401, "inactive", realm + `, error="invalid_token", error_description="the token is not active"`, 1},
-		{"expired", req{path: "/orders", auth: "Bearer expired"}, 401, "expired", realm + `, error="invalid_token", error_description="the token has expired"`, 1},
-		{"not yet valid", req{path: "/orders", auth: "Bearer future"}, 401, "not_yet_valid", realm + `, error="invalid_token", error_description="the token is not valid yet"`, 1},
-		{"other issuer", req{path: "/orders", auth: "Bearer other-iss"}, 401, "issuer", realm + `, error="invalid_token", error_description="the token was issued by another issuer"`, 1},
-		{"refresh token", req{path: "/orders", auth: "Bearer refresh"}, 401, "token_type", realm + `, error="invalid_token", error_description="the token type is not accepted"`, 1},
-		{"wrong audience", req{path: "/orders", auth: "Bearer wrong-aud"}, 401, "audience", realm + `, error="invalid_token", error_description="the token is not meant for this audience"`, 1},
+		{"inactive", orders("inactive"), 401, "inactive", realm + `, error="invalid_token", error_description="the token is not active"`, 1},
+		{"unknown token is inactive", orders("never-issued"), 401, "inactive", realm + `, error="invalid_token", error_description="the token is not active"`, 1},
+		{"expired", orders("expired"), 401, "expired", realm + `, error="invalid_token", error_description="the token has expired"`, 1},
+		{"not yet valid", orders("future"), 401, "not_yet_valid", realm + `, error="invalid_token", error_description="the token is not valid yet"`, 1},
+		{"other issuer", orders("other-iss"), 401, "issuer", realm + `, error="invalid_token", error_description="the token was issued by another issuer"`, 1},
+		{"refresh token", orders("refresh"), 401, "token_type", realm + `, error="invalid_token", error_description="the token type is not accepted"`, 1},
+		{"wrong audience", orders("wrong-aud"), 401, "audience", realm + `, error="invalid_token", error_description="the token is not meant for this audience"`, 1},
 		{"route audience replaces tenant's", req{path: "/reports", auth: "Bearer good"}, 401, "audience", realm + `, error="invalid_token", error_description="the token is not meant for this audience"`, -1},
-		{"missing scope", req{path: "/orders", auth: "Bearer no-scope"}, 403, "insufficient_scope", realm + `, error="insufficient_scope", error_description="the token lacks a required scope", scope="orders.read"`, 1},
+		{"missing scope", orders("no-scope"), 403, "insufficient_scope", realm + `, error="insufficient_scope", error_description="the token lacks a required scope", scope="orders.read"`, 1},
 		{"missing one of all scopes", req{method: "POST", path: "/orders", auth: "Bearer good"}, 403, "insufficient_scope", realm + `, error="insufficient_scope", error_description="the token lacks a required scope", scope="orders.read orders.write"`, -1},
-		{"as answers 500", req{path: "/orders", auth: "Bearer as-500"}, 503, "introspection_error", "", 1},
-		{"as answers non-JSON", req{path: "/orders", auth: "Bearer as-notjson"}, 503, "introspection_error", "", 1},
-		{"as answers without active", req{path: "/orders", auth: "Bearer as-noactive"}, 503, "introspection_error", "", 1},
-		{"as answers wrong claim type", req{path: "/orders", auth: "Bearer as-badtype"}, 503, "introspection_error", "", 1},
-		{"as times out", req{path: "/orders", auth: "Bearer as-slow"}, 503, "introspection_error", "", -1},
+		{"as answers 500", orders("as-500"), 503, "introspection_error", "", 1},
+		{"as answers non-JSON", orders("as-notjson"), 503, "introspection_error", "", 1},
+		{"as answers without active", orders("as-noactive"), 503, "introspection_error", "", 1},
+		{"as answers wrong claim type", orders("as-badtype"), 503, "introspection_error", "", 1},
+		{"as times out", orders("as-slow"), 503, "introspection_error", "", -1},
 		{"public route", req{path: "/healthz", noAuth: true}, 200, "public", "", -1},
 		{"allow", req{path: "/orders/1?x=1", auth: "Bearer good"}, 200, "allowed", "", -1},
 	}
@@ -205,8 +160,7 @@ func TestDecisionTableEndToEnd(t *testing.T) {
 }
 
 func TestAllowSetsAndRemovesHeaders(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(map[string]any{"username": "evil\r\nx-admin: 1", "exp": 1.9e9}))
 	a := h.check(t, req{path: "/orders/7", auth: "Bearer good", extraHeaders: map[string]string{"x-auth-subject": "spoofed"}})
 	if !a.allow {
@@ -243,8 +197,7 @@ func TestAllowSetsAndRemovesHeaders(t *testing.T) {
 }
 
 func TestPublicRouteStripsEveryClaimHeader(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	a := h.check(t, req{path: "/healthz/live", auth: "Bearer whatever"})
 	if !a.allow || a.reason != "public" || len(a.set) != 0 {
 		t.Fatalf("public route: %+v", a)
@@ -263,8 +216,7 @@ func TestPublicRouteStripsEveryClaimHeader(t *testing.T) {
 }
 
 func TestRouteSelection(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(map[string]any{"aud": []string{"api://orders", "api://reports"}, "scope": "orders.read reports.view"}))
 	tests := []struct {
 		name  string
@@ -293,8 +245,7 @@ func TestRouteSelection(t *testing.T) {
 }
 
 func TestTenantsAreSeparate(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	as.Claims("acme-token", goodClaims(nil))
 	// globex's server does not know acme's tokens (the fake answers
 	// inactive for tokens it has no answer for on any path, so check the path).
@@ -308,8 +259,7 @@ func TestTenantsAreSeparate(t *testing.T) {
 }
 
 func TestConcurrencyLimitWaitedOut(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	release := make(chan struct{})
 	block := func(w http.ResponseWriter, _ *http.Request) { <-release; w.Write([]byte(`{"active":false}`)) }
 	as.Handle("blocking-1", block)
@@ -318,15 +268,12 @@ func TestConcurrencyLimitWaitedOut(t *testing.T) {
 	// Fill both slots of acme (max_concurrent_introspections: 2) with two
 	// different tokens (one token would be coalesced into one call).
 	for _, token := range []string{"blocking-1", "blocking-2"} {
-		go h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer " + token}.proto())
+		go h.client.Check(context.Background(), orders(token).proto())
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for as.InFlight() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.Poll(2*time.Second, func() bool { return as.InFlight() == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	resp, err := h.client.Check(ctx, req{path: "/orders", auth: "Bearer third"}.proto())
+	resp, err := h.client.Check(ctx, orders("third").proto())
 	if err != nil {
 		// The gRPC deadline of the check itself may fire first; both outcomes
 		// keep the third call away from the authorization server.
@@ -353,34 +300,26 @@ func TestSlotWaitFollowsTheCheckDeadline(t *testing.T) {
 	cfg := strings.Replace(testConfig(as.URL), "max_concurrent_introspections: 2", "max_concurrent_introspections: 1", 1)
 	h := startHarness(t, cfg)
 	const n = 6
+	as.SetDelay(400 * time.Millisecond)
 	for i := range n {
-		token := fmt.Sprintf("slow-%d", i)
-		as.Handle(token, func(w http.ResponseWriter, _ *http.Request) {
-			time.Sleep(400 * time.Millisecond)
-			json.NewEncoder(w).Encode(goodClaims(nil))
-		})
+		as.Claims(fmt.Sprintf("slow-%d", i), goodClaims(nil))
 	}
 	var wg sync.WaitGroup
-	codesSeen := make([]string, n)
+	reasons := make([]string, n)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			resp, err := h.client.Check(ctx, req{host: "orders.acme.example", path: "/orders", auth: fmt.Sprintf("Bearer slow-%d", i)}.proto())
-			if err != nil {
-				codesSeen[i] = err.Error()
-				return
+			if resp, err := h.client.Check(ctx, orders(fmt.Sprintf("slow-%d", i)).proto()); err != nil {
+				reasons[i] = err.Error()
+			} else {
+				reasons[i] = resp.GetStatus().GetMessage()
 			}
-			codesSeen[i] = resp.GetStatus().GetMessage()
-		}()
+		})
 	}
 	wg.Wait()
-	for i, got := range codesSeen {
-		if got != "allowed" {
-			t.Errorf("token %d: %s, want allowed", i, got)
-		}
+	if want := slices.Repeat([]string{"allowed"}, n); !slices.Equal(reasons, want) {
+		t.Errorf("reasons %q, want %q", reasons, want)
 	}
 	if got := as.PeakInFlight(); got > 1 {
 		t.Errorf("peak concurrency at the server = %d, limit 1", got)
@@ -392,7 +331,7 @@ func TestUnreachableAuthorizationServer(t *testing.T) {
 	url := as.URL
 	as.Close()
 	h := startHarness(t, testConfig(url))
-	a := h.check(t, req{path: "/orders", auth: "Bearer good"})
+	a := h.check(t, orders("good"))
 	if a.status != 503 || a.reason != "introspection_error" || a.challenge != "" {
 		t.Fatalf("unreachable: %d %s %q", a.status, a.reason, a.challenge)
 	}
@@ -402,8 +341,7 @@ func TestUnreachableAuthorizationServer(t *testing.T) {
 }
 
 func TestDenyLogsTokenIDNeverToken(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, _ := startWithAS(t)
 	secretToken := "tok-1234567890-very-secret"
 	h.check(t, req{path: "/orders", auth: "Bearer " + secretToken})
 	logs := h.logs.String()

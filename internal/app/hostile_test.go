@@ -18,8 +18,6 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // hostileCase is one malformed CheckRequest and the answer it must get.
@@ -44,7 +42,7 @@ func withExt(r *authv3.CheckRequest, route string) *authv3.CheckRequest {
 	return r
 }
 
-func hostileCases() []hostileCase {
+func hostileCases(t *testing.T) []hostileCase {
 	const host = "orders.acme.example"
 	auth := func(v string) map[string]string { return map[string]string{"authorization": v} }
 	good := auth("Bearer good")
@@ -59,7 +57,7 @@ func hostileCases() []hostileCase {
 	rawOnly := httpAttrs("GET", host, "/orders", nil)
 	rawOnly.Attributes.Request.Http.HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
 		{Key: "authorization", RawValue: []byte("Bearer good")}}}
-	return []hostileCase{
+	return append(hostileDPoPCases(t), []hostileCase{
 		// Missing parts of the request.
 		{"nil attributes", &authv3.CheckRequest{}, 400, "malformed_request", false},
 		{"attributes without request", &authv3.CheckRequest{Attributes: &authv3.AttributeContext{}}, 400, "malformed_request", false},
@@ -152,14 +150,13 @@ func hostileCases() []hostileCase {
 		{"control bytes in route extension", withExt(httpAttrs("GET", host, "/orders", good), "orders-read\n"), 403, "no_route", false},
 		{"extension naming a public route", withExt(httpAttrs("GET", host, "/admin", nil), "health"), 200, "public", false},
 		{"path syntax beats the extension", withExt(httpAttrs("GET", host, "/../x", good), "health"), 400, "malformed_request", false},
-	}
+	}...)
 }
 
 func TestHostileCheckRequests(t *testing.T) {
-	as := introspectiontest.New(t)
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(nil))
-	h := startHarness(t, testConfig(as.URL))
-	cases := hostileCases()
+	cases := hostileCases(t)
 	if len(cases) < 60 {
 		t.Fatalf("only %d cases", len(cases))
 	}
@@ -181,21 +178,20 @@ func TestHostileCheckRequests(t *testing.T) {
 			if status != c.status || resp.GetStatus().GetMessage() != c.reason {
 				t.Fatalf("got %d %q, want %d %q", status, resp.GetStatus().GetMessage(), c.status, c.reason)
 			}
-			if (c.status == 400 || c.reason == "no_route" || c.reason == "missing_token") && as.Total() != before {
+			if (c.status == 400 || c.reason == "no_route" || c.reason == "missing_token" || c.reason == "invalid_dpop_proof") && as.Total() != before {
 				t.Error("the authorization server was called")
 			}
 		})
 	}
 	// The server is still up and answering.
-	if a := h.check(t, req{path: "/orders", auth: "Bearer good"}); !a.allow {
+	if a := h.check(t, orders("good")); !a.allow {
 		t.Fatalf("after the hostile requests: %s", a.reason)
 	}
 }
 
 func TestHostileHTTPModeRequests(t *testing.T) {
-	as := introspectiontest.New(t)
+	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(nil))
-	h := startHarness(t, testConfig(as.URL))
 	addr := h.srv.HTTPAddress()
 	tests := []struct {
 		name, raw string
@@ -218,6 +214,9 @@ func TestHostileHTTPModeRequests(t *testing.T) {
 		{"authorization twice, first empty", "GET /authz/orders HTTP/1.1\r\nHost: orders.acme.example\r\nAuthorization: \r\nAuthorization: Bearer good\r\n\r\n", 400},
 		{"forwarded uri with dot-dot and parameters", "GET /authz HTTP/1.1\r\nHost: t\r\nX-Forwarded-Host: orders.acme.example\r\nX-Forwarded-Uri: /healthz/..;/orders\r\n\r\n", 400},
 		{"path with dot-dot and parameters", "GET /authz/healthz/..;/orders HTTP/1.1\r\nHost: orders.acme.example\r\n\r\n", 400},
+		{"DPoP scheme with a proof that is not a JWS", "GET /authz/orders HTTP/1.1\r\nHost: orders.acme.example\r\nAuthorization: DPoP good\r\nDPoP: not-a-jws\r\n\r\n", 401},
+		{"DPoP scheme without a proof", "GET /authz/orders HTTP/1.1\r\nHost: orders.acme.example\r\nAuthorization: DPoP good\r\n\r\n", 401},
+		{"two DPoP headers in two spellings", "GET /authz/orders HTTP/1.1\r\nHost: orders.acme.example\r\nAuthorization: DPoP good\r\nDPoP: a.b.c\r\ndpop: a.b.c\r\n\r\n", 401},
 		{"header block over the limit", "GET /authz/orders HTTP/1.1\r\nHost: orders.acme.example\r\nX-Big: " + strings.Repeat("b", 80<<10) + "\r\n\r\n", 431},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const (
@@ -33,8 +34,7 @@ type traced struct {
 
 func startTraced(t *testing.T) *traced {
 	t.Helper()
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
+	as := newGoodAS(t)
 	rec := tracetest.NewSpanRecorder()
 	tel, err := telemetry.New(context.Background(), telemetry.Options{Version: "test", SpanProcessor: rec})
 	if err != nil {
@@ -97,13 +97,14 @@ func TestSpanParentFromGRPCMetadata(t *testing.T) {
 	// The otelgrpc server span sits between the remote parent and the check.
 	// The server span ends after the response is sent: wait for it.
 	var server sdktrace.ReadOnlySpan
-	for deadline := time.Now().Add(5 * time.Second); server == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	testsupport.Poll(5*time.Second, func() bool {
 		for _, sp := range tr.recorder.Ended() {
 			if sp.SpanContext().SpanID() == s.Parent().SpanID() {
 				server = sp
 			}
 		}
-	}
+		return server != nil
+	})
 	if server == nil || server.Parent().SpanID().String() != remoteSpan {
 		t.Fatalf("check span's parent is not the gRPC server span of the remote call")
 	}
@@ -174,9 +175,9 @@ func TestIntrospectionSpanAndTraceparentReachTheServer(t *testing.T) {
 
 func TestMetricsScrape(t *testing.T) {
 	tr := startTraced(t)
-	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good"})
-	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer good"})
-	tr.send(t, context.Background(), req{path: "/orders", auth: "Bearer nope"})
+	tr.send(t, context.Background(), orders("good"))
+	tr.send(t, context.Background(), orders("good"))
+	tr.send(t, context.Background(), orders("nope"))
 	tr.send(t, context.Background(), req{path: "/nope"})
 	path := tr.srv.opts.ConfigPath
 	os.WriteFile(path, []byte("not: [valid"), 0o600)
@@ -217,8 +218,7 @@ func TestMetricsScrape(t *testing.T) {
 }
 
 func TestDenyLogCarriesTraceIDWithoutExporter(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL)) // default telemetry: nothing exported
+	h, as := startWithAS(t) // default telemetry: nothing exported
 	resp, err := h.client.Check(context.Background(), req{path: "/orders", auth: "Bearer nope",
 		extraHeaders: map[string]string{"traceparent": traceparent}}.proto())
 	if err != nil || resp.GetDeniedResponse() == nil {
@@ -245,7 +245,7 @@ func traceparents(as *introspectiontest.Server) []string {
 
 func TestHTTPModeCheckJoinsTheTrace(t *testing.T) {
 	tr := startTraced(t)
-	tr.httpCheck(t, req{path: "/orders", auth: "Bearer good"}, map[string]string{"traceparent": traceparent})
+	tr.httpCheck(t, orders("good"), map[string]string{"traceparent": traceparent})
 	s := tr.checkSpan(t)
 	if s.SpanContext().TraceID().String() != remoteTrace || s.Parent().SpanID().String() != remoteSpan {
 		t.Fatalf("HTTP-mode check span: trace %s parent %s", s.SpanContext().TraceID(), s.Parent().SpanID())

@@ -8,47 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// manyRoutesConfig is tenants tenants with perTenant routes each, all of
-// them in front of asURL: tenant tNNN has host tNNN.example.com (and its
-// subdomains), its routes the path prefixes /api/rNN/. Every tenant and
-// route accepts goodClaims.
+// manyRoutesConfig is testsupport.ManyRoutes with every tenant and route
+// in front of asURL, accepting goodClaims.
 func manyRoutesConfig(asURL string, tenants, perTenant int) string {
-	var b strings.Builder
-	b.WriteString("grpc:\n  address: \"127.0.0.1:0\"\nhttp:\n  address: \"127.0.0.1:0\"\ntenants:\n")
-	for t := range tenants {
-		fmt.Fprintf(&b, `  - name: t%03d
-    issuer: "https://idp.acme.example"
-    introspection:
-      url: "%s/oauth2/introspect"
-      client_id: "rs-t%03d"
-      client_secret: "secret"
-    audiences: ["api://orders"]
-    claims_to_headers:
-      sub: x-auth-subject
-      scope: x-auth-scope
-`, t, asURL, t)
-	}
-	b.WriteString("routes:\n")
-	for t := range tenants {
-		for r := range perTenant {
-			fmt.Fprintf(&b, `  - name: t%03d-r%02d
-    tenant: t%03d
-    hosts: ["t%03d.example.com", "*.t%03d.example.com"]
-    path_prefix: "/api/r%02d/"
-    methods: ["GET", "POST"]
-    scopes: ["orders.read"]
-`, t, r, t, t, t, r)
-		}
-	}
-	return b.String()
+	return "grpc:\n  address: \"127.0.0.1:0\"\nhttp:\n  address: \"127.0.0.1:0\"\n" +
+		testsupport.ManyRoutes(tenants, perTenant, func(int) testsupport.RoutesTenant {
+			return testsupport.RoutesTenant{Issuer: "https://idp.acme.example", IntrospectionURL: asURL + "/oauth2/introspect", Audience: "api://orders"}
+		}, func(int) string { return "orders.read" })
 }
 
 // startManyRoutes runs tokengate with manyRoutesConfig, logging at info
@@ -67,11 +41,7 @@ func startManyRoutes(b *testing.B, tenants, perTenant int) (*Server, req) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	testsupport.ShutdownOnCleanup(b, srv.Shutdown)
 	last := req{host: fmt.Sprintf("t%03d.example.com", tenants-1), path: fmt.Sprintf("/api/r%02d/items/1", perTenant-1),
 		auth: "Bearer cached", extraHeaders: map[string]string{"user-agent": "bench", "accept": "*/*"}}
 	r := checkRequest(last)

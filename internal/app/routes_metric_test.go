@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"testing"
@@ -20,13 +18,8 @@ func TestRoutesGauge(t *testing.T) {
 	h := startHarnessAt(t, path)
 	routes := func() string {
 		t.Helper()
-		resp, err := http.Get("http://" + h.srv.HTTPAddress() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		m := regexp.MustCompile(`(?m)^tokengate_routes(?:\{\})? (\S+)$`).FindStringSubmatch(string(body))
+		body := h.metrics(t)
+		m := regexp.MustCompile(`(?m)^tokengate_routes(?:\{\})? (\S+)$`).FindStringSubmatch(body)
 		if m == nil {
 			t.Fatalf("no tokengate_routes in\n%s", body)
 		}

@@ -15,8 +15,7 @@ import (
 // introspection failures (one whose error body echoes the token) with debug
 // logging, then searches every line.
 func TestNoTokenSecretOrAuthorizationInLogs(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL)) // debug level
+	h, as := startWithAS(t) // debug level
 	tokens := []string{"allowtoken-4f1c2a", "inactivetoken-9b8e7d", "echoedtoken-1a2b3c", "refreshtoken-77aa"}
 	as.Claims(tokens[0], goodClaims(nil))
 	as.Raw(tokens[2], 400, `{"error":"`+tokens[2]+`","error_description":"bad token `+tokens[2]+`"}`)
@@ -46,7 +45,7 @@ func TestTokenOfOneTenantIsDeniedAtAnother(t *testing.T) {
 	acme.Claims("acme-token", goodClaims(nil))
 	cfg := strings.Replace(testConfig(acme.URL), acme.URL+"/t/globex.com", globex.URL+"/t/globex.com", 1)
 	h := startHarness(t, cfg)
-	if a := h.check(t, req{path: "/orders", auth: "Bearer acme-token"}); !a.allow {
+	if a := h.check(t, orders("acme-token")); !a.allow {
 		t.Fatalf("at acme: %s", a.reason)
 	}
 	a := h.check(t, req{host: "api.globex.example", path: "/", auth: "Bearer acme-token"})
@@ -59,8 +58,7 @@ func TestTokenOfOneTenantIsDeniedAtAnother(t *testing.T) {
 }
 
 func TestNothingFromTheCheckedRequestReachesTheAuthorizationServer(t *testing.T) {
-	as := introspectiontest.New(t)
-	h := startHarness(t, testConfig(as.URL))
+	h, as := startWithAS(t)
 	h.check(t, req{host: "orders.acme.example", path: "/orders/evil?redirect=http://evil.example", auth: "Bearer t0k",
 		extraHeaders: map[string]string{"x-evil": "1", "x-forwarded-host": "evil.example", "cookie": "session=abc", "x-original-uri": "/x"}})
 	reqs := as.Requests()
@@ -97,12 +95,12 @@ func TestTLSToTheAuthorizationServerIsVerified(t *testing.T) {
 	as := introspectiontest.NewTLS(t)
 	as.HandleUnknown(introspectiontest.Reply(http.StatusOK, `{"active":true,"scope":"orders.read","aud":"api://orders"}`))
 	h := startHarness(t, testConfig(as.URL))
-	if a := h.check(t, req{path: "/orders", auth: "Bearer x"}); a.reason != "introspection_error" {
+	if a := h.check(t, orders("x")); a.reason != "introspection_error" {
 		t.Fatalf("an unverified certificate was accepted: %s", a.reason)
 	}
 	insecure := strings.Replace(testConfig(as.URL), "      timeout: 1s\n", "      timeout: 1s\n      insecure_skip_verify: true\n", 1)
 	h2 := startHarness(t, insecure)
-	if a := h2.check(t, req{path: "/orders", auth: "Bearer x"}); !a.allow {
+	if a := h2.check(t, orders("x")); !a.allow {
 		t.Fatalf("insecure_skip_verify: %s", a.reason)
 	}
 	if !strings.Contains(h2.logs.String(), `"level":"WARN"`) || !strings.Contains(h2.logs.String(), "insecure_skip_verify") {

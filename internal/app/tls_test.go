@@ -87,7 +87,7 @@ func tlsCheck(client authv3.AuthorizationClient) (serial int64, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var p peer.Peer
-	resp, err := client.Check(ctx, req{path: "/orders", auth: "Bearer good"}.proto(), grpc.Peer(&p))
+	resp, err := client.Check(ctx, orders("good").proto(), grpc.Peer(&p))
 	if err != nil {
 		return 0, err
 	}
@@ -137,13 +137,20 @@ func httpsClient(ca *testsupport.CA) *http.Client {
 	}}
 }
 
+// serverCert is a test CA and a server certificate of it (serial 100),
+// its files in dir.
+func serverCert(t *testing.T) (ca *testsupport.CA, dir string, f tlsFiles) {
+	t.Helper()
+	ca = testsupport.NewCA(t, "test CA")
+	dir = t.TempDir()
+	return ca, dir, writeServerCert(t, dir, ca, 100)
+}
+
 // TestGRPCOverTLS: grpc.tls serves ext_authz over TLS 1.2+ to a client
 // that trusts the CA, and a plaintext client gets nowhere.
 func TestGRPCOverTLS(t *testing.T) {
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
-	ca := testsupport.NewCA(t, "test CA")
-	f := writeServerCert(t, t.TempDir(), ca, 100)
+	as := newGoodAS(t)
+	ca, _, f := serverCert(t)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), "")))
 
 	serial, err := tlsCheck(dialTLS(t, h, &tls.Config{RootCAs: ca.Pool()}))
@@ -165,11 +172,8 @@ func TestGRPCOverTLS(t *testing.T) {
 // TestGRPCMutualTLS: with client_ca_file, only clients presenting a
 // certificate signed by that CA get through.
 func TestGRPCMutualTLS(t *testing.T) {
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
-	ca := testsupport.NewCA(t, "test CA")
-	dir := t.TempDir()
-	f := writeServerCert(t, dir, ca, 100)
+	as := newGoodAS(t)
+	ca, dir, f := serverCert(t)
 	caFile := filepath.Join(dir, "clients.pem")
 	tlsWriteFile(t, caFile, ca.CertPEM)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, caFile), "")))
@@ -188,8 +192,7 @@ func TestGRPCMutualTLS(t *testing.T) {
 // port is not answered with a 200.
 func TestHTTPOverTLS(t *testing.T) {
 	as := introspectiontest.New(t)
-	ca := testsupport.NewCA(t, "test CA")
-	f := writeServerCert(t, t.TempDir(), ca, 100)
+	ca, _, f := serverCert(t)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
 
 	resp, err := httpsClient(ca).Get("https://" + h.srv.HTTPAddress() + "/healthz")
@@ -214,11 +217,8 @@ func TestHTTPOverTLS(t *testing.T) {
 // certificate; an invalid certificate file fails the reload and the last
 // good certificate keeps being served.
 func TestReloadReplacesCertificates(t *testing.T) {
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
-	ca := testsupport.NewCA(t, "test CA")
-	dir := t.TempDir()
-	f := writeServerCert(t, dir, ca, 100)
+	as := newGoodAS(t)
+	ca, dir, f := serverCert(t)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), tlsYAML(f, ""))))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -267,8 +267,7 @@ func TestReloadReplacesCertificates(t *testing.T) {
 // including another client CA: clients of the old CA are refused from then
 // on, clients of the new one accepted.
 func TestReloadMovesToNewFilesAndClientCA(t *testing.T) {
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
+	as := newGoodAS(t)
 	ca, ca2 := testsupport.NewCA(t, "CA one"), testsupport.NewCA(t, "CA two")
 	dir1, dir2 := t.TempDir(), t.TempDir()
 	f1, f2 := writeServerCert(t, dir1, ca, 100), writeServerCert(t, dir2, ca2, 300)
@@ -313,10 +312,8 @@ func TestReloadMovesToNewFilesAndClientCA(t *testing.T) {
 // TestReloadCannotToggleTLS: turning a listener's TLS on or off takes a
 // restart, so such a reload fails as a whole and the old one stays.
 func TestReloadCannotToggleTLS(t *testing.T) {
-	as := introspectiontest.New(t)
-	as.Claims("good", goodClaims(nil))
-	ca := testsupport.NewCA(t, "test CA")
-	f := writeServerCert(t, t.TempDir(), ca, 100)
+	as := newGoodAS(t)
+	ca, _, f := serverCert(t)
 	path := writeConfig(t, configWithTLS(t, as.URL, tlsYAML(f, ""), ""))
 	h := startHarnessAt(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -341,9 +338,7 @@ func TestReloadCannotToggleTLS(t *testing.T) {
 // (files that vanish or go bad between config validation and loading):
 // nothing is published, and the errors name the section, not the contents.
 func TestCertReloaderKeepsStateOnBadFiles(t *testing.T) {
-	ca := testsupport.NewCA(t, "test CA")
-	dir := t.TempDir()
-	f := writeServerCert(t, dir, ca, 100)
+	_, dir, f := serverCert(t)
 	good := &config.Config{GRPC: config.GRPC{TLS: &config.TLS{CertFile: f.cert, KeyFile: f.key}}}
 	l, err := newTLSListeners(good)
 	if err != nil {
@@ -372,9 +367,7 @@ func TestCertReloaderKeepsStateOnBadFiles(t *testing.T) {
 // certificates each see one whole certificate, old or new (run with -race).
 func TestCertReloadDuringHandshakes(t *testing.T) {
 	as := introspectiontest.New(t)
-	ca := testsupport.NewCA(t, "test CA")
-	dir := t.TempDir()
-	f := writeServerCert(t, dir, ca, 100)
+	ca, dir, f := serverCert(t)
 	h := startHarnessAt(t, writeConfig(t, configWithTLS(t, as.URL, "", tlsYAML(f, ""))))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -59,25 +59,12 @@ func (d *decoder) circuitBreaker(parent *object) CircuitBreaker {
 	return cb
 }
 
+// numberType is a finite number (an integer is one too).
+var numberType = scalarType[float64]{kind: "a number", desc: "a number", tags: []string{"!!float", "!!int"},
+	parse: func(v string) (float64, bool) {
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+	}}
+
 // float decodes a finite number (an integer is one too).
-func (d *decoder) float(o *object, key string) (float64, state) {
-	n := o.values[key]
-	if n == nil {
-		return 0, absent
-	}
-	path := join(o.path, key)
-	v, st := d.scalarValue(n, path, "a number")
-	if st != set {
-		return 0, st
-	}
-	if !plainOr(n, "!!float") && !plainOr(n, "!!int") {
-		d.errorf(path, "must be a number, not a string")
-		return 0, invalid
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		d.errorf(path, "not a number: %s", d.q(path, v))
-		return 0, invalid
-	}
-	return f, set
-}
+func (d *decoder) float(o *object, key string) (float64, state) { return typed(d, o, key, numberType) }

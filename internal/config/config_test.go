@@ -41,30 +41,19 @@ func TestFullExample(t *testing.T) {
 	}})
 	checkEqual(t, "http", cfg.HTTP, HTTP{Address: "127.0.0.1:8181", ForwardedHeaders: "x-original", TLS: serverTLS})
 
-	defaultCache := Cache{MaxTTL: 5 * time.Minute, NegativeTTL: 10 * time.Second, MaxEntries: 100000}
-	tenants := []Tenant{{
-		Name:   "acme",
-		Issuer: "https://idp.acme.example",
-		Introspection: Introspection{
-			URL:            "https://idp.acme.example/oauth2/introspect",
-			AuthMethod:     "client_secret_basic",
-			ClientID:       "rs-acme",
-			ClientSecret:   "acme-secret-value-4b1d",
-			ResponseFormat: "json",
-			TokenTypeHint:  "access_token",
-			Timeout:        2 * time.Second,
-		},
-		Audiences:                   []string{"api://orders"},
-		Leeway:                      30 * time.Second,
-		TokenTypes:                  []string{"Bearer", "access_token"},
-		Cache:                       defaultCache,
-		MaxConcurrentIntrospections: 64,
-		CircuitBreaker:              DefaultCircuitBreaker(),
-		ClaimsToHeaders: []ClaimHeader{
-			{"sub", "x-auth-subject"}, {"client_id", "x-auth-client-id"},
-			{"scope", "x-auth-scope"}, {"username", "x-auth-username"},
-		},
-	}, {
+	acme := withDefaults("acme", Introspection{
+		URL:          "https://idp.acme.example/oauth2/introspect",
+		AuthMethod:   "client_secret_basic",
+		ClientID:     "rs-acme",
+		ClientSecret: "acme-secret-value-4b1d",
+	})
+	acme.Issuer = "https://idp.acme.example"
+	acme.Audiences = []string{"api://orders"}
+	acme.ClaimsToHeaders = []ClaimHeader{
+		{"sub", "x-auth-subject"}, {"client_id", "x-auth-client-id"},
+		{"scope", "x-auth-scope"}, {"username", "x-auth-username"},
+	}
+	tenants := []Tenant{acme, {
 		Name: "globex",
 		Introspection: Introspection{
 			URL:                "https://login.globex.example/introspect?realm=main",
@@ -90,61 +79,36 @@ func TestFullExample(t *testing.T) {
 		ClaimsToHeaders:             []ClaimHeader{{"https://globex.example/roles", "x-roles"}, {"sub", "x-sub"}},
 		ClaimsHeader:                "x-claims",
 		StripAuthorization:          true,
-	}, {
-		Name: "initech",
-		Introspection: Introspection{
-			URL:            "http://introspect.initech.internal:8080/introspect",
-			AuthMethod:     "bearer",
-			ClientID:       "rs-initech",
-			ClientSecret:   "file-secret-value-7f3a",
-			TokenURL:       "https://sso.initech.example/token",
-			ResponseFormat: "json",
-			TokenTypeHint:  "access_token",
-			Timeout:        2 * time.Second,
-			Headers:        map[string]string{"Authorization-Extra": "x"},
-		},
-		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
-	}, {
-		Name: "hooli",
-		Introspection: Introspection{
-			URL:            "https://auth.hooli.example/introspect",
-			AuthMethod:     "none",
-			ResponseFormat: "json",
-			TokenTypeHint:  "access_token",
-			Timeout:        2 * time.Second,
-			Headers:        map[string]string{"Authorization": "Bearer static-gateway-value"},
-		},
-		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
-	}, {
-		Name: "umbrella",
-		Introspection: Introspection{
-			URL:            "https://auth.umbrella.example/introspect",
-			AuthMethod:     "client_secret_post",
-			ClientID:       "rs-umbrella",
-			ClientSecret:   "acme-secret-value-4b1d",
-			ResponseFormat: "json",
-			TokenTypeHint:  "access_token",
-			Timeout:        2 * time.Second,
-		},
-		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
-	}, {
-		Name: "soylent",
-		Introspection: Introspection{
+		SenderConstraint: SenderConstraint{Required: "any", DPoPAlgorithms: []string{"EdDSA", "ES384"}, DPoPMaxAge: 30 * time.Second,
+			Origin: "https://API.globex.example:8443", CertificateHeader: "x-client-cert"},
+	},
+		withDefaults("initech", Introspection{
+			URL:          "http://introspect.initech.internal:8080/introspect",
+			AuthMethod:   "bearer",
+			ClientID:     "rs-initech",
+			ClientSecret: "file-secret-value-7f3a",
+			TokenURL:     "https://sso.initech.example/token",
+			Headers:      map[string]string{"Authorization-Extra": "x"},
+		}),
+		withDefaults("hooli", Introspection{
+			URL:        "https://auth.hooli.example/introspect",
+			AuthMethod: "none",
+			Headers:    map[string]string{"Authorization": "Bearer static-gateway-value"},
+		}),
+		withDefaults("umbrella", Introspection{
+			URL:          "https://auth.umbrella.example/introspect",
+			AuthMethod:   "client_secret_post",
+			ClientID:     "rs-umbrella",
+			ClientSecret: "acme-secret-value-4b1d",
+		}),
+		withDefaults("soylent", Introspection{
 			URL:               "https://auth.soylent.example/introspect",
 			AuthMethod:        "private_key_jwt",
 			ClientID:          "rs-soylent",
 			PrivateKeyFile:    testFile(t, "ec_key.pem"),
 			AssertionAudience: "https://auth.soylent.example/introspect", // default: the url
-			ResponseFormat:    "json",
-			TokenTypeHint:     "access_token",
-			Timeout:           2 * time.Second,
-		},
-		Leeway: 30 * time.Second, TokenTypes: []string{"Bearer", "access_token"}, Cache: defaultCache,
-		MaxConcurrentIntrospections: 64, CircuitBreaker: DefaultCircuitBreaker(),
-	}}
+		}),
+	}
 	if len(cfg.Tenants) != len(tenants) {
 		t.Fatalf("got %d tenants, want %d", len(cfg.Tenants), len(tenants))
 	}
@@ -189,22 +153,28 @@ func TestFullExample(t *testing.T) {
 
 // defaultTenant is tenant acme of minimal.yaml with every default.
 func defaultTenant() Tenant {
+	return withDefaults("acme", Introspection{
+		URL:          "https://idp.acme.example/introspect",
+		AuthMethod:   "client_secret_basic",
+		ClientID:     "rs-acme",
+		ClientSecret: "acme-secret-value-4b1d",
+	})
+}
+
+// withDefaults is tenant name with the introspection section in, which
+// gets the default response_format, token_type_hint and timeout; the
+// tenant's other settings are their defaults too.
+func withDefaults(name string, in Introspection) Tenant {
+	in.ResponseFormat, in.TokenTypeHint, in.Timeout = "json", "access_token", 2*time.Second
 	return Tenant{
-		Name: "acme",
-		Introspection: Introspection{
-			URL:            "https://idp.acme.example/introspect",
-			AuthMethod:     "client_secret_basic",
-			ClientID:       "rs-acme",
-			ClientSecret:   "acme-secret-value-4b1d",
-			ResponseFormat: "json",
-			TokenTypeHint:  "access_token",
-			Timeout:        2 * time.Second,
-		},
+		Name:                        name,
+		Introspection:               in,
 		Leeway:                      30 * time.Second,
-		TokenTypes:                  []string{"Bearer", "access_token"},
+		TokenTypes:                  []string{"Bearer", "DPoP", "access_token"},
 		Cache:                       Cache{MaxTTL: 5 * time.Minute, NegativeTTL: 10 * time.Second, MaxEntries: 100000},
 		MaxConcurrentIntrospections: 64,
 		CircuitBreaker:              DefaultCircuitBreaker(),
+		SenderConstraint:            DefaultSenderConstraint(),
 	}
 }
 

@@ -2,44 +2,20 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/tokengate/tokengate/extauthz/routing"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
-// manyRoutesYAML is a configuration of tenants tenants with perTenant
-// routes each: tenant tNNN has host tNNN.example.com and its subdomains,
-// its routes the path prefixes /api/rNN/.
+// manyRoutesYAML is testsupport.ManyRoutes with tenant tNNN's own
+// authorization server (https://idp.tNNN.example) and audience, and route
+// rMM's own scope.
 func manyRoutesYAML(tenants, perTenant int) []byte {
-	var b strings.Builder
-	b.WriteString("tenants:\n")
-	for t := range tenants {
-		fmt.Fprintf(&b, `  - name: t%03d
-    issuer: "https://idp.t%03d.example"
-    introspection:
-      url: "https://idp.t%03d.example/oauth2/introspect"
-      client_id: "rs-t%03d"
-      client_secret: "secret"
-    audiences: ["api://t%03d"]
-    claims_to_headers:
-      sub: x-auth-subject
-      scope: x-auth-scope
-`, t, t, t, t, t)
-	}
-	b.WriteString("routes:\n")
-	for t := range tenants {
-		for r := range perTenant {
-			fmt.Fprintf(&b, `  - name: t%03d-r%02d
-    tenant: t%03d
-    hosts: ["t%03d.example.com", "*.t%03d.example.com"]
-    path_prefix: "/api/r%02d/"
-    methods: ["GET", "POST"]
-    scopes: ["r%02d.read"]
-`, t, r, t, t, t, r, r)
-		}
-	}
-	return []byte(b.String())
+	return []byte(testsupport.ManyRoutes(tenants, perTenant, func(t int) testsupport.RoutesTenant {
+		idp := fmt.Sprintf("https://idp.t%03d.example", t)
+		return testsupport.RoutesTenant{Issuer: idp, IntrospectionURL: idp + "/oauth2/introspect", Audience: fmt.Sprintf("api://t%03d", t)}
+	}, func(r int) string { return fmt.Sprintf("r%02d.read", r) }))
 }
 
 // parseAndIndex is what loading a configuration costs before tenants are

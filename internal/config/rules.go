@@ -106,13 +106,8 @@ func isHostname(s string) bool {
 		return false
 	}
 	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
+		if len(label) > 63 || !isName(label, isLabelChar) {
 			return false
-		}
-		for i := 0; i < len(label); i++ {
-			if !isLabelChar(label[i]) {
-				return false
-			}
 		}
 	}
 	return true

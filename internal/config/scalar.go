@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,105 +117,124 @@ func (d *decoder) str(o *object, key string) (string, state) {
 	return v, st
 }
 
-func (d *decoder) boolean(o *object, key string) (bool, state) {
-	n := o.values[key]
-	if n == nil {
-		return false, absent
-	}
-	path := join(o.path, key)
-	v, st := d.scalarValue(n, path, "a boolean")
-	if st != set {
-		return false, st
-	}
-	if !plainOr(n, "!!bool") {
-		d.errorf(path, "must be a boolean (true or false), not a string")
-		return false, invalid
-	}
-	switch v {
-	case "true", "True", "TRUE":
-		return true, set
-	case "false", "False", "FALSE":
-		return false, set
-	}
-	d.errorf(path, "not a boolean (true or false): %s", d.q(path, v))
-	return false, invalid
+// scalarType is how typed reads one type of scalar.
+type scalarType[T any] struct {
+	// kind names the type in "must be <kind>, not a mapping".
+	kind string
+	// desc names it in "not <desc>: value" and "must be <desc>, not a
+	// string".
+	desc string
+	// tags are the YAML tags a value may be written with (see plainOr);
+	// none: a quoted value is fine too.
+	tags []string
+	// parse reads the expanded value; false: it is not one.
+	parse func(string) (T, bool)
 }
 
-func (d *decoder) integer(o *object, key string) (int, state) {
+var (
+	boolType = scalarType[bool]{kind: "a boolean", desc: "a boolean (true or false)", tags: []string{"!!bool"},
+		parse: func(v string) (bool, bool) {
+			switch v {
+			case "true", "True", "TRUE":
+				return true, true
+			case "false", "False", "FALSE":
+				return false, true
+			}
+			return false, false
+		}}
+	intType = scalarType[int]{kind: "an integer", desc: "an integer", tags: []string{"!!int"},
+		parse: func(v string) (int, bool) {
+			i, err := strconv.ParseInt(v, 10, 0)
+			return int(i), err == nil
+		}}
+	durationType = scalarType[time.Duration]{kind: "a duration", desc: "a duration",
+		parse: func(v string) (time.Duration, bool) {
+			dur, err := time.ParseDuration(v)
+			return dur, err == nil
+		}}
+)
+
+// typed decodes o's key as a scalar of type t.
+func typed[T any](d *decoder, o *object, key string, t scalarType[T]) (T, state) {
+	var zero T
 	n := o.values[key]
 	if n == nil {
-		return 0, absent
+		return zero, absent
 	}
 	path := join(o.path, key)
-	v, st := d.scalarValue(n, path, "an integer")
+	v, st := d.scalarValue(n, path, t.kind)
 	if st != set {
-		return 0, st
+		return zero, st
 	}
-	if !plainOr(n, "!!int") {
-		d.errorf(path, "must be an integer, not a string")
-		return 0, invalid
+	if len(t.tags) > 0 && !slices.ContainsFunc(t.tags, func(tag string) bool { return plainOr(n, tag) }) {
+		d.errorf(path, "must be %s, not a string", t.desc)
+		return zero, invalid
 	}
-	i, err := strconv.ParseInt(v, 10, 0)
-	if err != nil {
-		d.errorf(path, "not an integer: %s", d.q(path, v))
-		return 0, invalid
+	x, ok := t.parse(v)
+	if !ok {
+		d.errorf(path, "not %s: %s", t.desc, d.q(path, v))
+		return zero, invalid
 	}
-	return int(i), set
+	return x, set
 }
+
+func (d *decoder) boolean(o *object, key string) (bool, state) { return typed(d, o, key, boolType) }
+
+func (d *decoder) integer(o *object, key string) (int, state) { return typed(d, o, key, intType) }
 
 // duration decodes a Go duration; negative ones are errors.
 func (d *decoder) duration(o *object, key string) (time.Duration, state) {
+	dur, st := typed(d, o, key, durationType)
+	if st == set && dur < 0 {
+		d.errorf(join(o.path, key), "must not be negative")
+		return 0, invalid
+	}
+	return dur, st
+}
+
+// collection returns o's key, a node of kind (what names it in the error),
+// and its path.
+func (d *decoder) collection(o *object, key string, kind yaml.Kind, what string) (*yaml.Node, string, state) {
 	n := o.values[key]
 	if n == nil {
-		return 0, absent
+		return nil, "", absent
 	}
 	path := join(o.path, key)
-	v, st := d.scalarValue(n, path, "a duration")
-	if st != set {
-		return 0, st
+	if n.Kind != kind {
+		d.errorf(path, "must be %s, not %s", what, kindName(n))
+		return nil, path, invalid
 	}
-	dur, err := time.ParseDuration(v)
-	if err != nil {
-		d.errorf(path, "not a duration: %s", d.q(path, v))
-		return 0, invalid
+	return n, path, set
+}
+
+// element decodes e (resolved), a string of a list or mapping at p.
+func (d *decoder) element(e *yaml.Node, p string) (string, bool) {
+	if isNull(e) {
+		d.errorf(p, "must be a string, not null")
+		return "", false
 	}
-	if dur < 0 {
-		d.errorf(path, "must not be negative")
-		return 0, invalid
-	}
-	return dur, set
+	v, st := d.scalarValue(e, p, "a string")
+	return v, st == set
 }
 
 // strList decodes a list of strings. An explicit empty list is set (not nil).
 func (d *decoder) strList(o *object, key string) ([]string, state) {
-	n := o.values[key]
-	if n == nil {
-		return nil, absent
-	}
-	path := join(o.path, key)
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(path, "must be a list, not %s", kindName(n))
-		return nil, invalid
+	n, path, st := d.collection(o, key, yaml.SequenceNode, "a list")
+	if st != set {
+		return nil, st
 	}
 	out := make([]string, 0, len(n.Content))
-	st := set
 	for i, e := range n.Content {
 		p := index(path, i)
 		e = d.resolve(e)
 		if e != nil {
 			d.at(p, e.Line, e.Column)
 		}
-		if isNull(e) {
-			d.errorf(p, "must be a string, not null")
+		if v, ok := d.element(e, p); ok {
+			out = append(out, v)
+		} else {
 			st = invalid
-			continue
 		}
-		v, est := d.scalarValue(e, p, "a string")
-		if est != set {
-			st = invalid
-			continue
-		}
-		out = append(out, v)
 	}
 	return out, st
 }
@@ -226,32 +246,19 @@ type pair struct {
 
 // pairs decodes a mapping of strings to strings in file order.
 func (d *decoder) pairs(o *object, key string) ([]pair, state) {
-	n := o.values[key]
-	if n == nil {
-		return nil, absent
-	}
-	path := join(o.path, key)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(path, "must be a mapping, not %s", kindName(n))
-		return nil, invalid
+	n, path, st := d.collection(o, key, yaml.MappingNode, "a mapping")
+	if st != set {
+		return nil, st
 	}
 	var out []pair
-	st := set
 	for _, e := range d.entries(n, path, 0) {
 		p := join(path, e.key)
 		d.at(p, e.line, e.col)
-		v := d.resolve(e.val)
-		if isNull(v) {
-			d.errorf(p, "must be a string, not null")
+		if v, ok := d.element(d.resolve(e.val), p); ok {
+			out = append(out, pair{e.key, v, p})
+		} else {
 			st = invalid
-			continue
 		}
-		s, est := d.scalarValue(v, p, "a string")
-		if est != set {
-			st = invalid
-			continue
-		}
-		out = append(out, pair{e.key, s, p})
 	}
 	return out, st
 }

@@ -49,37 +49,36 @@ func wantQuiet(t *testing.T, ch <-chan struct{}) {
 	}
 }
 
-func TestEditInPlace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "config.yaml")
+// watchedConfig is config.yaml ("a: 1\n") in a new directory dir, watched.
+func watchedConfig(t *testing.T) (dir, path string, ch <-chan struct{}) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "config.yaml")
 	write(t, path, "a: 1\n")
-	ch := watch(t, path)
+	return dir, path, watch(t, path)
+}
+
+func TestEditInPlace(t *testing.T) {
+	_, path, ch := watchedConfig(t)
 	write(t, path, "a: 2\n")
 	wantChange(t, ch)
 	wantQuiet(t, ch) // one report for the write's several events
 }
 
 func TestSameContentIsNoChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	write(t, path, "a: 1\n")
-	ch := watch(t, path)
+	_, path, ch := watchedConfig(t)
 	write(t, path, "a: 1\n")
 	wantQuiet(t, ch)
 }
 
 func TestOtherFilesInTheDirectoryAreNoChange(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	write(t, path, "a: 1\n")
-	ch := watch(t, path)
+	dir, _, ch := watchedConfig(t)
 	write(t, filepath.Join(dir, "other.yaml"), "b: 1\n")
 	wantQuiet(t, ch)
 }
 
 func TestReplacedByRename(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	write(t, path, "a: 1\n")
-	ch := watch(t, path)
+	dir, path, ch := watchedConfig(t)
 	tmp := filepath.Join(dir, ".config.yaml.swp")
 	write(t, tmp, "a: 2\n")
 	if err := os.Rename(tmp, path); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // SharedStats are the shared (Redis) cache's counters since start, as the
 // app reads them from the shared cache: lookups by result (hit, miss,
-// error, skipped, revoked, forged) and revocations by source (local: made through
+// error, skipped, revoked, forged, replay_fallback) and revocations by source (local: made through
 // this replica's admin listener; remote: received from another replica).
 type SharedStats struct {
 	Lookups     map[string]int64
@@ -24,19 +24,24 @@ type sharedMetrics struct {
 }
 
 func (s *sharedMetrics) register(meter metric.Meter) error {
-	if _, err := meter.Int64ObservableCounter("tokengate_shared_cache_lookups",
-		metric.WithDescription("Shared (Redis) cache lookups: hit, miss, error, skipped (Redis set aside after errors), revoked, forged (an entry without a valid signature, ignored)."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			return s.observe(o, "result", func(st SharedStats) map[string]int64 { return st.Lookups })
-		})); err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	if _, err := meter.Int64ObservableCounter("tokengate_revocations",
-		metric.WithDescription("Revocations through the admin listener (local) or from other replicas (remote)."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			return s.observe(o, "source", func(st SharedStats) map[string]int64 { return st.Revocations })
-		})); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+	for _, c := range []struct {
+		name, description, label string
+		pick                     func(SharedStats) map[string]int64
+	}{
+		{"tokengate_shared_cache_lookups",
+			"Shared (Redis) cache lookups: hit, miss, error, skipped (Redis set aside after errors), revoked, forged (an entry without a valid signature, ignored), replay_fallback (a DPoP jti check Redis did not answer: this replica's replay cache decided alone).",
+			"result", func(st SharedStats) map[string]int64 { return st.Lookups }},
+		{"tokengate_revocations",
+			"Revocations through the admin listener (local) or from other replicas (remote).",
+			"source", func(st SharedStats) map[string]int64 { return st.Revocations }},
+	} {
+		if _, err := meter.Int64ObservableCounter(c.name,
+			metric.WithDescription(c.description),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				return s.observe(o, c.label, c.pick)
+			})); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	return nil
 }

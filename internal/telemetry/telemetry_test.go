@@ -65,15 +65,13 @@ func TestDecisionCountersAreExactUnderConcurrency(t *testing.T) {
 	allow := Decision{Tenant: "acme", Route: "r1", Allow: true, Reason: "allowed", Cache: introspection.CacheHit}
 	deny := Decision{Tenant: "acme", Route: "r1", Reason: "missing_token", Cache: introspection.CacheNone}
 	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
+	for range 8 {
+		wg.Go(func() {
+			for range 500 {
 				m.Decided(context.Background(), allow)
 				m.Decided(context.Background(), deny)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	m.SetCacheSizer(perTenant{"acme": 7})

@@ -10,14 +10,12 @@ import (
 func TestConcurrentWrites(t *testing.T) {
 	var b Buffer
 	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 100; j++ {
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
 				b.Write([]byte("x\n"))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if n := strings.Count(b.String(), "x\n"); n != 800 {

@@ -32,21 +32,6 @@ import (
 // maxRecorded is how many requests a Server keeps for Requests.
 const maxRecorded = 1000
 
-// Fault makes every request fail in one way until cleared; the zero value
-// is no fault.
-type Fault struct {
-	// Status, when not 0, is the HTTP status of every answer (with Body).
-	Status int
-	// Body replaces the answer's body (e.g. "<html>" for a non-JSON one);
-	// with Status 0 the status is 200.
-	Body string
-	// Hang holds every request until the client gives up or the server is
-	// closed; nothing is written.
-	Hang bool
-}
-
-func (f Fault) active() bool { return f.Status != 0 || f.Body != "" || f.Hang }
-
 // Request is what the server received in one request, body read. Its maps
 // are shared between callers: treat it as read-only.
 type Request struct {
@@ -72,6 +57,7 @@ type Server struct {
 	*httptest.Server
 
 	counts
+	lis *faultListener
 
 	mu       sync.Mutex // guards what follows
 	answers  map[string]http.HandlerFunc
@@ -112,8 +98,10 @@ func NewTLS(t testing.TB, certs ...tls.Certificate) *Server {
 func NewServer() *Server { return start(false, nil) }
 
 func start(useTLS bool, certs []tls.Certificate) *Server {
-	s := &Server{answers: map[string]http.HandlerFunc{}, stop: make(chan struct{})}
+	s := &Server{answers: map[string]http.HandlerFunc{}, stop: make(chan struct{}), lis: newFaultListener()}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	_ = s.Listener.Close()
+	s.Listener = s.lis
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateNew:
@@ -166,14 +154,18 @@ func Reply(status int, body string) http.HandlerFunc {
 	}
 }
 
-// Claims makes token answer 200 with claims as JSON (include "active").
-func (s *Server) Claims(token string, claims map[string]any) {
+// ReplyClaims is a handler that answers 200 with claims as JSON (include
+// "active").
+func ReplyClaims(claims map[string]any) http.HandlerFunc {
 	body, err := json.Marshal(claims)
 	if err != nil {
 		panic("introspectiontest: claims: " + err.Error())
 	}
-	s.Handle(token, Reply(http.StatusOK, string(body)))
+	return Reply(http.StatusOK, string(body))
 }
+
+// Claims makes token answer 200 with claims as JSON (include "active").
+func (s *Server) Claims(token string, claims map[string]any) { s.Handle(token, ReplyClaims(claims)) }
 
 // Raw makes token answer status with body (see Reply): a non-JSON body, a
 // 400 or 401 with an OAuth error, and so on.
@@ -195,9 +187,6 @@ func (s *Server) Forget(token string) { guarded(&s.mu, func() { delete(s.answers
 
 // SetDelay makes every answer wait d first (0: none).
 func (s *Server) SetDelay(d time.Duration) { guarded(&s.mu, func() { s.delay = d }) }
-
-// SetFault makes every request fail as f says; SetFault(Fault{}) clears it.
-func (s *Server) SetFault(f Fault) { guarded(&s.mu, func() { s.fault = f }) }
 
 // RequireBasicAuth makes the server refuse (401 invalid_client) requests
 // without these client_secret_basic credentials, which are decoded as RFC
@@ -272,37 +261,32 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	respond := func(w http.ResponseWriter, r *http.Request) { s.respond(w, r, answer, auth) }
+	if fault.answers() {
+		writeFault(w, r, fault, respond, s.stop)
+		return
+	}
+	respond(w, r)
+}
+
+// respond is the server's answer without a fault: answer's, unless the
+// client authentication or the method is wrong.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, answer http.HandlerFunc, auth clientAuth) {
 	switch {
-	case fault.Hang:
-		select {
-		case <-r.Context().Done():
-		case <-s.stop:
-		}
-		return
-	case fault.active():
-		status := fault.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, fault.Body)
-		return
 	case !auth.ok(r):
 		s.refused.Add(1)
 		if auth.basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
 		}
 		Reply(http.StatusUnauthorized, `{"error":"invalid_client"}`)(w, r)
-		return
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
 		w.WriteHeader(http.StatusMethodNotAllowed)
-		return
 	case answer == nil:
 		Reply(http.StatusOK, `{"active":false}`)(w, r)
-		return
+	default:
+		answer(w, r)
 	}
-	answer(w, r)
 }
 
 // record is called with s.mu held.

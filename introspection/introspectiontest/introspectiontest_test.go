@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func introspect(t *testing.T, ctx context.Context, s *introspectiontest.Server, token string, basic ...string) (int, string) {
@@ -145,13 +146,7 @@ func TestTLS(t *testing.T) {
 	if resp.StatusCode != 200 || s.Total() != 1 {
 		t.Fatalf("%d, %d requests", resp.StatusCode, s.Total())
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.ConnsClosed() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d connections closed", s.ConnsClosed(), s.ConnsOpened())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.WaitFor(t, 5*time.Second, "the connection to close", func() bool { return s.ConnsClosed() == 1 })
 }
 
 func TestBasicAuth(t *testing.T) {
@@ -216,17 +211,54 @@ func TestCloseReleasesHangingRequests(t *testing.T) {
 		defer close(done)
 		introspect(t, context.Background(), s, "x")
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.InFlight() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the request never arrived")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.WaitFor(t, 5*time.Second, "the request to arrive", func() bool { return s.InFlight() != 0 })
 	s.Close()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close left a hanging request")
+	}
+}
+
+// The connection faults: Refuse stops listening on the address until
+// cleared; BlackHole holds connections without reading them; Truncate and
+// Drip spoil the token's own answer.
+func TestConnectionFaults(t *testing.T) {
+	s := introspectiontest.New(t)
+	s.Claims("good", map[string]any{"active": true, "sub": "u1"})
+	ctx := context.Background()
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 300*time.Millisecond) }
+
+	s.SetFault(introspectiontest.Fault{Refuse: true})
+	s.Client().CloseIdleConnections()
+	if _, err := introspect(t, ctx, s, "good"); !strings.Contains(err, "connection refused") {
+		t.Fatalf("refused: %s", err)
+	}
+	s.SetFault(introspectiontest.Fault{})
+	if code, _ := introspect(t, ctx, s, "good"); code != 200 {
+		t.Fatalf("after Refuse: %d", code)
+	}
+
+	s.SetFault(introspectiontest.Fault{BlackHole: true})
+	s.Client().CloseIdleConnections()
+	hctx, cancel := short()
+	if code, _ := introspect(t, hctx, s, "good"); code != 0 {
+		t.Fatalf("black hole answered %d", code)
+	}
+	cancel()
+	if s.BlackHoled() != 1 || s.Calls("good") != 1 {
+		t.Fatalf("black-holed %d, calls %d; want 1 and the earlier one", s.BlackHoled(), s.Calls("good"))
+	}
+
+	s.SetFault(introspectiontest.Fault{Truncate: true})
+	if code, body := introspect(t, ctx, s, "good"); code != 200 || body != `{"active":tru` {
+		t.Fatalf("truncated: %d %q, want half the body", code, body)
+	}
+
+	s.SetFault(introspectiontest.Fault{Drip: 10 * time.Millisecond})
+	start := time.Now()
+	code, body := introspect(t, ctx, s, "good")
+	if code != 200 || body != `{"active":true,"sub":"u1"}` || time.Since(start) < 200*time.Millisecond {
+		t.Fatalf("drip: %d %q after %v", code, body, time.Since(start))
 	}
 }

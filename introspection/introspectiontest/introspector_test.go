@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func TestIntrospectorAnswers(t *testing.T) {
@@ -69,13 +70,7 @@ func TestIntrospectorDelayBlockAndPeak(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for f.InFlight() != 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d calls in flight, want 3", f.InFlight())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testsupport.WaitFor(t, 5*time.Second, "3 calls in flight", func() bool { return f.InFlight() == 3 })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	if _, err := f.Introspect(ctx2, "held"); !errors.Is(err, context.Canceled) {

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokengate/tokengate/internal/telemetry"
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testsupport"
 )
 
@@ -33,6 +36,37 @@ func goodClaims(extra map[string]any) map[string]any {
 	}
 	return c
 }
+
+// newGoodAS is the shared fake authorization server, answering the token
+// "good" with goodClaims.
+func newGoodAS(t *testing.T) *introspectiontest.Server {
+	as := introspectiontest.New(t)
+	as.Claims("good", goodClaims(nil))
+	return as
+}
+
+// startWithAS starts a harness on testConfig in front of a new fake
+// authorization server, which it returns too.
+func startWithAS(t *testing.T) (*harness, *introspectiontest.Server) {
+	t.Helper()
+	as := introspectiontest.New(t)
+	return startHarness(t, testConfig(as.URL)), as
+}
+
+// wantCalls fails t unless as was asked about token n times; why, if not
+// "", says why that many.
+func wantCalls(t *testing.T, as *introspectiontest.Server, token string, n int, why string) {
+	t.Helper()
+	if got := as.Calls(token); got != n {
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		t.Errorf("%s: %d calls to the authorization server, want %d%s", token, got, n, why)
+	}
+}
+
+// orders is a GET of /orders with the bearer token.
+func orders(token string) req { return req{path: "/orders", auth: "Bearer " + token} }
 
 // testConfig is a two-tenant configuration in front of as; extra is
 // appended to tenant acme's block.
@@ -101,6 +135,21 @@ type harness struct {
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 	logs   *testlog.Buffer
+}
+
+// metrics is the HTTP listener's /metrics page.
+func (h *harness) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + h.srv.HTTPAddress() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
 
 func startHarness(t *testing.T, config string) *harness {
