@@ -168,16 +168,24 @@ clean: ## remove bin/
 
 FORCE:
 
-# internal/nginxtest runs a real nginx (auth_request) in front of tokengate:
-# install it when it is neither on PATH nor at /usr/sbin/nginx (Debian, as root).
+# internal/nginxtest runs a real nginx (auth_request, and TLS with client
+# certificates for sender-constrained tokens) in front of tokengate: install
+# it when it is neither on PATH nor at /usr/sbin/nginx (Debian, as root), and
+# fail when the one found lacks http_auth_request_module or http_ssl_module.
 .PHONY: nginx-deps
 nginx-deps: ## install nginx (apt-get) for internal/nginxtest when missing
-	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then exit 0; fi; \
+	@if ! { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }; then \
 	echo "nginx-deps: installing nginx (apt-get)"; \
 	{ apt-get update -qq && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }; } && \
 	{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || { \
-		echo "make nginx-deps: could not install nginx, which the nginx auth_request tests in internal/nginxtest require; install it by hand (Debian: apt-get install nginx-light or nginx)" >&2; exit 1; }
+		echo "make nginx-deps: could not install nginx, which the nginx auth_request tests in internal/nginxtest require; install it by hand (Debian: apt-get install nginx-light or nginx)" >&2; exit 1; }; \
+	fi; \
+	bin=$$(command -v nginx || echo /usr/sbin/nginx); \
+	for m in http_auth_request_module http_ssl_module; do \
+		"$$bin" -V 2>&1 | grep -q -- "--with-$$m" || { \
+			echo "make nginx-deps: $$bin lacks $$m, which internal/nginxtest needs (Debian: apt-get install nginx-light or nginx)" >&2; exit 1; }; \
+	done
 
 # Runs each fuzz target for FUZZTIME (not in CI: make test replays the corpora
 # in testdata/fuzz). Inputs that fail are written to testdata/fuzz by go test.
@@ -189,7 +197,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
 
-# e2e/, internal/redistest and introspection/sharedcache run a real redis-server
+# e2e/, internal/redistest, introspection/sharedcache and
+# introspection/sharedstore/redisstore run a real redis-server
 # (started by testpeers/redisserver)
 # (the shared cache, revocation across replicas): install it when it is
 # neither on PATH nor in /usr/bin (Debian, as root). `make test` needs it.
@@ -199,5 +208,5 @@ redis-deps: ## install redis-server (apt-get) for the shared-cache tests when mi
 	echo "redis-deps: installing redis-server (apt-get)"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } && \
 	{ command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; } || { \
-		echo "make redis-deps: could not install redis-server, which the shared-cache tests in e2e, internal/redistest and introspection/sharedcache require; install it by hand (Debian: apt-get install redis-server)" >&2; exit 1; }
+		echo "make redis-deps: could not install redis-server, which the shared-cache tests in e2e, internal/redistest, introspection/sharedcache and introspection/sharedstore/redisstore require; install it by hand (Debian: apt-get install redis-server)" >&2; exit 1; }
 

@@ -198,18 +198,9 @@ func NewTransport(opts Options) (*http.Transport, error) {
 		InsecureSkipVerify: opts.InsecureSkipVerify, //nolint:gosec // explicit operator choice
 	}
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pool, err := RootsWithCA(opts.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		// ca_file adds to the system roots rather than replacing them, so
-		// pointing at a private CA does not break public ones.
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", opts.CAFile)
+			return nil, err
 		}
 		tlsConf.RootCAs = pool
 	}
@@ -361,4 +352,22 @@ func tenantPrefix(tenant string) string {
 		return ""
 	}
 	return "tenant " + tenant + ": "
+}
+
+// RootsWithCA returns the system roots plus the certificates of the PEM file
+// caFile: a ca_file adds to the system roots rather than replacing them, so
+// pointing at a private CA does not break public ones.
+func RootsWithCA(caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate found", caFile)
+	}
+	return pool, nil
 }

@@ -7,15 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tokengate/tokengate/httpsyntax"
 	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 // HTTP mode: tokengate's /authz listener against a no-op HTTP server that
@@ -101,59 +101,30 @@ func (t *httpTarget) do(r *http.Request) (int, http.Header, error) {
 // its own (rawConn), so that the client side costs little and the server
 // is the bottleneck.
 func (t *httpTarget) loop(ctx context.Context, spec loopSpec) loadResult {
-	lats := make([][]time.Duration, spec.clients)
-	tallies := make([]tally, spec.clients)
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(spec.duration)
-	for i := range spec.clients {
-		if spec.record {
-			lats[i] = make([]time.Duration, 0, 1<<15)
-		}
-		tallies[i] = newTally()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var c *rawConn
-			defer func() {
-				if c != nil {
-					c.close()
-				}
-			}()
-			req := newRawRequest(spec.token(i), i)
-			for n := 0; n < maxCallsPerClient && ctx.Err() == nil; n++ {
-				t0 := time.Now()
-				if !t0.Before(deadline) || (spec.stop != nil && spec.stop.Load()) {
-					return
-				}
-				var err error
-				if c == nil {
-					c, err = dialRaw(ctx, t.addr)
-				}
-				status := 0
-				if err == nil {
-					status, err = c.roundTrip(req.next())
-				}
-				if err != nil && c != nil {
-					c.close()
-					c = nil
-				}
-				if spec.record {
-					lats[i] = append(lats[i], time.Since(t0))
-				}
-				tallies[i].addHTTP(status, err)
+	return runLoop(ctx, spec, func(i int) (func(*tally), func()) {
+		var c *rawConn
+		req := newRawRequest(spec.token(i), i)
+		call := func(tl *tally) {
+			var err error
+			if c == nil {
+				c, err = dialRaw(ctx, t.addr)
 			}
-		}()
-	}
-	wg.Wait()
-	res := loadResult{elapsed: time.Since(start), tally: newTally()}
-	for _, t := range tallies {
-		res.tally.merge(t)
-	}
-	if spec.record {
-		res.lat = mergeLatencies(lats)
-	}
-	return res
+			status := 0
+			if err == nil {
+				status, err = c.roundTrip(req.next())
+			}
+			if err != nil && c != nil {
+				c.close()
+				c = nil
+			}
+			tl.addHTTP(status, err)
+		}
+		return call, func() {
+			if c != nil {
+				c.close()
+			}
+		}
+	})
 }
 
 // rawRequest is one client's check request as bytes: the request of

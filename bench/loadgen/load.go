@@ -217,12 +217,27 @@ type loopSpec struct {
 	stop     *atomic.Bool            // optional: ends the run early when set
 }
 
-// closedLoop runs spec.clients goroutines, each sending its next request as
-// soon as the previous answer arrived, until the duration has passed, stop
-// is set or ctx ends. Each goroutine records latencies into its own
-// preallocated slice and counts answers in its own tally; they are merged at
-// the end, so the hot path takes no locks.
+// closedLoop runs spec.clients goroutines, each sending its next Check on
+// its pool connection as soon as the previous answer arrived (runLoop).
 func closedLoop(ctx context.Context, p *pool, spec loopSpec) loadResult {
+	return runLoop(ctx, spec, func(i int) (func(*tally), func()) {
+		c, req := p.client(i), newRequest(spec.token(i), i)
+		return func(t *tally) {
+			cctx, cancel := context.WithTimeout(ctx, callTimeout)
+			resp, err := c.Check(cctx, req.next())
+			cancel()
+			t.add(resp, err)
+		}, nil
+	})
+}
+
+// runLoop runs spec.clients goroutines; client i makes its call with
+// newClient(i) and then calls it in a closed loop, each call as soon as
+// the previous one returned, until the duration has passed, stop is set or
+// ctx ends; then it calls its done (when not nil). Each goroutine records
+// latencies into its own preallocated slice and counts answers in its own
+// tally; they are merged at the end, so the hot path takes no locks.
+func runLoop(ctx context.Context, spec loopSpec, newClient func(i int) (call func(*tally), done func())) loadResult {
 	lats := make([][]time.Duration, spec.clients)
 	tallies := make([]tally, spec.clients)
 	var wg sync.WaitGroup
@@ -236,29 +251,35 @@ func closedLoop(ctx context.Context, p *pool, spec loopSpec) loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, req := p.client(i), newRequest(spec.token(i), i)
+			call, done := newClient(i)
+			if done != nil {
+				defer done()
+			}
 			for n := 0; n < maxCallsPerClient && ctx.Err() == nil; n++ {
 				t0 := time.Now()
 				if !t0.Before(deadline) || (spec.stop != nil && spec.stop.Load()) {
 					return
 				}
-				cctx, cancel := context.WithTimeout(ctx, callTimeout)
-				resp, err := c.Check(cctx, req.next())
-				cancel()
+				call(&tallies[i])
 				if spec.record {
 					lats[i] = append(lats[i], time.Since(t0))
 				}
-				tallies[i].add(resp, err)
 			}
 		}()
 	}
 	wg.Wait()
-	res := loadResult{elapsed: time.Since(start), tally: newTally()}
-	for _, t := range tallies {
-		res.tally.merge(t)
-	}
+	res := loadResult{elapsed: time.Since(start), tally: mergeTallies(tallies)}
 	if spec.record {
 		res.lat = mergeLatencies(lats)
 	}
 	return res
+}
+
+// mergeTallies is the sum of ts.
+func mergeTallies(ts []tally) tally {
+	sum := newTally()
+	for _, t := range ts {
+		sum.merge(t)
+	}
+	return sum
 }

@@ -5,12 +5,14 @@
 // token, a flood of distinct tokens, and (when redis-server is installed)
 // two replicas sharing a Redis second-level cache. It prints a report and
 // exits 0; it exits non-zero only when something failed to run. A missed
-// target is a "TARGET MISSED: ..." line, not a failure.
+// target is a "TARGET MISSED: ..." line, not a failure. The results are
+// also written as bench/results/latest.md (a Markdown table) and
+// latest.svg (a chart of it), or into --results.
 //
 // Step 1b compares HTTP mode the same way: tokengate's /authz against a
 // no-op HTTP server writing tokengate's allow response.
 //
-//	go run ./bench/loadgen [--quick] [--tokengate bin/tokengate] [--duration 4s] [--rounds 3] [--clients 32]
+//	go run ./bench/loadgen [--quick] [--tokengate bin/tokengate] [--duration 4s] [--rounds 3] [--clients 32] [--results bench/results]
 //	go run ./bench/loadgen --only http --server-cpus 0 --client-cpus 1   # HTTP mode, server on one core
 package main
 
@@ -43,6 +45,7 @@ type options struct {
 	quick      bool
 	together   bool   // load both targets of a throughput round at once
 	only       string // "": every step; grpc, http or throughput: only those throughput steps
+	results    string // directory of latest.md and latest.svg; "": none written
 	serverCPUs []int  // pin the servers to these CPUs (nil: not pinned)
 	clientCPUs []int  // pin this process to these CPUs (nil: not pinned)
 	noopServer bool   // hidden: run as the no-op ext_authz server
@@ -99,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS for both servers (0: leave the environment as it is)")
 	fs.BoolVar(&o.quick, "quick", false, "short phases, for a smoke test")
 	fs.BoolVar(&o.together, "together", false, "throughput rounds load the no-op server and tokengate at once (the same contention for both; pin them to one CPU with --server-cpus to compare work per check)")
+	fs.StringVar(&o.results, "results", defaultResultsDir, "write the results as latest.md (a Markdown table) and latest.svg (a chart) into this directory (\"\": do not)")
 	fs.StringVar(&o.only, "only", "", "run only the gRPC (grpc) or HTTP-mode (http) throughput comparison, or both (throughput)")
 	serverCPUs := fs.String("server-cpus", "", "pin tokengate and the no-op server to these CPUs, as taskset -c (e.g. 0)")
 	clientCPUs := fs.String("client-cpus", "", "pin the load generator (clients, fake AS) to these CPUs (e.g. 1)")
@@ -285,7 +289,7 @@ func throughputOnly(ctx context.Context, out io.Writer, o options, tg, noop *chi
 	}
 	fmt.Fprintf(out, "(1-minute load average at the end: %s on %d CPUs; other processes on this machine skew every figure)\n",
 		loadAverage(), runtime.NumCPU())
-	return nil
+	return saveResults(out, o, r, nil)
 }
 
 // scenarios runs the five measurements in order and prints the summary.
@@ -326,5 +330,25 @@ func scenarios(ctx context.Context, out io.Writer, o options, as *introspectiont
 	printSummary(out, r)
 	fmt.Fprintf(out, "(1-minute load average at the end: %s on %d CPUs; other processes on this machine skew every figure)\n",
 		loadAverage(), runtime.NumCPU())
+	missed := missedTargets(r)
+	if missed == nil {
+		missed = []string{}
+	}
+	return saveResults(out, o, r, missed)
+}
+
+// saveResults writes the results files into o.results (unless it is "")
+// and says where; missed nil means the targets were not evaluated.
+func saveResults(out io.Writer, o options, r results, missed []string) error {
+	if o.results == "" {
+		return nil
+	}
+	info := newRunInfo(o)
+	info.evaluated, info.missed = missed != nil, missed
+	paths, err := writeResults(o.results, resultRows(r), info)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "results written to %s\n", strings.Join(paths, " and "))
 	return nil
 }

@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
 // Scenario 5: two tokengate replicas sharing a Redis second-level cache.
@@ -59,193 +55,14 @@ func (p perTokenResult) perToken() float64 {
 	return float64(p.asCalls) / float64(p.tokens)
 }
 
-// redisBinary finds redis-server on PATH or in /usr/bin and /usr/sbin.
-func redisBinary() (string, bool) {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, true
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, true
-		}
-	}
-	return "", false
-}
-
-// freePort is a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startRedis runs redis-server on a free loopback port, without
-// persistence, in dir; it returns once the server answers PING.
-func startRedis(ctx context.Context, bin, dir string) (*child, string, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--daemonize", "no", "--loglevel", "notice"}
-	ready := func(line string) (string, bool) {
-		if strings.Contains(line, "Ready to accept connections") {
-			return addr, true
-		}
-		return "", false
-	}
-	c, _, err := startChild(ctx, "redis-server", bin, args, os.Environ(), false, ready, 10*time.Second)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := redisPing(ctx, addr); err != nil {
-		c.stop()
-		return nil, "", fmt.Errorf("redis-server on %s: %w", addr, err)
-	}
-	return c, addr, nil
-}
-
-// redisPing sends PING over plain RESP and expects +PONG.
-func redisPing(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
-	}
-	return nil
-}
-
-// redisCommands is the server's total_commands_processed (INFO stats), or
-// -1 when it cannot be read.
-func redisCommands(ctx context.Context, addr string) int64 {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return -1
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := conn.Write([]byte("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")); err != nil {
-		return -1
-	}
-	br := bufio.NewReader(conn)
-	head, err := br.ReadString('\n') // $<length>
-	if err != nil || !strings.HasPrefix(head, "$") {
-		return -1
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
-	if err != nil || n < 0 {
-		return -1
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(br, body); err != nil {
-		return -1
-	}
-	return parseRedisInfo(string(body), "total_commands_processed")
-}
-
-// parseRedisInfo is the integer field key of an INFO reply, or -1.
-func parseRedisInfo(info, key string) int64 {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return n
-			}
-		}
-	}
-	return -1
-}
-
-// tokengateRedisConfig is the benchmark configuration plus a redis section.
-func tokengateRedisConfig(asURL, redisAddr string) string {
-	return tokengateConfig(asURL) + fmt.Sprintf("redis:\n  address: %q\n  timeout: %s\n", redisAddr, redisTimeout)
-}
-
-// validateConfig runs `tokengate validate --config path` and returns its
-// messages as the error when the configuration is refused.
-func validateConfig(ctx context.Context, bin, path string) error {
-	out, err := exec.CommandContext(ctx, bin, "validate", "--config", path).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("tokengate validate --config %s: %v:\n%s", path, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// replica is one tokengate subprocess with its connections.
-type replica struct {
-	proc *child
-	pool *pool
-}
-
-// close closes the connections and stops the process; it is safe to call
-// more than once.
-func (r *replica) close() {
-	if r.pool != nil {
-		r.pool.close()
-		r.pool = nil
-	}
-	if r.proc != nil {
-		r.proc.stop()
-		r.proc = nil
-	}
-}
-
-// startReplica writes config as name.yaml into dir, validates it, and
-// serves it from a new tokengate subprocess.
-func startReplica(ctx context.Context, o options, dir, name, config string, env []string) (*replica, error) {
-	path := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		return nil, fmt.Errorf("write %s config: %w", name, err)
-	}
-	if err := validateConfig(ctx, o.tokengate, path); err != nil {
-		return nil, err
-	}
-	args := []string{"serve", "--config", path, "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0"}
-	proc, addr, err := startChild(ctx, name, o.tokengate, args, env, true, servingAddress, 15*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	p, err := dialPool(addr, o.conns)
-	if err != nil {
-		proc.stop()
-		return nil, err
-	}
-	return &replica{proc: proc, pool: p}, nil
-}
-
-// serverEnv is the environment of the server subprocesses.
-func serverEnv(o options) []string {
-	env := os.Environ()
-	if o.gomaxprocs > 0 {
-		env = append(env, "GOMAXPROCS="+strconv.Itoa(o.gomaxprocs))
-	}
-	return env
-}
-
 // twoReplicas is scenario 5. Without redis-server it prints why it is
 // skipped and returns a result that says so.
 func twoReplicas(ctx context.Context, out io.Writer, o options, as *introspectiontest.Server, noop *child, noopPool *pool) (replicaResult, error) {
 	var r replicaResult
 	fmt.Fprintf(out, "\n== 5. Two replicas sharing a Redis second-level cache\n")
-	bin, ok := redisBinary()
-	if !ok {
-		r.skipped = "redis-server not installed (Debian: apt-get install redis-server)"
+	bin, err := redisserver.Binary()
+	if err != nil {
+		r.skipped = err.Error()
 		fmt.Fprintf(out, "SKIPPED: %s\n", r.skipped)
 		return r, nil
 	}
@@ -267,28 +84,17 @@ func twoReplicas(ctx context.Context, out io.Writer, o options, as *introspectio
 	env := serverEnv(o)
 
 	// Two replicas without Redis first: the comparison figure.
-	plainCfg := tokengateConfig(as.URL + asPath)
-	a0, err := startReplica(ctx, o, dir, "tokengate-plain-a", plainCfg, env)
+	a0, b0, err := startPair(ctx, o, dir, "tokengate-plain", tokengateConfig(as.URL+asPath), env)
 	if err != nil {
 		return r, err
 	}
 	defer a0.close()
-	b0, err := startReplica(ctx, o, dir, "tokengate-plain-b", plainCfg, env)
-	if err != nil {
-		return r, err
-	}
 	defer b0.close()
-
-	redisCfg := tokengateRedisConfig(as.URL+asPath, addr)
-	a, err := startReplica(ctx, o, dir, "tokengate-redis-a", redisCfg, env)
+	a, b, err := startPair(ctx, o, dir, "tokengate-redis", tokengateRedisConfig(as.URL+asPath, addr), env)
 	if err != nil {
 		return r, err
 	}
 	defer a.close()
-	b, err := startReplica(ctx, o, dir, "tokengate-redis-b", redisCfg, env)
-	if err != nil {
-		return r, err
-	}
 	defer b.close()
 	r.replicaPID = [2]int{a.proc.pid(), b.proc.pid()}
 	fmt.Fprintf(out, "redis-server pid %d on %s (timeout %v); replicas with Redis: pids %d and %d; without: pids %d and %d\n",
@@ -375,31 +181,11 @@ func callsPerToken(ctx context.Context, as *introspectiontest.Server, a, b *pool
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("AS calls per token: %w", err)
 	}
-	for _, t := range tallies {
-		r.tally.merge(t)
-	}
+	r.tally = mergeTallies(tallies)
 	for i := range n {
 		r.asCalls += int64(as.Calls(prefix + strconv.Itoa(i)))
 	}
 	return r, nil
-}
-
-// headingWriter passes writes through to w, replacing old by new in them
-// (fmt.Fprintf writes a line in one call, so a heading is never split).
-type headingWriter struct {
-	w        io.Writer
-	old, new string
-}
-
-// Write implements io.Writer.
-func (h *headingWriter) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(h.old)) {
-		if _, err := h.w.Write(bytes.ReplaceAll(p, []byte(h.old), []byte(h.new))); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return h.w.Write(p)
 }
 
 // replicaMissed lists the two-replica targets r missed (none when it did

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -114,4 +115,22 @@ func printSummary(out io.Writer, r results) {
 	if len(missed) == 0 {
 		fmt.Fprintln(out, "all targets met")
 	}
+}
+
+// headingWriter passes writes through to w, replacing old by new in them
+// (fmt.Fprintf writes a line in one call, so a heading is never split).
+type headingWriter struct {
+	w        io.Writer
+	old, new string
+}
+
+// Write implements io.Writer.
+func (h *headingWriter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(h.old)) {
+		if _, err := h.w.Write(bytes.ReplaceAll(p, []byte(h.old), []byte(h.new))); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return h.w.Write(p)
 }

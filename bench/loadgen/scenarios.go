@@ -62,9 +62,7 @@ func coldBurst(ctx context.Context, out io.Writer, p *pool, as *introspectiontes
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("cold burst: %w", err)
 	}
-	for _, t := range tallies {
-		r.tally.merge(t)
-	}
+	r.tally = mergeTallies(tallies)
 	r.lat = mergeLatencies([][]time.Duration{lats})
 	r.asCalls = int64(as.Calls(r.token))
 	fmt.Fprintf(out, "authorization server calls for the token: %d (target 1)\n", r.asCalls)

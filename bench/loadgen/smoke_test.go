@@ -21,7 +21,8 @@ func TestSmoke(t *testing.T) {
 	if bin == "" {
 		bin = filepath.Join("..", "..", "bin", "tokengate")
 	}
-	o, err := parseFlags([]string{"--quick", "--tokengate", bin}, io.Discard)
+	results := t.TempDir()
+	o, err := parseFlags([]string{"--quick", "--tokengate", bin, "--results", results}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +33,14 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	for _, want := range []string{"== 1. Throughput", "== 2. Cold burst", "== 3. Repeated inactive", "== 4. Flood", "== Summary"} {
+	for _, want := range []string{"== 1. Throughput", "== 2. Cold burst", "== 3. Repeated inactive", "== 4. Flood", "== Summary", "results written to"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, name := range []string{"latest.md", "latest.svg"} {
+		if fi, err := os.Stat(filepath.Join(results, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("results file %s: %v", name, err)
 		}
 	}
 }

@@ -3,15 +3,17 @@
 // It is public test support: the shared-cache tests, the multi-instance
 // tests (internal/redistest) and the end-to-end suite (e2e) use it.
 //
-// A Server's methods are safe for concurrent use.
+// A Server's methods are safe for concurrent use. StartTLS runs one that
+// accepts TLS only, StartCluster a Redis Cluster of several.
 //
-// A missing redis-server fails the test (it is never skipped): install it
-// with `make redis-deps`.
+// A missing redis-server (or redis-cli, for a cluster) fails the test (it
+// is never skipped): install it with `make redis-deps`.
 package redisserver
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -29,31 +31,46 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	// listen is the arguments that make redis-server listen on port
+	// (--port, or --port 0 --tls-port ...); more is every other one added
+	// (cluster mode).
+	listen, more []string
+	client       *tls.Config // how Do and Reply connect; nil: plaintext
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
 }
 
 // Binary finds redis-server on PATH or in /usr/bin and /usr/sbin.
-func Binary() (string, error) {
-	if p, err := exec.LookPath("redis-server"); err == nil {
+func Binary() (string, error) { return lookTool("redis-server") }
+
+// lookTool finds the Redis program name on PATH or in /usr/bin and
+// /usr/sbin; the error says how to install it.
+func lookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server"} {
+	for _, dir := range []string{"/usr/bin", "/usr/sbin"} {
+		p := dir + "/" + name
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("redis-server not found: these tests need a real Redis; run `make redis-deps` (Debian: apt-get install redis-server)")
+	return "", fmt.Errorf("%s not found on PATH, in /usr/bin or /usr/sbin: these tests need a real Redis; "+
+		"run `make redis-deps` (Debian: apt-get install redis-server, which brings redis-cli)", name)
 }
 
 // Start runs a redis-server on a free loopback port until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := freePort(t)
+	return launch(t, port, []string{"--port", strconv.Itoa(port)}, nil, nil)
+}
+
+// freePort is a loopback port nobody listened on a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,9 +79,20 @@ func Start(t testing.TB) *Server {
 	if !ok {
 		t.Fatalf("listener address %v is not TCP", l.Addr())
 	}
-	port := addr.Port
 	_ = l.Close() // only the port was wanted: redis-server binds it next
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
+	return addr.Port
+}
+
+// launch starts a Server on port (listen says how) with the arguments
+// more, reached by Do with client (nil: plaintext), killed when the test
+// ends.
+func launch(t testing.TB, port int, listen, more []string, client *tls.Config) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port, listen: listen, more: more, client: client}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -75,27 +103,40 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	args := append([]string{"--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--enable-debug-command", "local",
-		"--loglevel", "warning")
-	out := &strings.Builder{}
+		"--loglevel", "warning"}, s.listen...)
+	cmd := exec.Command(s.bin, append(args, s.more...)...)
+	out := &lockedBuilder{}
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
 	s.mu.Lock()
-	s.cmd = cmd
+	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := s.Do("PING"); err == nil {
+		err := s.Do("PING")
+		if err == nil {
 			return
+		}
+		select {
+		case <-done:
+			s.Kill()
+			s.t.Fatalf("redis-server %s exited at start (%v): %s", strings.Join(cmd.Args[1:], " "), cmd.ProcessState, out.String())
+		default:
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			s.t.Fatalf("redis-server on port %d did not answer PING: %s", s.port, out.String())
+			s.t.Fatalf("redis-server on port %d did not answer PING (%v): %s", s.port, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -104,14 +145,14 @@ func (s *Server) start() {
 // Kill stops the server at once (SIGKILL), as a crash would.
 func (s *Server) Kill() {
 	s.mu.Lock()
-	cmd := s.cmd
+	cmd, done := s.cmd, s.done
 	s.cmd = nil
 	s.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	<-done
 }
 
 // Restart starts the server again on the same port (empty: nothing is
@@ -145,10 +186,31 @@ func (s *Server) Reply(args ...string) (string, error) {
 
 // ReplyContext is Reply bounded by ctx (and 5 s).
 func (s *Server) ReplyContext(ctx context.Context, args ...string) (string, error) {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", s.Addr())
+	line, err := exchange(ctx, s, args, readLine)
 	if err != nil {
 		return "", err
+	}
+	if line[0] == '-' {
+		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line[1:]))
+	}
+	return line[1:], nil
+}
+
+// exchange sends one command to s on a new connection (TLS when the
+// server takes TLS only) and reads the reply with read, all within ctx
+// and 5 s.
+func exchange[T any](ctx context.Context, s *Server, args []string, read func(*bufio.Reader) (T, error)) (T, error) {
+	var zero T
+	d := net.Dialer{Timeout: time.Second}
+	var conn net.Conn
+	var err error
+	if s.client != nil {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: s.client}).DialContext(ctx, "tcp", s.Addr())
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", s.Addr())
+	}
+	if err != nil {
+		return zero, err
 	}
 	defer func() { _ = conn.Close() }() // the reply is read by then
 	deadline := time.Now().Add(5 * time.Second)
@@ -162,9 +224,14 @@ func (s *Server) ReplyContext(ctx context.Context, args ...string) (string, erro
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := conn.Write([]byte(b.String())); err != nil {
-		return "", err
+		return zero, err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	return read(bufio.NewReader(conn))
+}
+
+// readLine reads one RESP line without its line end; it is never empty.
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
@@ -172,8 +239,23 @@ func (s *Server) ReplyContext(ctx context.Context, args ...string) (string, erro
 	if line == "" {
 		return "", fmt.Errorf("redis: empty reply")
 	}
-	if line[0] == '-' {
-		return "", fmt.Errorf("redis: %s", strings.TrimSpace(line[1:]))
-	}
-	return line[1:], nil
+	return line, nil
+}
+
+// lockedBuilder collects a process's output; safe for concurrent use.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

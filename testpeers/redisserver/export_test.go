@@ -1,0 +1,4 @@
+package redisserver
+
+// LookTool is lookTool, for the tests.
+var LookTool = lookTool
