@@ -10,44 +10,36 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/jwkstest"
 )
 
-// fakeClock drives the JWKS rate limit and max age.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // jwksSetup is a jwtAS with keys and a client of it on a fake clock.
-func jwksSetup(t *testing.T, keys ...jose.JSONWebKey) (*jwtAS, *introspection.Client, *fakeClock) {
+func jwksSetup(t *testing.T, keys ...jose.JSONWebKey) (*jwtAS, *introspection.Client, *jwkstest.Clock) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := jwkstest.NewClock()
 	as := newJWTAS(t, keys...)
 	return as, jwksClient(t, as, clock), clock
 }
 
 // jwksClient is a client of as whose response checks run on clock.
-func jwksClient(t *testing.T, as *jwtAS, clock *fakeClock) *introspection.Client {
+func jwksClient(t *testing.T, as *jwtAS, clock *jwkstest.Clock) *introspection.Client {
 	t.Helper()
 	opts := as.options()
 	opts.Headers = map[string]string{"X-Api-Key": "for-the-introspection-endpoint-only"}
 	c := newClient(t, opts)
 	introspection.SetResponseClock(c, clock.Now)
 	return c
+}
+
+// jwksWarm is jwksSetup whose client has verified one response signed by
+// key as kid: it has fetched the JWKS once.
+func jwksWarm(t *testing.T, keys []jose.JSONWebKey, key any, alg jose.SignatureAlgorithm, kid string) (*jwtAS, *introspection.Client, *jwkstest.Clock) {
+	t.Helper()
+	as, c, clock := jwksSetup(t, keys...)
+	as.signWith(t, key, alg, kid)
+	mustIntrospect(t, c, testToken)
+	wantFetches(t, as, 1)
+	return as, c, clock
 }
 
 func (a *jwtAS) signWith(t *testing.T, key any, alg jose.SignatureAlgorithm, kid string) {
@@ -78,15 +70,10 @@ func TestJWKSCachedAcrossCalls(t *testing.T) {
 
 func TestJWKSUnknownKidRefetchedOnceThenRateLimited(t *testing.T) {
 	t.Parallel()
-	as, c, clock := jwksSetup(t, defaultKeys()...)
-	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	mustIntrospect(t, c, testToken)
-	wantFetches(t, as, 1)
-
+	as, c, clock := jwksWarm(t, defaultKeys(), rsaKey(), jose.RS256, "rsa-1")
 	clock.Advance(introspection.JWKSRefetchInterval + time.Second)
 	as.signWith(t, rsaKey2(), jose.RS256, "rsa-unknown")
-	res, err := introspect(t, c, testToken)
-	if err = mustFail(t, res, err); !strings.Contains(err.Error(), "no key of the JWKS") {
+	if err := mustRefuse(t, c); !strings.Contains(err.Error(), "no key of the JWKS") {
 		t.Errorf("error = %q", err)
 	}
 	wantFetches(t, as, 2) // refetched once
@@ -106,17 +93,14 @@ func TestJWKSUnknownKidRefetchedOnceThenRateLimited(t *testing.T) {
 	// After it, one more.
 	clock.Advance(introspection.JWKSRefetchInterval)
 	for range 3 {
-		res, err := introspect(t, c, testToken)
-		mustFail(t, res, err)
+		mustRefuse(t, c)
 	}
 	wantFetches(t, as, 3)
 }
 
 func TestJWKSConcurrentUnknownKidMakesOneRefetch(t *testing.T) {
 	t.Parallel()
-	as, c, clock := jwksSetup(t, defaultKeys()...)
-	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	mustIntrospect(t, c, testToken)
+	as, c, clock := jwksWarm(t, defaultKeys(), rsaKey(), jose.RS256, "rsa-1")
 	clock.Advance(time.Minute)
 	as.setKeys(t, append(defaultKeys(), pubJWK(rsaKey2(), "rsa-2"))...)
 	as.signWith(t, rsaKey2(), jose.RS256, "rsa-2")
@@ -134,15 +118,12 @@ func TestJWKSConcurrentUnknownKidMakesOneRefetch(t *testing.T) {
 
 func TestJWKSRotatedKey(t *testing.T) {
 	t.Parallel()
-	as, c, clock := jwksSetup(t, pubJWK(rsaKey(), "rsa-1"))
-	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	mustIntrospect(t, c, testToken)
+	as, c, clock := jwksWarm(t, []jose.JSONWebKey{pubJWK(rsaKey(), "rsa-1")}, rsaKey(), jose.RS256, "rsa-1")
 	// The server rotates to rsa-2 and drops rsa-1.
 	as.setKeys(t, pubJWK(rsaKey2(), "rsa-2"))
 	as.signWith(t, rsaKey2(), jose.RS256, "rsa-2")
 	// Right after the first fetch, the rate limit holds the refetch back.
-	res, err := introspect(t, c, testToken)
-	mustFail(t, res, err)
+	mustRefuse(t, c)
 	wantFetches(t, as, 1)
 
 	clock.Advance(introspection.JWKSRefetchInterval)
@@ -152,15 +133,12 @@ func TestJWKSRotatedKey(t *testing.T) {
 	wantFetches(t, as, 2)
 	// The refetched set replaced the old one: rsa-1 is no longer trusted.
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	res, err = introspect(t, c, testToken)
-	mustFail(t, res, err)
+	mustRefuse(t, c)
 }
 
 func TestJWKSKidlessSignatureRefreshesOnce(t *testing.T) {
 	t.Parallel()
-	as, c, clock := jwksSetup(t, pubJWK(rsaKey(), "rsa-1"))
-	as.signWith(t, rsaKey(), jose.RS256, "")
-	mustIntrospect(t, c, testToken)
+	as, c, clock := jwksWarm(t, []jose.JSONWebKey{pubJWK(rsaKey(), "rsa-1")}, rsaKey(), jose.RS256, "")
 	clock.Advance(introspection.JWKSRefetchInterval)
 	as.setKeys(t, pubJWK(rsaKey2(), "rsa-2"))
 	as.signWith(t, rsaKey2(), jose.RS256, "")
@@ -170,9 +148,7 @@ func TestJWKSKidlessSignatureRefreshesOnce(t *testing.T) {
 
 func TestJWKSMaxAge(t *testing.T) {
 	t.Parallel()
-	as, c, clock := jwksSetup(t, defaultKeys()...)
-	as.signWith(t, ecKey(), jose.ES256, "ec-1")
-	mustIntrospect(t, c, testToken)
+	as, c, clock := jwksWarm(t, defaultKeys(), ecKey(), jose.ES256, "ec-1")
 	clock.Advance(introspection.JWKSMaxAge)
 	mustIntrospect(t, c, testToken)
 	wantFetches(t, as, 2) // old keys are fetched again
@@ -200,14 +176,13 @@ func TestJWKSUnavailable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := newFakeClock()
+			clock := jwkstest.NewClock()
 			as := newJWTAS(t)
 			as.setJWKS(tc.status, tc.body)
 			as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
 			c := jwksClient(t, as, clock)
 			for range 2 {
-				res, err := introspect(t, c, testToken)
-				if err = mustFail(t, res, err); !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "JWKS") {
+				if err := mustRefuse(t, c); !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "JWKS") {
 					t.Errorf("error = %q, want it to mention %q", err, tc.want)
 				}
 			}
@@ -236,8 +211,7 @@ func TestJWKSSkipsKeysItCannotUse(t *testing.T) {
 	// A response signed with the key marked for encryption is refused.
 	as2 := newJWTAS(t, jose.JSONWebKey{Key: rsaKey2().Public(), KeyID: "rsa-1", Use: "enc"})
 	as2.signWith(t, rsaKey2(), jose.RS256, "rsa-1")
-	res, err := introspect(t, newClient(t, as2.options()), testToken)
-	mustFail(t, res, err)
+	mustRefuse(t, newClient(t, as2.options()))
 }
 
 func jwkJSON(t *testing.T, k jose.JSONWebKey) string {
@@ -249,23 +223,21 @@ func jwkJSON(t *testing.T, k jose.JSONWebKey) string {
 	return string(b)
 }
 
-func TestJWKSFetchAbandonedByItsCallerDoesNotCount(t *testing.T) {
+func TestJWKSFetchOutlivesTheCallerThatGaveUp(t *testing.T) {
 	t.Parallel()
 	as := newJWTAS(t, defaultKeys()...)
 	as.signWith(t, rsaKey(), jose.RS256, "rsa-1")
-	c := jwksClient(t, as, newFakeClock())
+	c := jwksClient(t, as, jwkstest.NewClock())
 	as.mu.Lock()
-	as.jwksDelay = time.Second
+	as.jwksDelay = 100 * time.Millisecond
 	as.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	res, err := c.Introspect(ctx, testToken)
 	mustFail(t, res, err)
 
-	// The next caller fetches at once instead of waiting out the limit.
-	as.mu.Lock()
-	as.jwksDelay = 0
-	as.mu.Unlock()
+	// The fetch went on for the callers after it: the next one waits for
+	// it (or finds its keys) instead of making another request.
 	mustIntrospect(t, c, testToken)
-	wantFetches(t, as, 2)
+	wantFetches(t, as, 1)
 }
