@@ -13,11 +13,20 @@ import (
 // Claims is a parsed RFC 7662 introspection response.
 //
 // The registered claims tokengate enforces are typed fields; every claim of
-// the response (registered or not) is kept, as raw JSON, in Raw so it can be
-// mapped to upstream headers. A Claims value is immutable once parsed and safe
-// to share between goroutines.
+// the response (registered or not) is kept, as raw JSON, so it can be
+// mapped to upstream headers: Claim, RawClaims and Has read it. A Claims
+// value is immutable once parsed and safe to share between goroutines.
 type Claims struct {
-	Active    bool
+	Active bool
+	// compact marks claims made by Compact (see compact.go): Raw is nil,
+	// and the response's claims are those in dropped, rebuilt from the
+	// typed fields, and those in extra, as they arrived. audString: "aud"
+	// arrived as a string. These fill the padding after Active.
+	compact   bool
+	audString bool
+	dropped   uint16 // registered claims (bit regXxx) rebuilt from the typed fields
+	kept      uint16 // registered claims held in extra
+
 	Scopes    []string // from "scope" (split on U+0020 only, no empty parts), else from "scp" (elements split the same way)
 	ClientID  string
 	Username  string
@@ -32,10 +41,13 @@ type Claims struct {
 	NotBefore time.Time
 	IssuedAt  time.Time
 
-	// Raw holds every non-null claim of the response as it arrived.
+	// Raw holds every non-null claim of the response as it arrived, in
+	// claims ParseClaims returns; it is nil in compacted claims (what the
+	// local cache holds), whose claims Claim, RawClaims and Has read.
 	Raw map[string]json.RawMessage
 
-	scope string // Scopes joined, computed once at parse time
+	scope *string // Scopes joined, computed once at parse time (shared between compacted claims)
+	extra string  // compacted claims: the claims not rebuilt from typed fields (see compact.go)
 }
 
 // HasScope reports whether the token carries scope s.
@@ -52,16 +64,43 @@ func (c *Claims) HasScope(s string) bool {
 // than null. A present empty string is present: `"iss":""` is an issuer
 // that matches no configured one, not a missing issuer.
 func (c *Claims) Has(name string) bool {
+	if c.compact {
+		return c.compactHas(name)
+	}
 	_, ok := c.Raw[name]
 	return ok
 }
 
+// Claim is claim name's raw JSON as the response carried it; ok is false
+// when the response did not carry it (or carried null). The caller must
+// not modify it.
+func (c *Claims) Claim(name string) (v json.RawMessage, ok bool) {
+	if c.compact {
+		return c.compactClaim(name)
+	}
+	v, ok = c.Raw[name]
+	return v, ok
+}
+
+// RawClaims is every non-null claim of the response as it arrived: Raw,
+// or for compacted claims a map built from them. The caller must not
+// modify it.
+func (c *Claims) RawClaims() map[string]json.RawMessage {
+	if c.compact {
+		return c.compactRawClaims()
+	}
+	return c.Raw
+}
+
 // ScopeString is the token's scopes space-separated, as "scope" carries them.
 func (c *Claims) ScopeString() string {
-	if c.scope == "" && len(c.Scopes) > 0 { // built by hand rather than parsed
-		return strings.Join(c.Scopes, " ")
+	if c.scope == nil {
+		if len(c.Scopes) > 0 { // built by hand rather than parsed
+			return strings.Join(c.Scopes, " ")
+		}
+		return ""
 	}
-	return c.scope
+	return *c.scope
 }
 
 // ParseClaims decodes an introspection response body. A body that is not a
@@ -106,7 +145,8 @@ func ParseClaims(body []byte) (*Claims, error) {
 	if p.err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIntrospection, p.err)
 	}
-	c.scope = strings.Join(c.Scopes, " ")
+	scope := strings.Join(c.Scopes, " ")
+	c.scope = &scope
 	return c, nil
 }
 
@@ -136,55 +176,48 @@ func (p *claimParser) fail(name, want string) {
 	}
 }
 
+// claim decodes the claim name with decode, reporting it as not want when
+// decode refuses it; ok is false then, and for an absent claim.
+func claim[T any](p *claimParser, name, want string, decode func(json.RawMessage) (T, bool)) (v T, ok bool) {
+	raw, has := p.raw[name]
+	if !has {
+		return v, false
+	}
+	if v, ok = decode(raw); !ok {
+		p.fail(name, want)
+	}
+	return v, ok
+}
+
+// unmarshal is a decode for claim: JSON's own reading of v into a T.
+func unmarshal[T any](v json.RawMessage) (T, bool) {
+	var x T
+	if err := json.Unmarshal(v, &x); err != nil {
+		var zero T
+		return zero, false
+	}
+	return x, true
+}
+
 func (p *claimParser) boolean(name string) (bool, bool) {
-	v, ok := p.raw[name]
-	if !ok {
-		return false, false
-	}
-	var b bool
-	if err := json.Unmarshal(v, &b); err != nil {
-		p.fail(name, "a boolean")
-		return false, false
-	}
-	return b, true
+	return claim(p, name, "a boolean", unmarshal[bool])
 }
 
 func (p *claimParser) str(name string) string {
-	v, ok := p.raw[name]
-	if !ok {
-		return ""
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		p.fail(name, "a string")
-	}
+	s, _ := claim(p, name, "a string", unmarshal[string])
 	return s
 }
 
 func (p *claimParser) array(name string) []string {
-	v, ok := p.raw[name]
-	if !ok {
-		return nil
-	}
-	a, ok := stringArray(v)
-	if !ok {
-		p.fail(name, "an array of strings")
-	}
+	a, _ := claim(p, name, "an array of strings", stringArray)
 	return a
 }
 
 func (p *claimParser) stringOrArray(name string) []string {
-	v, ok := p.raw[name]
-	if !ok {
-		return nil
-	}
-	if len(v) > 0 && v[0] == '"' {
+	if v := p.raw[name]; len(v) > 0 && v[0] == '"' {
 		return []string{p.str(name)}
 	}
-	a, ok := stringArray(v)
-	if !ok {
-		p.fail(name, "a string or an array of strings")
-	}
+	a, _ := claim(p, name, "a string or an array of strings", stringArray)
 	return a
 }
 
@@ -207,13 +240,13 @@ func stringArray(v json.RawMessage) ([]string, bool) {
 // numericDate reads an RFC 7519 NumericDate: seconds since the epoch, integer
 // or fractional.
 func (p *claimParser) numericDate(name string) time.Time {
-	v, ok := p.raw[name]
+	f, ok := claim(p, name, "a number", func(v json.RawMessage) (float64, bool) {
+		if len(v) == 0 || v[0] == '"' {
+			return 0, false
+		}
+		return unmarshal[float64](v)
+	})
 	if !ok {
-		return time.Time{}
-	}
-	var f float64
-	if len(v) == 0 || v[0] == '"' || json.Unmarshal(v, &f) != nil {
-		p.fail(name, "a number")
 		return time.Time{}
 	}
 	// Clamp so that absurd values cannot overflow int64 (a wrapped "nbf"

@@ -23,7 +23,7 @@ type ClaimHeader struct{ Claim, Header string }
 type Options struct {
 	Claims             []ClaimHeader
 	ClaimsHeader       string   // all claims as base64url(JSON) in this header; "" = off
-	StripAuthorization bool     // remove Authorization before the upstream sees it
+	StripAuthorization bool     // remove Authorization and DPoP before the upstream sees them
 	AlsoRemove         []string // claim headers other tenants configure: removed as well
 }
 
@@ -32,7 +32,7 @@ type Options struct {
 type Injector struct {
 	claims       []ClaimHeader
 	claimsHeader string
-	remove       []string // AlsoRemove (+ authorization), always removed
+	remove       []string // AlsoRemove (+ authorization, dpop), always removed
 	// applied holds the headers of recent claims: a cached token's claims
 	// are the same *Claims on every check, and formatting them (the
 	// all-claims header's JSON above all) would otherwise be done for each.
@@ -58,7 +58,9 @@ func New(o Options) *Injector {
 		}
 	}
 	if o.StripAuthorization {
-		in.remove = append(in.remove, "authorization")
+		// The DPoP proof is a credential too (RFC 9449): it goes with the
+		// token it was made for.
+		in.remove = append(in.remove, "authorization", "dpop")
 	}
 	return in
 }
@@ -87,14 +89,15 @@ func (in *Injector) apply(c *introspection.Claims) applied {
 	set = make([]Header, 0, len(in.claims)+1)
 	remove = make([]string, 0, len(in.remove)+len(in.claims))
 	for _, ch := range in.claims {
-		if v, ok := FormatValue(c.Raw[ch.Claim]); ok {
+		raw, _ := c.Claim(ch.Claim)
+		if v, ok := FormatValue(raw); ok {
 			set = append(set, Header{ch.Header, v})
 		} else {
 			remove = append(remove, ch.Header)
 		}
 	}
 	if in.claimsHeader != "" {
-		if v, ok := encodeAll(c.Raw); ok {
+		if v, ok := encodeAll(c.RawClaims()); ok {
 			set = append(set, Header{in.claimsHeader, v})
 		} else {
 			remove = append(remove, in.claimsHeader)

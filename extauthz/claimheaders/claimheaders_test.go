@@ -104,7 +104,7 @@ func TestApply(t *testing.T) {
 	if err := json.Unmarshal(decoded, &all); err != nil || all["sub"] != "u1" || all["client_id"] != "c1" {
 		t.Errorf("claims header = %s (%v)", decoded, err)
 	}
-	wantRemove := []string{"x-auth-username", "x-auth-org", "x-other-tenant", "authorization"}
+	wantRemove := []string{"x-auth-username", "x-auth-org", "x-other-tenant", "authorization", "dpop"} // strip_authorization takes the DPoP proof too
 	if !reflect.DeepEqual(remove, wantRemove) {
 		t.Errorf("remove = %v, want %v", remove, wantRemove)
 	}

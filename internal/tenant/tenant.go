@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tokengate/tokengate/extauthz/dpop"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection"
@@ -36,6 +37,9 @@ type Env struct {
 	TracerProvider trace.TracerProvider // nil: calls to the server are not traced
 	Propagator     propagation.TextMapPropagator
 	Shared         *sharedcache.Shared // nil: no shared cache layer
+	// SharedReplay is the DPoP replay cache every replica shares (Redis);
+	// nil: each replica's own only.
+	SharedReplay dpop.ReplayCache
 }
 
 // Runtime is one tenant's built introspection side.
@@ -57,6 +61,7 @@ type Runtime struct {
 	client       *introspection.Client
 	store        *cache.Store
 	breaker      *introspection.CircuitBreaker
+	replay       *dpop.MemoryReplayCache
 	introspector introspection.Introspector
 }
 
@@ -82,6 +87,9 @@ type settings struct {
 //     circuit_breaker settings are unchanged, even if the cache settings
 //     changed (the server behind it is the same); otherwise a new, closed
 //     one.
+//   - DPoP replay cache: always kept, whatever changed: the jtis of the
+//     proofs accepted before a reload must stay refused after it (each
+//     entry carries the replay window it was recorded with).
 //
 // Errors come from building a new client (its options, files, TLS) and are
 // returned as they are, for the caller to place; prev is never modified, so
@@ -117,6 +125,11 @@ func Build(cfg *config.Tenant, prev *Runtime, env Env) (*Runtime, error) {
 	} else {
 		r.breaker = newBreaker(cfg, env)
 	}
+	if prev != nil {
+		r.replay = prev.replay
+	} else {
+		r.replay = dpop.NewMemoryReplayCache(dpop.MemoryOptions{})
+	}
 
 	// The chain, outermost first: a check's call goes down this list and
 	// stops at the first layer that answers.
@@ -151,6 +164,10 @@ func (r *Runtime) Introspector() introspection.Introspector { return r.introspec
 // Store is the tenant's local cache store, which revocations evict from
 // and whose size the entries gauge reports.
 func (r *Runtime) Store() *cache.Store { return r.store }
+
+// ReplayCache is the tenant's own DPoP replay cache (this replica's jtis),
+// shared by every Runtime built from this one.
+func (r *Runtime) ReplayCache() *dpop.MemoryReplayCache { return r.replay }
 
 // Breaker is the tenant's circuit breaker (a disabled one when its
 // circuit_breaker section says enabled: false), for the state gauge.

@@ -94,8 +94,7 @@ func (c *Cache) fetch(ctx context.Context, key, token string) (*introspection.Cl
 	if res.Claims == nil {
 		return nil, fmt.Errorf("%w: no claims in the answer", introspection.ErrIntrospection)
 	}
-	c.store.put(key, tokenid.Of(token), res.Claims, gen)
-	return res.Claims, nil
+	return c.store.put(key, tokenid.Of(token), res.Claims, gen), nil
 }
 
 // callDeadline is when the shared call started for ctx's caller gives up:

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +76,59 @@ func TestHitAllocatesOnlyTheKey(t *testing.T) {
 	c.Introspect(ctx, "tok")
 	if n := testing.AllocsPerRun(100, func() { c.Introspect(ctx, "tok") }); n > 1 {
 		t.Fatalf("a hit allocates %v times", n)
+	}
+}
+
+// Many tokens of one subject are all found, and leave the index as they
+// leave the store.
+func TestIndexManyTokensOfOneSubject(t *testing.T) {
+	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 100})
+	c := cached(st, answering(t, `{"active":true,"sub":"u1"}`), time.Second)
+	ctx := context.Background()
+	var keys []string
+	for i := range 50 {
+		tok := fmt.Sprintf("tok-%d", i)
+		if _, err := c.Introspect(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, st.KeysByTokenID(tokenid.Of(tok))...)
+	}
+	if got := st.KeysBySubject("u1"); len(got) != 50 || len(keys) != 50 {
+		t.Fatalf("by subject: %d keys, by token id: %d", len(got), len(keys))
+	}
+	if n := st.Delete(st.KeysBySubject("u1")[:25]...); n != 25 {
+		t.Fatalf("deleted %d", n)
+	}
+	if got := st.KeysBySubject("u1"); len(got) != 25 {
+		t.Fatalf("by subject after deleting 25: %d keys", len(got))
+	}
+	st.Delete(keys...)
+	if st.Len() != 0 || len(st.KeysBySubject("u1")) != 0 || st.idx.bySub.n != 0 || len(st.idx.bySub.more) != 0 {
+		t.Fatalf("after deleting all: len %d, subject index %d", st.Len(), st.idx.bySub.n)
+	}
+	for _, id := range []string{"", "u1", strings.ToUpper(tokenid.Of("tok-1")), tokenid.Of("tok-1") + "0"} {
+		if got := st.KeysByTokenID(id); len(got) != 0 {
+			t.Fatalf("KeysByTokenID(%q) = %d keys", id, len(got))
+		}
+	}
+}
+
+// Token ids of entries gone are pruned once there are enough of them.
+func TestIndexPrunesTokenIDs(t *testing.T) {
+	st := NewStore(Options{Tenant: "acme", MaxTTL: 100 * time.Millisecond, NegativeTTL: time.Minute, MaxEntries: 2 * pruneAfter})
+	c := cached(st, answering(t, `{"active":true,"sub":"u1"}`), time.Second)
+	ctx := context.Background()
+	for i := range pruneAfter + 10 {
+		if _, err := c.Introspect(ctx, fmt.Sprintf("tok-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.idx.byTok.n != pruneAfter+10 {
+		t.Fatalf("%d token ids indexed", st.idx.byTok.n)
+	}
+	time.Sleep(150 * time.Millisecond)
+	st.sweep()
+	if st.Len() != 0 || st.idx.byTok.n != 0 || st.idx.bySub.n != 0 {
+		t.Fatalf("after every entry expired: %d entries, %d token ids, %d subjects", st.Len(), st.idx.byTok.n, st.idx.bySub.n)
 	}
 }

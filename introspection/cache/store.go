@@ -5,11 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	gocache "github.com/patrickmn/go-cache"
 
 	"github.com/tokengate/tokengate/introspection"
 )
@@ -28,47 +25,74 @@ type Options struct {
 }
 
 // Store holds one tenant's cached claims. Positive and negative answers
-// live in two go-cache stores so that, when the bound is reached, the
+// live in two (sharded) go-cache stores so that, when the bound is reached, the
 // negative ones (cheap to recompute, and what a flood of random tokens
 // produces) are given up first and real users' tokens stay.
+//
+// Each entry is small (BenchmarkStoreMemoryPerEntry): the claims are
+// compacted (introspection.Claims.Compact) with values tokens share
+// interned per store, and the revocation index holds two map slots per
+// entry (index.go). Expired entries are swept by one goroutine for every
+// store of the process (sweeper.go), not one per store, a shard at a time
+// (shards.go), so that a sweep of a full store never stalls its lookups
+// for long.
 //
 // A Store is safe for concurrent use and may outlive the chains it is in:
 // a reload that keeps a tenant's introspection and cache settings puts the
 // same Store's Middleware in the new chain.
 type Store struct {
 	opts     Options
-	positive *gocache.Cache
-	negative *gocache.Cache
-	// lastSweep rate-limits full sweeps of expired entries (O(n) under a
-	// write lock) to one a second while the store is full.
+	positive shards
+	negative shards
+	// lastSweep rate-limits full sweeps of expired entries (O(n), each
+	// shard under its write lock) to one a second while the store is full.
 	lastSweep atomic.Int64
 	// idx finds positive entries by subject and token_id, for revocation.
-	// It is a separate object so that the go-cache janitors, which reach it
-	// through the eviction callback, never keep the Store itself alive.
-	idx *index
+	idx      *index
+	interner *introspection.Interner
+	swept    *sweptStore // the store's place in the shared sweeper
 }
 
-// NewStore returns an empty store.
+// NewStore returns an empty store, swept of expired entries by the shared
+// sweeper until Close.
 func NewStore(o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	// go-cache's janitor sweeps expired entries in the background; its
-	// goroutine ends when the store is garbage collected.
-	const sweep = 10 * time.Second
+	n := shardCount(o.MaxEntries)
+	idx := newIndex()
 	s := &Store{
-		opts:     o,
-		positive: gocache.New(gocache.NoExpiration, sweep),
-		negative: gocache.New(gocache.NoExpiration, sweep),
-		idx:      newIndex(),
+		opts: o,
+		positive: newShards(n, func(key string, v any) {
+			c, _ := v.(*introspection.Claims) // only put stores values
+			idx.evicted(key, c)
+		}),
+		negative: newShards(n, nil),
+		idx:      idx,
+		interner: introspection.NewInterner(),
 	}
-	idx := s.idx
-	s.positive.OnEvicted(func(key string, _ any) { idx.remove(key) })
+	idx.positive = s.positive
+	s.swept = sweeper.add(s)
 	return s
 }
 
+// Close takes the store out of the shared sweeper: expired entries are no
+// longer swept in the background (a lookup still never returns one, and a
+// full store still sweeps itself). Call it when no configuration uses the
+// store any more (a tenant removed, or its cache rebuilt, on reload; on
+// shutdown). The store keeps working for checks still holding it. Closing
+// twice is harmless; a store that is garbage collected leaves the sweeper
+// on its own.
+func (s *Store) Close() { sweeper.remove(s.swept) }
+
+// sweep deletes the expired entries.
+func (s *Store) sweep() {
+	s.negative.deleteExpired()
+	s.positive.deleteExpired()
+}
+
 // Len is the number of entries held, expired ones not yet swept included.
-func (s *Store) Len() int { return s.positive.ItemCount() + s.negative.ItemCount() }
+func (s *Store) Len() int { return s.positive.count() + s.negative.count() }
 
 // Options returns the settings the store was made with.
 func (s *Store) Options() Options { return s.opts }
@@ -124,12 +148,12 @@ func Fingerprint(o introspection.Options) string {
 // get returns cached claims. A hit never extends the entry's lifetime.
 func (s *Store) get(key string) (*introspection.Claims, introspection.CacheStatus, bool) {
 	// Only put stores values, always *introspection.Claims.
-	if v, ok := s.positive.Get(key); ok {
+	if v, ok := s.positive.get(key); ok {
 		if c, ok := v.(*introspection.Claims); ok {
 			return c, introspection.CacheHit, true
 		}
 	}
-	if v, ok := s.negative.Get(key); ok {
+	if v, ok := s.negative.get(key); ok {
 		if c, ok := v.(*introspection.Claims); ok {
 			return c, introspection.CacheNegativeHit, true
 		}
@@ -153,32 +177,38 @@ func Lifetime(c *introspection.Claims, maxTTL, negativeTTL time.Duration, now fu
 	return min(maxTTL, c.Expiry.Sub(now()))
 }
 
-// put stores claims for their Lifetime. tokenID is tokenid.Of of the
-// token, indexed with the subject for revocation. gen is Generation() as
-// read before the answer was asked for: an active answer is not stored when
-// a revocation happened since, as it may predate it.
-func (s *Store) put(key, tokenID string, c *introspection.Claims, gen uint64) {
+// put stores claims for their Lifetime, compacted, and returns what the
+// caller hands out: the stored claims (which every hit returns, so the
+// memos keyed by them see one *Claims per token), or c when nothing was
+// stored. tokenID is tokenid.Of of the token, indexed with the subject for
+// revocation. gen is Generation() as read before the answer was asked for:
+// an active answer is not stored when a revocation happened since, as it
+// may predate it.
+func (s *Store) put(key, tokenID string, c *introspection.Claims, gen uint64) *introspection.Claims {
 	ttl := Lifetime(c, s.opts.MaxTTL, s.opts.NegativeTTL, s.opts.Now)
 	if ttl <= 0 {
-		return
+		return c
 	}
 	if !c.Active {
 		if !s.makeRoom(false) {
-			return // full: the answer is not kept
+			return c // full: the answer is not kept
 		}
-		s.negative.Set(key, c, ttl)
-		return
+		cc := c.Compact(s.interner)
+		s.negative.set(key, cc, ttl)
+		return cc
 	}
 	if !s.makeRoom(true) {
-		return
+		return c
 	}
+	cc := c.Compact(s.interner)
 	s.idx.mu.Lock()
 	defer s.idx.mu.Unlock()
 	if s.idx.gen != gen {
-		return
+		return c
 	}
-	s.positive.Set(key, c, ttl)
-	s.idx.addLocked(key, tokenID, c.Subject)
+	s.idx.addLocked(key, tokenID, cc.Subject)
+	s.positive.set(key, cc, ttl)
+	return cc
 }
 
 // Generation counts the revocations (Delete calls) the store has seen.
@@ -198,97 +228,33 @@ func (s *Store) Delete(keys ...string) int {
 	s.idx.mu.Unlock()
 	n := 0
 	for _, k := range keys {
-		if _, ok := s.positive.Get(k); ok {
+		if _, ok := s.positive.get(k); ok {
 			n++
-		} else if _, ok := s.negative.Get(k); ok {
+		} else if _, ok := s.negative.get(k); ok {
 			n++
 		}
-		s.positive.Delete(k) // unindexes it (OnEvicted)
-		s.negative.Delete(k)
+		s.positive.delete(k) // unindexes it (OnEvicted)
+		s.negative.delete(k)
 	}
 	return n
 }
 
 // KeysBySubject returns the keys of the positive entries whose sub is sub.
-func (s *Store) KeysBySubject(sub string) []string { return s.idx.keys(s.idx.bySub, sub) }
+func (s *Store) KeysBySubject(sub string) []string {
+	if sub == "" {
+		return nil
+	}
+	return s.idx.keys(&s.idx.bySub, s.idx.subHash(sub), func(c *introspection.Claims) bool { return c.Subject == sub })
+}
 
 // KeysByTokenID returns the keys of the positive entries for tokens whose
 // tokenid.Of is tokenID.
-func (s *Store) KeysByTokenID(tokenID string) []string { return s.idx.keys(s.idx.byTokenID, tokenID) }
-
-// index maps subjects and token ids to the keys of positive entries. It is
-// touched on stores and evictions only, never on hits.
-type index struct {
-	mu        sync.Mutex
-	gen       uint64
-	entries   map[string][2]string // key -> {tokenID, sub}
-	bySub     map[string]map[string]struct{}
-	byTokenID map[string]map[string]struct{}
-}
-
-func newIndex() *index {
-	return &index{
-		entries:   map[string][2]string{},
-		bySub:     map[string]map[string]struct{}{},
-		byTokenID: map[string]map[string]struct{}{},
-	}
-}
-
-func (x *index) addLocked(key, tokenID, sub string) {
-	x.removeLocked(key) // an overwrite (go-cache reports no eviction then)
-	x.entries[key] = [2]string{tokenID, sub}
-	link(x.byTokenID, tokenID, key)
-	link(x.bySub, sub, key)
-}
-
-func (x *index) remove(key string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.removeLocked(key)
-}
-
-func (x *index) removeLocked(key string) {
-	e, ok := x.entries[key]
+func (s *Store) KeysByTokenID(tokenID string) []string {
+	id, ok := parseTokenID(tokenID)
 	if !ok {
-		return
-	}
-	delete(x.entries, key)
-	unlink(x.byTokenID, e[0], key)
-	unlink(x.bySub, e[1], key)
-}
-
-func (x *index) keys(m map[string]map[string]struct{}, name string) []string {
-	if name == "" {
 		return nil
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	out := make([]string, 0, len(m[name]))
-	for k := range m[name] {
-		out = append(out, k)
-	}
-	return out
-}
-
-func link(m map[string]map[string]struct{}, name, key string) {
-	if name == "" {
-		return
-	}
-	set := m[name]
-	if set == nil {
-		set = map[string]struct{}{}
-		m[name] = set
-	}
-	set[key] = struct{}{}
-}
-
-func unlink(m map[string]map[string]struct{}, name, key string) {
-	if set := m[name]; set != nil {
-		delete(set, key)
-		if len(set) == 0 {
-			delete(m, name)
-		}
-	}
+	return s.idx.keys(&s.idx.byTok, id, nil)
 }
 
 // makeRoom reports whether one more entry fits under MaxEntries, first
@@ -301,15 +267,14 @@ func (s *Store) makeRoom(positive bool) bool {
 	now := s.opts.Now().UnixNano()
 	last := s.lastSweep.Load()
 	if now-last >= int64(time.Second) && s.lastSweep.CompareAndSwap(last, now) {
-		s.negative.DeleteExpired()
-		s.positive.DeleteExpired()
+		s.sweep()
 		if s.Len() < s.opts.MaxEntries {
 			return true
 		}
 	}
 	if positive {
-		if s.negative.ItemCount() > 0 {
-			s.negative.Flush()
+		if s.negative.count() > 0 {
+			s.negative.flush()
 			return s.Len() < s.opts.MaxEntries
 		}
 	}

@@ -132,7 +132,7 @@ func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims
 	if ttl <= 0 {
 		return
 	}
-	body, err := json.Marshal(c.Raw)
+	body, err := json.Marshal(c.RawClaims()) // whole claims, compacted or not
 	if err != nil {
 		return
 	}

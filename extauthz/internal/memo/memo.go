@@ -20,6 +20,9 @@ import (
 // concurrent use; values are shared by every caller, so they must be
 // immutable.
 //
+// The slots are allocated on the first Store: a cache that is never
+// filled (an idle tenant's, among a thousand) costs a few words.
+//
 // Keys are compared with ==. Make them of pointers to the (immutable)
 // objects a value is computed from: while an entry holds those pointers the
 // objects cannot be collected and their addresses reused, so a stale entry
@@ -28,8 +31,10 @@ import (
 type Cache[K comparable, V any] struct {
 	seed  maphash.Seed
 	mask  uint64
-	slots []atomic.Pointer[entry[K, V]]
+	slots atomic.Pointer[slots[K, V]] // nil until the first Store
 }
+
+type slots[K comparable, V any] []atomic.Pointer[entry[K, V]]
 
 type entry[K comparable, V any] struct {
 	key K
@@ -42,22 +47,26 @@ func New[K comparable, V any](entries int) *Cache[K, V] {
 	for n < entries {
 		n <<= 1
 	}
-	return &Cache[K, V]{seed: maphash.MakeSeed(), mask: uint64(n - 1), slots: make([]atomic.Pointer[entry[K, V]], n)}
+	return &Cache[K, V]{seed: maphash.MakeSeed(), mask: uint64(n - 1)}
 }
 
 // Len is the number of slots: the most entries the cache holds.
-func (c *Cache[K, V]) Len() int { return len(c.slots) }
+func (c *Cache[K, V]) Len() int { return int(c.mask + 1) }
 
 // set is the first of k's two slots.
 func (c *Cache[K, V]) set(k K) uint64 { return maphash.Comparable(c.seed, k) & c.mask &^ 1 }
 
 // Load returns k's value, if the cache holds it.
 func (c *Cache[K, V]) Load(k K) (v V, ok bool) {
-	i := c.set(k)
-	if e := c.slots[i].Load(); e != nil && e.key == k {
+	p := c.slots.Load()
+	if p == nil {
+		return v, false
+	}
+	s, i := *p, c.set(k)
+	if e := s[i].Load(); e != nil && e.key == k {
 		return e.val, true
 	}
-	if e := c.slots[i+1].Load(); e != nil && e.key == k {
+	if e := s[i+1].Load(); e != nil && e.key == k {
 		return e.val, true
 	}
 	return v, false
@@ -67,13 +76,22 @@ func (c *Cache[K, V]) Load(k K) (v V, ok bool) {
 // else in place of one of the two entries there. Concurrent Stores may
 // overwrite each other: a key lost so is computed again on a later miss.
 func (c *Cache[K, V]) Store(k K, v V) {
-	i := c.set(k)
+	p := c.slots.Load()
+	if p == nil {
+		fresh := make(slots[K, V], c.mask+1)
+		if !c.slots.CompareAndSwap(nil, &fresh) {
+			p = c.slots.Load() // another Store made them
+		} else {
+			p = &fresh
+		}
+	}
+	s, i := *p, c.set(k)
 	e := &entry[K, V]{key: k, val: v}
 	for j := i; j <= i+1; j++ {
-		if old := c.slots[j].Load(); old == nil || old.key == k {
-			c.slots[j].Store(e)
+		if old := s[j].Load(); old == nil || old.key == k {
+			s[j].Store(e)
 			return
 		}
 	}
-	c.slots[i+(rand.Uint64()&1)].Store(e)
+	s[i+(rand.Uint64()&1)].Store(e)
 }

@@ -87,3 +87,20 @@ func BenchmarkLoadParallel(b *testing.B) {
 		}
 	})
 }
+
+// A cache never stored to holds no slots: an idle tenant's costs a few
+// words, whatever its bound.
+func TestSlotsAllocatedOnFirstStore(t *testing.T) {
+	c := New[*int, int](1 << 16)
+	if n := testing.AllocsPerRun(10, func() { c.Load(new(int)) }); n > 1 { // the key itself
+		t.Fatalf("a Load on an empty cache allocates %v times", n)
+	}
+	if c.slots.Load() != nil {
+		t.Fatal("slots allocated before the first Store")
+	}
+	k := new(int)
+	c.Store(k, 1)
+	if v, ok := c.Load(k); !ok || v != 1 || len(*c.slots.Load()) != c.Len() {
+		t.Fatalf("after Store: %v %v", v, ok)
+	}
+}
