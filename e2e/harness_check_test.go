@@ -2,17 +2,17 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/tokengate/tokengate/extauthz/grpcauthz/grpcauthztest"
 )
 
 // req is a checked request, as Envoy describes it in a CheckRequest.
@@ -22,6 +22,7 @@ type req struct {
 	headers            map[string]string // more request headers (lowercase names)
 	ext                map[string]string // context_extensions
 	md                 []string          // gRPC metadata of the Check call (key, value, ...)
+	cert               string            // attributes.source.certificate (URL-encoded PEM); "": none
 }
 
 func (r req) proto() *authv3.CheckRequest {
@@ -34,19 +35,15 @@ func (r req) proto() *authv3.CheckRequest {
 	if r.path == "" {
 		r.path = "/orders/1"
 	}
-	headers := map[string]string{":authority": r.host, ":method": r.method, ":path": r.path}
+	headers := map[string]string{}
 	if r.auth != "" {
 		headers["authorization"] = r.auth
 	}
-	for k, v := range r.headers {
-		headers[k] = v
-	}
-	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: r.method, Host: r.host, Path: r.path, Headers: headers, Scheme: "https", Protocol: "HTTP/1.1",
-		}},
-		ContextExtensions: r.ext,
-	}}
+	maps.Copy(headers, r.headers)
+	return grpcauthztest.Request{
+		Method: r.method, Host: r.host, Path: r.path, Scheme: "https", Protocol: "HTTP/1.1",
+		Headers: headers, Extensions: r.ext, Certificate: r.cert,
+	}.Proto()
 }
 
 // answer is a CheckResponse in HTTP terms.
@@ -87,49 +84,8 @@ func (p *proc) checkRaw(conn *grpc.ClientConn, r req) (*authv3.CheckResponse, er
 
 func parseAnswer(t *testing.T, resp *authv3.CheckResponse) answer {
 	t.Helper()
-	a := answer{resp: resp, set: map[string]string{}, meta: map[string]string{}}
-	for k, v := range resp.GetDynamicMetadata().GetFields() {
-		a.meta[k] = v.GetStringValue()
-	}
-	if resp.GetStatus().GetCode() == int32(codes.OK) {
-		ok := resp.GetOkResponse()
-		if ok == nil || resp.GetDeniedResponse() != nil {
-			t.Fatalf("status OK without ok_response (or with a denied_response): %v", resp)
-		}
-		a.allow, a.status = true, 200
-		for _, h := range ok.GetHeaders() {
-			if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
-				t.Errorf("allow header %s: append_action %v, want OVERWRITE_IF_EXISTS_OR_ADD", h.GetHeader().GetKey(), h.GetAppendAction())
-			}
-			a.set[strings.ToLower(h.GetHeader().GetKey())] = h.GetHeader().GetValue()
-		}
-		a.remove = ok.GetHeadersToRemove()
-		return a
-	}
-	d := resp.GetDeniedResponse()
-	if d == nil {
-		t.Fatalf("non-OK status %d without denied_response", resp.GetStatus().GetCode())
-	}
-	a.status = int(d.GetStatus().GetCode())
-	contentType := ""
-	for _, h := range d.GetHeaders() {
-		switch strings.ToLower(h.GetHeader().GetKey()) {
-		case "www-authenticate":
-			a.challenge = h.GetHeader().GetValue()
-		case "content-type":
-			contentType = h.GetHeader().GetValue()
-		}
-	}
-	if contentType != "application/json" {
-		t.Errorf("deny %d: content-type %q, want application/json", a.status, contentType)
-	}
-	if err := json.Unmarshal([]byte(d.GetBody()), &a.body); err != nil {
-		t.Fatalf("deny %d: body %q is not a JSON object of strings: %v", a.status, d.GetBody(), err)
-	}
-	if a.body["error"] == "" || a.body["error_description"] == "" {
-		t.Errorf("deny %d: body %q lacks error or error_description", a.status, d.GetBody())
-	}
-	return a
+	a := grpcauthztest.ParseAnswer(t, resp)
+	return answer{allow: a.Allow, status: a.Status, challenge: a.Challenge, body: a.Body, set: a.Set, remove: a.Remove, meta: a.Meta, resp: resp}
 }
 
 func bearer(token string) string { return "Bearer " + token }

@@ -30,6 +30,34 @@ func newAS(t *testing.T) *introspectiontest.Server {
 	return as
 }
 
+// serveAcme starts a new fake authorization server (newAS) and a tokengate
+// serving c in front of it (c.as is its URL) with acmeEnv and the extra
+// serve flags args.
+func serveAcme(t *testing.T, c cfg, args ...string) (*introspectiontest.Server, *proc) {
+	t.Helper()
+	as := newAS(t)
+	c.as = as.URL
+	return as, startServe(t, c.write(t), serveOpts{env: acmeEnv, args: args})
+}
+
+// acmeConfigFile starts a new fake authorization server (newAS) and writes
+// the standard configuration in front of it to dir/tokengate.yaml (path),
+// dir a new directory.
+func acmeConfigFile(t *testing.T) (as *introspectiontest.Server, dir, path string) {
+	t.Helper()
+	as, dir = newAS(t), t.TempDir()
+	return as, dir, writeFile(t, dir, "tokengate.yaml", cfg{as: as.URL}.String())
+}
+
+// wantIntrospected fails t unless as was asked about token n times; why
+// says why that many.
+func wantIntrospected(t *testing.T, as *introspectiontest.Server, token string, n int, why string) {
+	t.Helper()
+	if got := as.Calls(token); got != n {
+		t.Errorf("%s introspected %d times, want %d (%s)", token, got, n, why)
+	}
+}
+
 // cfg renders the suite's standard configuration.
 type cfg struct {
 	as        string // the fake authorization server's URL
@@ -45,6 +73,8 @@ type cfg struct {
 	extra      string // top-level YAML appended (redis:, admin:)
 	// maxConcurrent is acme's max_concurrent_introspections (0: the default).
 	maxConcurrent int
+	// sender is acme's sender_constraint, a YAML flow map ("": none).
+	sender string
 }
 
 func (c cfg) String() string {
@@ -116,6 +146,10 @@ routes:
 	if c.maxConcurrent > 0 {
 		out = strings.Replace(out, "    audiences: [\"api://orders\"]\n",
 			fmt.Sprintf("    audiences: [\"api://orders\"]\n    max_concurrent_introspections: %d\n", c.maxConcurrent), 1)
+	}
+	if c.sender != "" {
+		out = strings.Replace(out, "    audiences: [\"api://orders\"]\n",
+			fmt.Sprintf("    audiences: [\"api://orders\"]\n    sender_constraint: %s\n", c.sender), 1)
 	}
 	return out + c.extra
 }

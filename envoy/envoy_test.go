@@ -20,6 +20,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
@@ -41,6 +42,7 @@ import (
 //	envoy.extensions.filters.http.ext_authz.v3.ExtAuthz, ExtAuthzPerRoute             extauthzv3
 //	envoy.extensions.filters.http.router.v3.Router                                    routerv3
 //	envoy.extensions.upstreams.http.v3.HttpProtocolOptions                            upstreamhttpv3
+//	envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext                    tlsv3
 //
 // A bootstrap using another extension fails with "unknown type URL ...":
 // add a blank import of that extension's go-control-plane package here.
@@ -247,6 +249,10 @@ type bootstrapChecker struct {
 	tg       *config.Config
 	clusters map[string]*clusterv3.Cluster
 	problems errs
+	// Listeners whose filter chains ask clients for a certificate, and
+	// whether a gRPC ext_authz filter sends the peer certificate.
+	clientCertListeners []string
+	sendsPeerCert       bool
 }
 
 func (c *bootstrapChecker) check(bs *bootstrapv3.Bootstrap) {
@@ -260,6 +266,9 @@ func (c *bootstrapChecker) check(bs *bootstrapv3.Bootstrap) {
 			chains = append(chains, l.GetDefaultFilterChain())
 		}
 		for ci, fc := range chains {
+			if requestsClientCert(fc.GetTransportSocket()) {
+				c.clientCertListeners = append(c.clientCertListeners, l.GetName())
+			}
 			for fi, f := range fc.GetFilters() {
 				msg, err := f.GetTypedConfig().UnmarshalNew()
 				if err != nil {
@@ -274,6 +283,51 @@ func (c *bootstrapChecker) check(bs *bootstrapv3.Bootstrap) {
 	}
 	if hcms == 0 {
 		c.problems.add("no static listener with an HTTP connection manager: nothing is protected")
+	}
+	if c.sendsPeerCert && len(c.clientCertListeners) == 0 {
+		c.problems.add("include_peer_certificate is on, but no listener terminates TLS asking for client certificates (DownstreamTlsContext with require_client_certificate or a validation_context): certificate-bound tokens (RFC 8705) could never be used")
+	}
+}
+
+// requestsClientCert reports whether ts is a downstream TLS transport socket
+// that asks clients for a certificate.
+func requestsClientCert(ts *corev3.TransportSocket) bool {
+	var ctx tlsv3.DownstreamTlsContext
+	if ts.GetTypedConfig() == nil || ts.GetTypedConfig().UnmarshalTo(&ctx) != nil {
+		return false
+	}
+	return ctx.GetRequireClientCertificate().GetValue() || ctx.GetCommonTlsContext().GetValidationContext() != nil
+}
+
+// senderHeaders are the request headers of sender-constrained tokens that
+// tokengate must receive: the token (with the DPoP scheme) and the proof.
+var senderHeaders = []string{"authorization", "dpop"}
+
+// checkHeadersSent requires Envoy to send each of senderHeaders in the
+// check: in gRPC mode every header unless allowed_headers restricts them;
+// in HTTP mode Authorization always, others only when allowed; in both,
+// never a header disallowed_headers matches.
+func (c *bootstrapChecker) checkHeadersSent(where string, ea *extauthzv3.ExtAuthz) {
+	allowed, listName := ea.GetAllowedHeaders(), "allowed_headers"
+	if allowed == nil && ea.GetHttpService() != nil {
+		allowed, listName = ea.GetHttpService().GetAuthorizationRequest().GetAllowedHeaders(), "http_service.authorization_request.allowed_headers"
+	}
+	for _, h := range senderHeaders {
+		if ok, err := listMatches(ea.GetDisallowedHeaders(), h); err != nil || ok {
+			c.problems.add("%s: disallowed_headers matches %q (%v): tokengate would never see it", where, h, err)
+			continue
+		}
+		switch ok, err := listMatches(allowed, h); {
+		case err != nil:
+			c.problems.add("%s: %s: %v", where, listName, err)
+		case ok:
+		case allowed == nil && ea.GetHttpService() == nil:
+			// gRPC without allowed_headers: every header is sent.
+		case h == "authorization" && ea.GetHttpService() != nil:
+			// Envoy always sends Authorization to an HTTP service.
+		default:
+			c.problems.add("%s: %s does not match %q: tokengate could not check DPoP-bound tokens (RFC 9449)", where, listName, h)
+		}
 	}
 }
 
@@ -406,6 +460,7 @@ func (c *bootstrapChecker) checkExtAuthz(where string, ea *extauthzv3.ExtAuthz) 
 	if code := ea.GetStatusOnError().GetCode(); code != typev3.StatusCode_ServiceUnavailable {
 		c.problems.add("%s: status_on_error must be ServiceUnavailable (503), as tokengate answers for introspection errors; got %v", where, code)
 	}
+	c.checkHeadersSent(where, ea)
 	switch svc := ea.GetServices().(type) {
 	case *extauthzv3.ExtAuthz_GrpcService:
 		g := svc.GrpcService
@@ -415,6 +470,11 @@ func (c *bootstrapChecker) checkExtAuthz(where string, ea *extauthzv3.ExtAuthz) 
 			return
 		}
 		c.checkTimeout(where+" grpc_service.timeout", g.GetTimeout())
+		if ea.GetIncludePeerCertificate() {
+			c.sendsPeerCert = true
+		} else {
+			c.problems.add("%s: include_peer_certificate must be true: without it tokengate never gets the client certificate, and certificate-bound tokens (RFC 8705, cnf x5t#S256) are always refused", where)
+		}
 		cl := c.clusters[eg.GetClusterName()]
 		if cl == nil {
 			c.problems.add("%s: grpc_service cluster %q is not defined", where, eg.GetClusterName())
@@ -761,6 +821,11 @@ func TestEnvoyBootstrapChecksCatchMistakes(t *testing.T) {
 		{"tokengate on loopback only", grpcFile, nil, nil,
 			func(c *config.Config) { c.GRPC.Address = "127.0.0.1:9191" }, "is loopback only"},
 		{"http: no readiness health check", httpFile, []mutation{{"path: /readyz", "path: /healthz"}}, nil, nil, "http_health_check on /readyz"},
+		{"no peer certificate", grpcFile, []mutation{{"include_peer_certificate: true", "include_peer_certificate: false"}}, nil, nil, "include_peer_certificate must be true"},
+		{"no listener asks for client certificates", grpcFile, []mutation{{"require_client_certificate: true", "require_client_certificate: false"}}, nil, nil, "no listener terminates TLS asking for client certificates"},
+		{"grpc: allowed_headers without dpop", grpcFile, []mutation{{"include_peer_certificate: true", "include_peer_certificate: true\n                      allowed_headers: {patterns: [{exact: authorization}]}"}}, nil, nil, `allowed_headers does not match "dpop"`},
+		{"grpc: dpop disallowed", grpcFile, []mutation{{"include_peer_certificate: true", "include_peer_certificate: true\n                      disallowed_headers: {patterns: [{prefix: dp}]}"}}, nil, nil, `disallowed_headers matches "dpop"`},
+		{"http: dpop not sent", httpFile, []mutation{{"\n                              - exact: dpop", ""}}, nil, nil, `authorization_request.allowed_headers does not match "dpop"`},
 		{"http: wrong tokengate port", httpFile, []mutation{{"port_value: 8181", "port_value: 8080"}}, nil, nil, "listens on port 8181"},
 	}
 	for _, tc := range cases {

@@ -528,8 +528,10 @@ func checkIstio(mesh, policies, tgText string, k8s *k8sManifest) []error {
 			p.add("%s: includeHeadersInCheck is deprecated: use includeRequestHeadersInCheck", where)
 		}
 		check := stringList(http["includeRequestHeadersInCheck"])
-		if !istioMatches(check, "authorization") {
-			p.add("%s: includeRequestHeadersInCheck must include authorization", where)
+		for _, h := range senderHeaders {
+			if !istioMatches(check, h) {
+				p.add("%s: includeRequestHeadersInCheck must include %s", where, h)
+			}
 		}
 		for _, h := range forwardedFamily(tg) {
 			if istioMatches(check, h) {
@@ -614,6 +616,9 @@ func TestIstioChecksCatchMistakes(t *testing.T) {
 		{"http path prefix", []edit{{istioMeshFile, "pathPrefix: /authz", "pathPrefix: /check"}}, "pathPrefix must be /authz"},
 		{"claim header not upstream", []edit{{istioMeshFile, "            - x-auth-scope\n", ""}}, `claim header "x-auth-scope"`},
 		{"no authorization in check", []edit{{istioMeshFile, "            - authorization\n", ""}}, "must include authorization"},
+		{"no dpop in check", []edit{{istioMeshFile, "            - dpop\n", ""}}, "must include dpop"},
+		// Istio's gRPC provider has no such field: Istio would reject the mesh config.
+		{"includePeerCertificate on the gRPC provider", []edit{{istioMeshFile, "          failOpen: false\n          statusOnError: \"503\"\n      - name: tokengate-http", "          failOpen: false\n          statusOnError: \"503\"\n          includePeerCertificate: true\n      - name: tokengate-http"}}, `unknown field "includePeerCertificate"`},
 		{"forwarded headers passed", []edit{{istioTokengate, "forwarded_headers: none", "forwarded_headers: x-forwarded"}, {istioMeshFile, "            - x-b3-*\n", "            - x-b3-*\n            - x-forwarded-*\n"}}, `passes client-sent "x-forwarded-method"`},
 		{"catch-all route", []edit{{istioTokengate, "    path_prefix: \"/inventory\"\n", ""}, {istioTokengate, `    hosts: ["inventory.shop.svc.cluster.local", "inventory.shop.svc", "inventory.shop", "inventory"]` + "\n", ""}}, `route "inventory-read" matches every host`},
 		{"invalid tokengate config", []edit{{istioTokengate, "auth_method: client_secret_basic", "auth_method: basic"}}, "does not pass tokengate's config validation"},

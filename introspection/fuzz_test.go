@@ -18,6 +18,8 @@ func FuzzParseClaims(f *testing.F) {
 		`{"active":true,"scope":"  a   b  "}`, `{"active":true,"scope":" "}`, `{"active":true,"scope":"\u00a0"}`,
 		`{"active":true,"scp":["a b",""," ","c\u00a0d"]}`, `{"active":true,"scope":null,"scp":["x"]}`,
 		`{"active":true,"iss":"","token_type":""}`, `{"active":true,"iss":null,"token_type":null,"sub":null}`,
+		`{"active":true,"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}`, `{"active":true,"cnf":{"x5t#S256":"x","jkt":1}}`,
+		`{"active":true,"cnf":"jkt"}`, `{"active":true,"cnf":{"jwk":{}}}`, `{"active":true,"cnf":{}}`, `{"active":true,"cnf":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -65,6 +67,11 @@ func FuzzParseClaims(f *testing.F) {
 			if strings.Join(want, "\x00") != strings.Join(c.Scopes, "\x00") || len(want) != len(c.Scopes) {
 				t.Fatalf("scope %q gave %q, want %q", scope, c.Scopes, want)
 			}
+		}
+		// cnf never makes the answer an error; what it binds is typed, or
+		// unverifiable and nothing else.
+		if cnf := c.Cnf(); cnf.Unverifiable && (cnf.JKT != "" || cnf.X5T != "") || !present("cnf") && cnf != (introspection.Cnf{}) {
+			t.Fatalf("Cnf() = %+v for %q", cnf, body)
 		}
 		// A present value (an empty string included) is present; null is absent.
 		for _, k := range []string{"iss", "token_type", "sub", "scope", "aud"} {

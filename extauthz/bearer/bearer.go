@@ -1,7 +1,8 @@
-// Package bearer extracts an RFC 6750 bearer token from an Authorization
-// header value, with the strict syntax tokengate's contract gives: anything
-// that is not exactly one well-formed b64token is refused before it can reach
-// an authorization server.
+// Package bearer extracts the access token from an Authorization header
+// value, sent with the RFC 6750 Bearer scheme or the RFC 9449 DPoP scheme,
+// with the strict syntax tokengate's contract gives: anything that is not
+// exactly one well-formed b64token is refused before it can reach an
+// authorization server. Everything here is pure and safe for concurrent use.
 package bearer
 
 import (
@@ -17,38 +18,88 @@ const MaxTokenLength = 8192
 type Result int
 
 const (
-	// Missing: no header, an empty one, or a scheme other than Bearer.
+	// Missing: no header, an empty one, or a scheme other than Bearer and
+	// DPoP.
 	Missing Result = iota
-	// Malformed: the Bearer scheme with no token, a token that is not a
-	// b64token, or one longer than MaxTokenLength.
+	// Malformed: the Bearer or DPoP scheme with no token, a token that is
+	// not a b64token, or one longer than MaxTokenLength.
 	Malformed
 	// OK: exactly one well-formed token.
 	OK
 )
 
-// Parse reads an Authorization header value. The token is returned only with OK.
-func Parse(header string) (string, Result) {
-	v := strings.Trim(header, " \t")
-	const scheme = "bearer"
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", Missing
+// Scheme is the authentication scheme a token came with.
+type Scheme uint8
+
+const (
+	// SchemeNone: no scheme tokengate reads (with Missing).
+	SchemeNone Scheme = iota
+	// SchemeBearer: "Bearer" (RFC 6750), any case.
+	SchemeBearer
+	// SchemeDPoP: "DPoP" (RFC 9449 §7.1), any case: the token must come
+	// with a DPoP proof and be bound to its key.
+	SchemeDPoP
+)
+
+// String is the scheme's name as RFC 6750 and RFC 9449 spell it.
+func (s Scheme) String() string {
+	switch s {
+	case SchemeBearer:
+		return "Bearer"
+	case SchemeDPoP:
+		return "DPoP"
 	}
-	rest := v[len(scheme):]
+	return "none"
+}
+
+// Parse reads an Authorization header value: the token and the scheme it
+// came with. The token is returned only with OK; the scheme with OK and
+// Malformed (SchemeNone with Missing).
+func Parse(header string) (string, Scheme, Result) {
+	v := strings.Trim(header, " \t")
+	var scheme Scheme
+	var rest string
+	switch {
+	case hasPrefixFold(v, "bearer"):
+		scheme, rest = SchemeBearer, v[len("bearer"):]
+	case hasPrefixFold(v, "dpop"):
+		scheme, rest = SchemeDPoP, v[len("dpop"):]
+	default:
+		return "", SchemeNone, Missing
+	}
 	switch {
 	case rest == "":
-		return "", Malformed // "Bearer" alone
+		return "", scheme, Malformed // "Bearer" alone
 	case rest[0] == ' ':
 		// the separator: one or more spaces
 	case rest[0] == '\t' || rest[0] == ',':
-		return "", Malformed // Bearer scheme, broken separator
+		return "", scheme, Malformed // the scheme, then a broken separator
 	default:
-		return "", Missing // another scheme, such as "Bearerabc"
+		return "", SchemeNone, Missing // another scheme, such as "Bearerabc"
 	}
 	token := strings.TrimLeft(rest, " ")
 	if token == "" || len(token) > MaxTokenLength || !isB64Token(token) {
-		return "", Malformed
+		return "", scheme, Malformed
 	}
-	return token, OK
+	return token, scheme, OK
+}
+
+// hasPrefixFold reports whether s starts with the lowercase ASCII word
+// prefix, in any case (ASCII only: no Unicode folding).
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isB64Token reports whether s matches [A-Za-z0-9\-._~+/]+=* (RFC 6750 §2.1).

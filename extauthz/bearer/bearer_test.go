@@ -49,10 +49,31 @@ func TestParse(t *testing.T) {
 		{"Bearer " + long + "a", "", Malformed},
 		{"Bearer,abc", "", Malformed},
 	}
+	// The DPoP scheme (RFC 9449 §7.1) follows the same rules: every row
+	// again with "DPoP" for the first "Bearer" (in any case), and what
+	// only looks like it.
 	for _, tt := range tests {
-		token, result := Parse(tt.header)
-		if token != tt.token || result != tt.result {
-			t.Errorf("Parse(%q) = %q, %v; want %q, %v", trunc(tt.header), trunc(token), result, trunc(tt.token), tt.result)
+		if i := strings.Index(strings.ToLower(tt.header), "bearer"); i >= 0 {
+			tt.header = tt.header[:i] + "DpoP" + tt.header[i+len("bearer"):]
+			tests = append(tests, tt)
+		}
+	}
+	tests = append(tests, []struct {
+		header string
+		token  string
+		result Result
+	}{{"DPo abc", "", Missing}, {"DPoP-Nonce abc", "", Missing}, {"D\u0131PoP abc", "", Missing}}...)
+	for _, tt := range tests {
+		token, scheme, result := Parse(tt.header)
+		want := SchemeBearer
+		switch {
+		case tt.result == Missing:
+			want = SchemeNone
+		case strings.Contains(tt.header, "DpoP"):
+			want = SchemeDPoP
+		}
+		if token != tt.token || result != tt.result || scheme != want {
+			t.Errorf("Parse(%q) = %q, %v, %v; want %q, %v, %v", trunc(tt.header), trunc(token), scheme, result, trunc(tt.token), want, tt.result)
 		}
 	}
 }
@@ -62,6 +83,12 @@ func trunc(s string) string {
 		return s[:40] + "..."
 	}
 	return s
+}
+
+func TestSchemeNames(t *testing.T) {
+	if SchemeDPoP.String() != "DPoP" || SchemeBearer.String() != "Bearer" || SchemeNone.String() != "none" {
+		t.Error("scheme names")
+	}
 }
 
 func TestID(t *testing.T) {

@@ -41,6 +41,20 @@ type Request struct {
 	// once (gRPC: keys differing only in case, or several header_map
 	// entries): the token is malformed (400), whatever the copies hold.
 	DuplicateAuthorization bool
+	// DPoP holds the value of every DPoP header (RFC 9449), one element
+	// per header the front end received (gRPC: keys differing only in case
+	// are several headers); nil: none. More than one is refused.
+	DPoP []string
+	// Scheme is the checked request's scheme for a DPoP proof's htu
+	// ("http" or "https"; "": https), unless the tenant has an origin.
+	Scheme string
+	// Certificate is the client certificate as Envoy forwards it (gRPC:
+	// attributes.source.certificate, a URL-encoded PEM); "": none.
+	Certificate string
+	// Headers, set by the HTTP front end, are the request's headers (keys
+	// canonical, read only): the client certificate then comes from the
+	// tenant's certificate_header instead of Certificate.
+	Headers map[string][]string
 }
 
 // Outcome is the result of one check, ready for a front end to render.
@@ -201,16 +215,22 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		out.Decision = decision.DenyNoRoute()
 		return out
 	}
-	token, syntax := bearer.Parse(req.Authorization)
+	token, scheme, syntax := bearer.Parse(req.Authorization)
 	if req.DuplicateAuthorization {
 		token, syntax = "", bearer.Malformed
 	}
 	switch syntax {
 	case bearer.Missing:
-		out.Decision = decision.DenyMissingToken(tenant.Name)
+		out.Decision = decision.DenyMissingToken(&route.Policy)
 		return out
 	case bearer.Malformed:
 		out.Decision = decision.DenyMalformedToken(tenant.Name)
+		return out
+	}
+	// The proof's form comes before introspection: a malformed one never
+	// lets the token reach the authorization server.
+	b, ok := c.verifyProof(tenant, &route.Policy, req, token, scheme, &out)
+	if !ok {
 		return out
 	}
 	start := time.Now()
@@ -229,7 +249,7 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		c.log.LogAttrs(ctx, slog.LevelWarn, "introspection failed", attrs...)
 		return out
 	}
-	out.Decision = decision.Decide(&route.Policy, res.Claims, c.now())
+	out.Decision = c.decideBound(ctx, tenant, route, req, res.Claims, token, b, &out)
 	// token_id is for logs only: skip the hashing on allows nobody logs.
 	if !out.Decision.Allow || c.log.Enabled(ctx, slog.LevelDebug) {
 		out.TokenID = bearer.ID(token)
@@ -251,7 +271,7 @@ func presentedTokenID(req *Request) string {
 	if req.DuplicateAuthorization {
 		return ""
 	}
-	if token, syntax := bearer.Parse(req.Authorization); syntax == bearer.OK {
+	if token, _, syntax := bearer.Parse(req.Authorization); syntax == bearer.OK {
 		return bearer.ID(token)
 	}
 	return ""

@@ -1,23 +1,34 @@
 // Package check runs one authorization check: it takes a protocol-neutral
 // Request (built by the gRPC or HTTP front end), finds the route and tenant,
-// extracts the bearer token, gets the token's claims, applies the decision
-// and returns an Outcome the front end renders. All of its configuration
+// extracts the token (Bearer or DPoP scheme), checks a DPoP proof's form,
+// gets the token's claims, applies the decision with the sender binding
+// (sender.go) and returns an Outcome the front end renders. All of its configuration
 // lives in an immutable Snapshot that is swapped atomically on reload.
 package check
 
 import (
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
+	"github.com/tokengate/tokengate/extauthz/dpop"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/introspection"
 )
 
 // Tenant is one authorization server and what tokengate does with its
-// answers. It is read-only once built.
+// answers. It is read-only once NewSnapshot has taken it.
 type Tenant struct {
 	Name         string
 	Introspector introspection.Introspector
 	Headers      *claimheaders.Injector
+	// DPoP checks the tenant's DPoP proofs (its sender_constraint and
+	// leeway); nil: NewSnapshot sets the defaults.
+	DPoP *dpop.Verifier
+	// Replay records the jtis of the proofs checks relied on.
+	Replay Replay
+	// CertificateHeader is the canonical name (as net/http keys request
+	// headers) of the header holding the client certificate in HTTP mode;
+	// "": none.
+	CertificateHeader string
 }
 
 // Route is one configured route. Tenant is nil only for a public route
@@ -40,7 +51,10 @@ type Snapshot struct {
 	publicRemove []string
 }
 
-// NewSnapshot takes ownership of routes (first match wins, in order).
+// NewSnapshot takes ownership of routes (first match wins, in order) and of
+// their tenants: a tenant without a DPoP verifier gets the default one, and
+// one without a local replay cache a new one (it lasts as long as the
+// tenant: a caller that reloads passes the old one on).
 func NewSnapshot(routes []Route) *Snapshot {
 	rules := make([]routing.Rule, len(routes))
 	seen := map[*Tenant]bool{}
@@ -52,6 +66,12 @@ func NewSnapshot(routes []Route) *Snapshot {
 			continue
 		}
 		seen[r.Tenant] = true
+		if r.Tenant.DPoP == nil {
+			r.Tenant.DPoP = defaultVerifier
+		}
+		if r.Tenant.Replay.Local == nil {
+			r.Tenant.Replay.Local = dpop.NewMemoryReplayCache(dpop.MemoryOptions{})
+		}
 		for _, h := range r.Tenant.Headers.Names() {
 			if !names[h] {
 				names[h] = true

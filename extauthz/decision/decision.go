@@ -1,7 +1,8 @@
 // Package decision holds tokengate's authorization decision: a pure function
-// of a route's policy, a token's claims and the time, plus the deny answers for
-// the checks that happen before a token is introspected. Nothing here does I/O,
-// so every rule is table-tested.
+// of a route's policy, a token's claims, the time and what the request
+// presented to prove possession of a sender-constrained token (Binding),
+// plus the deny answers for the checks that happen before a token is
+// introspected. Nothing here does I/O, so every rule is table-tested.
 package decision
 
 import (
@@ -32,12 +33,27 @@ const (
 	Audience           Reason = "audience"
 	InsufficientScope  Reason = "insufficient_scope"
 	IntrospectionError Reason = "introspection_error"
+	// InvalidDPoPProof: a DPoP proof that is missing, duplicated, fails a
+	// check of RFC 9449 §4.3, or was replayed.
+	InvalidDPoPProof Reason = "invalid_dpop_proof"
+	// InvalidToken: a sender-constrained token presented the wrong way (a
+	// DPoP-bound token with the Bearer scheme, a proof for another key, the
+	// DPoP scheme for a token that is not DPoP-bound, a cnf tokengate cannot
+	// verify).
+	InvalidToken Reason = "invalid_token"
+	// CertificateMismatch: a certificate-bound token without its client
+	// certificate.
+	CertificateMismatch Reason = "certificate_mismatch"
+	// UnboundToken: a bearer token where the tenant requires a
+	// sender-constrained one (sender_constraint.required).
+	UnboundToken Reason = "unbound_token"
 )
 
 // Reasons lists every reason word, in the order of the checks.
 var Reasons = []Reason{
 	Allowed, Public, MalformedRequest, NoRoute, MissingToken, MalformedToken,
-	Inactive, Expired, NotYetValid, Issuer, TokenType, Audience,
+	InvalidDPoPProof, Inactive, Expired, NotYetValid, Issuer, TokenType,
+	InvalidToken, CertificateMismatch, UnboundToken, Audience,
 	InsufficientScope, IntrospectionError,
 }
 
@@ -52,6 +68,11 @@ type Policy struct {
 	Audiences  []string // empty: not checked
 	Scopes     []string // all required
 	AnyScopes  []string // at least one required when not empty
+	// Required is the tenant's sender_constraint.required.
+	Required Constraint
+	// DPoPAlgs is the tenant's dpop_algorithms space-separated, the algs
+	// attribute of its DPoP challenges; "": the default algorithms.
+	DPoPAlgs string
 }
 
 // Decision is the answer for one request. The zero value is not an allow:
@@ -63,7 +84,7 @@ type Decision struct {
 	Status int
 	// Realm is the tenant name used in the challenge; empty means no
 	// WWW-Authenticate header (rows of the table without a tenant or without
-	// a Bearer challenge).
+	// a challenge).
 	Realm string
 	// Error and Description fill the JSON body and, where the contract asks,
 	// the challenge.
@@ -71,12 +92,19 @@ type Decision struct {
 	Description string
 	// Scope is the challenge's scope attribute for insufficient_scope.
 	Scope string
+	// DPoPAlgs, when set, makes the challenge a DPoP one (RFC 9449 §7.1)
+	// with this algs attribute (the tenant's dpop_algorithms).
+	DPoPAlgs string
+	// ReplayCheck says the decision relied on the request's DPoP proof
+	// being fresh: the caller must record the proof's jti and, when it
+	// was seen before, decide again with Binding.Replayed set.
+	ReplayCheck bool
 }
 
 // Decide applies the contract's checks after introspection, in its order:
-// active → exp/nbf → iss → token_type → audience → scopes. The first failure
-// decides. claims must not be nil.
-func Decide(p *Policy, c *introspection.Claims, now time.Time) Decision {
+// active → exp/nbf → iss → token_type → sender binding (see binding.go) →
+// audience → scopes. The first failure decides. claims must not be nil.
+func Decide(p *Policy, c *introspection.Claims, now time.Time, b Binding) Decision {
 	switch {
 	case !c.Active:
 		return invalidToken(p.Realm, Inactive, "the token is not active")
@@ -89,7 +117,22 @@ func Decide(p *Policy, c *introspection.Claims, now time.Time) Decision {
 		return invalidToken(p.Realm, Issuer, "the token was issued by another issuer")
 	case (c.TokenType != "" || c.Has("token_type")) && !containsFold(p.TokenTypes, c.TokenType):
 		return invalidToken(p.Realm, TokenType, "the token type is not accepted")
-	case len(p.Audiences) > 0 && !intersects(p.Audiences, c.Audience):
+	}
+	cnf := c.Cnf()
+	if d, denied := checkBinding(p, cnf, b); denied {
+		return d
+	}
+	d := decideGrants(p, c)
+	// Past the binding, a DPoP-bound token's proof matched: the decision
+	// stands only if its jti is fresh.
+	d.ReplayCheck = cnf.JKT != ""
+	return d
+}
+
+// decideGrants applies the checks after the sender binding: audience, then
+// scopes.
+func decideGrants(p *Policy, c *introspection.Claims) Decision {
+	if len(p.Audiences) > 0 && !intersects(p.Audiences, c.Audience) {
 		return invalidToken(p.Realm, Audience, "the token is not meant for this audience")
 	}
 	for _, s := range p.Scopes {
@@ -127,11 +170,17 @@ func DenyNoRoute() Decision {
 		Error: "access_denied", Description: "no route matches the request"}
 }
 
-// DenyMissingToken is the answer when no Bearer credentials were presented.
-// Its challenge carries only the realm (RFC 6750 §3.1).
-func DenyMissingToken(realm string) Decision {
-	return Decision{Reason: MissingToken, Status: http.StatusUnauthorized, Realm: realm,
+// DenyMissingToken is the answer when no Bearer or DPoP credentials were
+// presented. Its challenge carries only the realm (RFC 6750 §3.1), and the
+// algs of a DPoP challenge for a tenant that requires DPoP-bound tokens
+// (sender_constraint.required dpop or any).
+func DenyMissingToken(p *Policy) Decision {
+	d := Decision{Reason: MissingToken, Status: http.StatusUnauthorized, Realm: p.Realm,
 		Error: "unauthorized", Description: "a bearer token is required"}
+	if p.Required == RequireDPoP || p.Required == RequireAny {
+		d.DPoPAlgs, d.Description = p.dpopAlgs(), "a DPoP-bound access token is required"
+	}
+	return d
 }
 
 // DenyMalformedToken is the answer for Bearer credentials that are not a

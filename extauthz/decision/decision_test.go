@@ -91,7 +91,7 @@ func TestDecide(t *testing.T) {
 			if tt.claims != nil {
 				tt.claims(c)
 			}
-			d := Decide(p, c, now)
+			d := Decide(p, c, now, Binding{})
 			if d.Reason != tt.reason {
 				t.Fatalf("reason = %q, want %q (%+v)", d.Reason, tt.reason, d)
 			}
@@ -120,9 +120,9 @@ func TestChallenge(t *testing.T) {
 		d    Decision
 		want string
 	}{
-		{"missing token", DenyMissingToken("acme"), `Bearer realm="acme"`},
+		{"missing token", DenyMissingToken(&Policy{Realm: "acme"}), `Bearer realm="acme"`},
 		{"malformed token", DenyMalformedToken("acme"), `Bearer realm="acme", error="invalid_request", error_description="the bearer token is malformed"`},
-		{"inactive", Decide(policy(), &introspection.Claims{}, now), `Bearer realm="acme", error="invalid_token", error_description="the token is not active"`},
+		{"inactive", Decide(policy(), &introspection.Claims{}, now, Binding{}), `Bearer realm="acme", error="invalid_token", error_description="the token is not active"`},
 		{"expired", invalidToken("acme", Expired, "the token has expired"), `Bearer realm="acme", error="invalid_token", error_description="the token has expired"`},
 		{"scope", insufficientScope("acme", []string{"a", "b"}), `Bearer realm="acme", error="insufficient_scope", error_description="the token lacks a required scope", scope="a b"`},
 		{"no route has none", DenyNoRoute(), ""},
@@ -149,7 +149,10 @@ func TestDenyRows(t *testing.T) {
 		{DenyMalformedRequest(), MalformedRequest, 400},
 		{DenyDuplicatedHeader(), MalformedRequest, 400},
 		{DenyNoRoute(), NoRoute, 403},
-		{DenyMissingToken("t"), MissingToken, 401},
+		{DenyMissingToken(&Policy{Realm: "t"}), MissingToken, 401},
+		{DenyMissingToken(&Policy{Realm: "t", Required: RequireDPoP}), MissingToken, 401},
+		{DenyInvalidDPoPProof(&Policy{Realm: "t"}, "DPoP proof is missing"), InvalidDPoPProof, 401},
+		{DenyReplayCheckFailed(), IntrospectionError, 503},
 		{DenyMalformedToken("t"), MalformedToken, 400},
 		{DenyIntrospectionError(), IntrospectionError, 503},
 	}
@@ -184,8 +187,10 @@ func TestEveryReasonListed(t *testing.T) {
 		}
 		seen[r] = true
 	}
-	if len(Reasons) != 14 {
-		t.Fatalf("contract lists 14 reason words, have %d", len(Reasons))
+	// The contract's words for what is implemented: the first fourteen,
+	// and the sender-constrained tokens' four.
+	if len(Reasons) != 18 {
+		t.Fatalf("want 18 reason words, have %d", len(Reasons))
 	}
 }
 
@@ -193,7 +198,7 @@ func BenchmarkDecide(b *testing.B) {
 	p, c := policy(), good()
 	b.ReportAllocs()
 	for b.Loop() {
-		if d := Decide(p, c, now); !d.Allow {
+		if d := Decide(p, c, now, Binding{}); !d.Allow {
 			b.Fatal(d.Reason)
 		}
 	}
@@ -240,7 +245,7 @@ func TestDecideClaimPresence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(policy(), parsed(t, tt.body), now)
+			d := Decide(policy(), parsed(t, tt.body), now, Binding{})
 			if d.Reason != tt.reason || d.Allow != (tt.reason == Allowed) {
 				t.Fatalf("reason = %q (allow %v), want %q", d.Reason, d.Allow, tt.reason)
 			}

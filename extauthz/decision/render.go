@@ -6,29 +6,38 @@ import (
 )
 
 // Challenge is the WWW-Authenticate value of a deny, or "" when the contract
-// gives that row none. Attribute order is fixed: realm, error,
-// error_description, scope. Every value placed here comes from config
-// (validated to be quote-free) or from this package's constant texts, so no
-// escaping is needed.
+// gives that row none. The scheme is DPoP (RFC 9449 §7.1) when DPoPAlgs is
+// set, else Bearer (RFC 6750 §3). Attribute order is fixed: realm, error,
+// error_description, scope, algs. Every value placed here comes from config
+// (validated to be quote-free) or from constant texts (this package's and
+// dpop's proof errors), so no escaping is needed.
 func (d Decision) Challenge() string {
 	if d.Allow || d.Realm == "" {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString(`Bearer realm="`)
+	if d.DPoPAlgs != "" {
+		b.WriteString(`DPoP realm="`)
+	} else {
+		b.WriteString(`Bearer realm="`)
+	}
 	b.WriteString(d.Realm)
 	b.WriteByte('"')
-	if d.Reason == MissingToken {
-		return b.String()
+	if d.Reason != MissingToken {
+		b.WriteString(`, error="`)
+		b.WriteString(d.Error)
+		b.WriteString(`", error_description="`)
+		b.WriteString(d.Description)
+		b.WriteByte('"')
 	}
-	b.WriteString(`, error="`)
-	b.WriteString(d.Error)
-	b.WriteString(`", error_description="`)
-	b.WriteString(d.Description)
-	b.WriteByte('"')
 	if d.Scope != "" {
 		b.WriteString(`, scope="`)
 		b.WriteString(d.Scope)
+		b.WriteByte('"')
+	}
+	if d.DPoPAlgs != "" {
+		b.WriteString(`, algs="`)
+		b.WriteString(d.DPoPAlgs)
 		b.WriteByte('"')
 	}
 	return b.String()

@@ -134,6 +134,10 @@ func Request(req *authv3.CheckRequest) check.Request {
 		Host:      h.GetHost(),
 		Path:      h.GetPath(),
 		RouteName: attrs.GetContextExtensions()["route"],
+		// For a DPoP proof's htu, and for certificate-bound tokens (Envoy
+		// sends the certificate with include_peer_certificate: true).
+		Scheme:      h.GetScheme(),
+		Certificate: attrs.GetSource().GetCertificate(),
 	}
 	mixed := hasMixedCaseKey(h.GetHeaders())
 	for _, name := range []string{":authority", "host"} {
@@ -147,19 +151,31 @@ func Request(req *authv3.CheckRequest) check.Request {
 	var n int
 	r.Authorization, n = header(h, "authorization", mixed)
 	r.DuplicateAuthorization = n > 1
+	r.DPoP = appendHeader(nil, h, "dpop", mixed) // several: refused by the check
 	return r
 }
 
 // header finds a request header by its lowercase name, in the headers map
 // Envoy normally sends and in header_map (encode_raw_headers), and says how
-// many times it occurs. Names are compared ASCII-case-insensitively, so keys
-// differing only in case (which Envoy never sends, but another client can)
-// are the same header sent twice. Several values are comma-joined, as Envoy
-// joins duplicate headers; the caller decides what a duplicate means.
-// mixed says whether any key of the headers map has an uppercase ASCII
-// letter (else an exact lookup finds every copy there).
+// many times it occurs (see appendHeader). Several values are
+// comma-joined, as Envoy joins duplicate headers; the caller decides what a
+// duplicate means.
 func header(h *authv3.AttributeContext_HttpRequest, name string, mixed bool) (string, int) {
-	var values []string
+	var buf [2]string
+	values := appendHeader(buf[:0], h, name, mixed)
+	if len(values) == 1 {
+		return values[0], 1
+	}
+	return strings.Join(values, ","), len(values)
+}
+
+// appendHeader appends the value of every copy of a request header, by
+// its lowercase name, in the headers map and in header_map. Names are
+// compared ASCII-case-insensitively, so keys differing only in case (which
+// Envoy never sends, but another client can) are the same header sent
+// twice. mixed says whether any key of the headers map has an uppercase
+// ASCII letter (else an exact lookup finds every copy there).
+func appendHeader(values []string, h *authv3.AttributeContext_HttpRequest, name string, mixed bool) []string {
 	if mixed {
 		for _, k := range sortedKeys(h.GetHeaders()) {
 			if httpsyntax.EqualFold(k, name) {
@@ -178,10 +194,7 @@ func header(h *authv3.AttributeContext_HttpRequest, name string, mixed bool) (st
 			values = append(values, v)
 		}
 	}
-	if len(values) == 1 {
-		return values[0], 1
-	}
-	return strings.Join(values, ","), len(values)
+	return values
 }
 
 // hasMixedCaseKey reports whether a key has an uppercase ASCII letter:

@@ -2,7 +2,7 @@ package grpcauthz
 
 import (
 	"bytes"
-
+	"reflect"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -57,7 +57,7 @@ func TestRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Request(tt.in); got != tt.want {
+			if got := Request(tt.in); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Request() = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -71,7 +71,8 @@ func TestResponseDeny(t *testing.T) {
 	}{
 		{decision.DenyMalformedRequest(), codes.InvalidArgument},
 		{decision.DenyNoRoute(), codes.PermissionDenied},
-		{decision.DenyMissingToken("t"), codes.Unauthenticated},
+		{decision.DenyMissingToken(&decision.Policy{Realm: "t"}), codes.Unauthenticated},
+		{decision.DenyInvalidDPoPProof(&decision.Policy{Realm: "t"}, "DPoP proof is missing"), codes.Unauthenticated},
 		{decision.DenyIntrospectionError(), codes.Unavailable},
 	} {
 		resp := Response(&check.Outcome{Decision: tt.d})

@@ -32,6 +32,12 @@ const (
 // headers to strip before the upstream sees the request.
 const HeadersToRemove = "x-envoy-auth-headers-to-remove"
 
+// Request header names read besides the forwarded family's, canonical.
+const (
+	dpopKey           = "Dpop"              // RFC 9449 proofs
+	forwardedProtoKey = "X-Forwarded-Proto" // x-forwarded family: the scheme of htu
+)
+
 // Options configures a Handler.
 type Options struct {
 	// ForwardedHeaders says which header family names the checked request;
@@ -124,6 +130,15 @@ func (h *Handler) Request(r *http.Request) check.Request {
 	var n int
 	req.Authorization, n = header(r.Header, "Authorization")
 	req.DuplicateAuthorization = n > 1
+	// DPoP proofs (several: refused by the check), and the headers for a
+	// tenant's certificate_header.
+	req.DPoP, req.Headers = r.Header[dpopKey], r.Header
+	// The scheme of a DPoP proof's htu: X-Forwarded-Proto when that family
+	// names the checked request (sent twice, the joined value matches no
+	// htu), else https; a tenant's origin overrides both.
+	if h.opts.ForwardedHeaders == ForwardedXForwarded {
+		req.Scheme, _ = header(r.Header, forwardedProtoKey)
+	}
 	// Only the configured family is read (its names are "" otherwise).
 	m := override(&req.Method, r.Header, h.fwdMethod)
 	o := override(&req.Host, r.Header, h.fwdHost)

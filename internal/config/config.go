@@ -63,8 +63,10 @@ const (
 	DefaultPathPrefix                  = "/"
 )
 
-// DefaultTokenTypes returns the token_types used when the key is absent.
-func DefaultTokenTypes() []string { return []string{"Bearer", "access_token"} }
+// DefaultTokenTypes returns the token_types used when the key is absent
+// ("DPoP" is what servers such as oidc-provider answer for DPoP-bound
+// tokens).
+func DefaultTokenTypes() []string { return []string{"Bearer", "DPoP", "access_token"} }
 
 // Config is one loaded configuration.
 //
@@ -97,10 +99,11 @@ type HTTP struct {
 
 // TLS holds resolved file paths. For grpc, http and admin, CertFile and
 // KeyFile are always set; ClientCAFile only under grpc and admin. Under redis, CertFile and KeyFile
-// are an optional client certificate (both or neither) and ClientCAFile is
-// always empty; the server is verified against the system roots.
+// are an optional client certificate (both or neither), ClientCAFile is
+// always empty, and the server is verified against the system roots plus
+// CAFile when set (CAFile is empty everywhere else).
 type TLS struct {
-	CertFile, KeyFile, ClientCAFile string
+	CertFile, KeyFile, ClientCAFile, CAFile string
 }
 
 // Tenant is one authorization server and the policy for its tokens.
@@ -117,7 +120,8 @@ type Tenant struct {
 	// ClaimsToHeaders in the order written in the file.
 	ClaimsToHeaders    []ClaimHeader
 	ClaimsHeader       string // lowercased header name; "" = off
-	StripAuthorization bool
+	StripAuthorization bool   // also removes DPoP
+	SenderConstraint   SenderConstraint
 }
 
 // ClientOptions are the options of the tenant's introspection client:

@@ -18,44 +18,21 @@ func (d *decoder) routes(root *object, tenants map[string]bool) []Route {
 	case len(n.Content) == 0:
 		d.errorf("routes", "no routes configured: at least one route is required")
 	}
-	names := map[string]int{}
 	if n != nil && n.Kind == yaml.SequenceNode {
-		for i, e := range n.Content {
-			path := index("routes", i)
-			d.at(path, e.Line, e.Column)
-			r := d.route(e, path, tenants)
-			if r.Name != "" {
-				if first, dup := names[r.Name]; dup {
-					d.errorf(join(path, "name"), "duplicate route name %s (first at routes[%d])", d.q(join(path, "name"), r.Name), first)
-				} else {
-					names[r.Name] = i
-				}
-			}
-			out = append(out, r)
-		}
+		out = namedEntries(d, n, "routes", "route", func(e *yaml.Node, path string) Route { return d.route(e, path, tenants) },
+			func(r Route) string { return r.Name })
 	}
 	return out
 }
 
 func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Route {
-	o := d.object(n, path, "name", "tenant", "hosts", "path_prefix", "methods", "scopes",
-		"any_scopes", "audiences", "public")
-	if isNull(d.resolve(n)) {
-		d.errorf(path, "must be a mapping, not null")
-		o.invalid = true
-	}
+	o := d.listEntry(n, path, "name", "tenant", "hosts", "path_prefix", "methods", "scopes",
+		"any_scopes", "audiences", "public", "acr_values", "max_age", "when", "enforce")
 	at := func(key string) string { return join(path, key) }
 	r := Route{PathPrefix: DefaultPathPrefix}
 	r.Public, _ = d.boolean(o, "public")
 
-	name, st := d.str(o, "name")
-	switch {
-	case st == absent:
-		d.required(o, "name")
-	case st == set && !isName(name, routeNameChar):
-		d.errorf(at("name"), "%s must match [A-Za-z0-9._-]+", d.q(at("name"), name))
-	}
-	r.Name = name
+	r.Name = d.name(o, routeNameChar, "[A-Za-z0-9._-]+")
 
 	tenant, st := d.str(o, "tenant")
 	switch {
@@ -92,6 +69,7 @@ func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Rout
 		d.notPublic(at("audiences"), r.Public)
 		r.Audiences = auds
 	}
+	d.routePolicyNotYet(o) // notyet.go: only the values that mean "off"
 	return r
 }
 

@@ -80,7 +80,11 @@ func (d *decoder) http(root *object) HTTP {
 // tls decodes parent.tls. serverSide requires cert_file and key_file;
 // clientCA allows client_ca_file.
 func (d *decoder) tls(parent *object, serverSide, clientCA bool) *TLS {
-	o := d.object(parent.values["tls"], join(parent.path, "tls"), "cert_file", "key_file", "client_ca_file")
+	keys := []string{"cert_file", "key_file", "client_ca_file"}
+	if !serverSide {
+		keys = append(keys, "ca_file") // a client verifies its server
+	}
+	o := d.object(parent.values["tls"], join(parent.path, "tls"), keys...)
 	t := &TLS{}
 	cert, certSt := d.str(o, "cert_file")
 	key, keySt := d.str(o, "key_file")
@@ -107,6 +111,11 @@ func (d *decoder) tls(parent *object, serverSide, clientCA bool) *TLS {
 			t.ClientCAFile = d.file(path, ca)
 			d.checkCertPool(path, t.ClientCAFile)
 		}
+	}
+	if ca, st := d.str(o, "ca_file"); st == set && ca != "" {
+		path := join(o.path, "ca_file")
+		t.CAFile = d.file(path, ca)
+		d.checkCertPool(path, t.CAFile)
 	}
 	return t
 }

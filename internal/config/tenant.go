@@ -19,43 +19,18 @@ func (d *decoder) tenants(root *object) []Tenant {
 		d.errorf("tenants", "must be a list, not %s", kindName(n))
 		return nil
 	}
-	var out []Tenant
-	names := map[string]int{}
-	for i, e := range n.Content {
-		path := index("tenants", i)
-		d.at(path, e.Line, e.Column)
-		t := d.tenant(e, path)
-		if t.Name != "" {
-			if first, dup := names[t.Name]; dup {
-				d.errorf(join(path, "name"), "duplicate tenant name %s (first at tenants[%d])", d.q(join(path, "name"), t.Name), first)
-			} else {
-				names[t.Name] = i
-			}
-		}
-		out = append(out, t)
-	}
-	return out
+	return namedEntries(d, n, "tenants", "tenant", d.tenant, func(t Tenant) string { return t.Name })
 }
 
 func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
-	o := d.object(n, path, "name", "issuer", "introspection", "audiences", "leeway", "token_types",
-		"cache", "max_concurrent_introspections", "circuit_breaker", "claims_to_headers", "claims_header", "strip_authorization")
-	if isNull(d.resolve(n)) {
-		d.errorf(path, "must be a mapping, not null")
-		o.invalid = true
-	}
+	o := d.listEntry(n, path, "name", "issuer", "introspection", "audiences", "leeway", "token_types",
+		"cache", "max_concurrent_introspections", "circuit_breaker", "claims_to_headers", "claims_header", "strip_authorization",
+		"sender_constraint", "jwt", "events")
 	t := Tenant{
 		Leeway:                      d.durationDefault(o, "leeway", DefaultLeeway, false),
 		MaxConcurrentIntrospections: d.intMin(o, "max_concurrent_introspections", DefaultMaxConcurrentIntrospections, 1),
 	}
-	name, st := d.str(o, "name")
-	switch {
-	case st == absent:
-		d.required(o, "name")
-	case st == set && !isName(name, tenantNameChar):
-		d.errorf(join(path, "name"), "%s must match [a-z0-9-]+", d.q(join(path, "name"), name))
-	}
-	t.Name = name
+	t.Name = d.name(o, tenantNameChar, "[a-z0-9-]+")
 	if iss, st := d.str(o, "issuer"); st == set {
 		if strings.TrimSpace(iss) != iss || !httpsyntax.IsSafeValue(iss) {
 			d.errorf(join(path, "issuer"), "must not have surrounding spaces or control characters")
@@ -75,7 +50,7 @@ func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 	if tts, st := d.strList(o, "token_types"); st == set {
 		p := join(path, "token_types")
 		if len(tts) == 0 {
-			d.errorf(p, "must not be empty (leave it out for the default [Bearer, access_token])")
+			d.errorf(p, "must not be empty (leave it out for the default [%s])", strings.Join(DefaultTokenTypes(), ", "))
 		}
 		lower := make([]string, len(tts))
 		for i, tt := range tts {
@@ -87,6 +62,9 @@ func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 	t.Cache = d.cache(o)
 	t.CircuitBreaker = d.circuitBreaker(o)
 	t.StripAuthorization, _ = d.boolean(o, "strip_authorization")
+	t.SenderConstraint = d.senderConstraint(o)
+	d.jwtNotYet(o)    // notyet.go: only mode off
+	d.eventsNotYet(o) // notyet.go: only without endpoints
 	d.claims(o, &t)
 	return t
 }

@@ -10,6 +10,7 @@ package nginxtest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +29,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/extauthz/dpop/dpoptest"
 	"github.com/tokengate/tokengate/internal/app"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
+	"github.com/tokengate/tokengate/testsupport/sendertest"
 )
 
 const (
@@ -57,8 +61,10 @@ func findNginx(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("%s -V: %v\n%s", path, err, out)
 	}
-	if !strings.Contains(string(out), "--with-http_auth_request_module") {
-		t.Fatalf("%s lacks ngx_http_auth_request_module, which the nginx auth_request test needs (Debian: apt-get install nginx-light or nginx)\n%s", path, out)
+	for _, module := range []string{"http_auth_request_module", "http_ssl_module"} {
+		if !strings.Contains(string(out), "--with-"+module) {
+			t.Fatalf("%s lacks ngx_%s, which the nginx auth_request test needs (Debian: apt-get install nginx-light or nginx)\n%s", path, module, out)
+		}
 	}
 	t.Logf("%s: %s", path, strings.SplitN(string(out), "\n", 2)[0])
 	return path
@@ -67,15 +73,21 @@ func findNginx(t *testing.T) string {
 // newAS is the fake authorization server behind tokengate, which must ask
 // it at /oauth2/introspect with tokengate.yaml's client credentials: "good"
 // is active with scope orders.read, "reader" is active with scope profile
-// only, "broken" makes the server fail (500), every other token is
-// inactive.
-func newAS(t *testing.T) *introspectiontest.Server {
+// only, "dpop-bound" is good but bound to the DPoP key of b (cnf.jkt,
+// token_type DPoP), "cert-bound" is good but bound to b's certificate
+// (cnf x5t#S256), "broken" makes the server fail (500), every other token
+// is inactive.
+func newAS(t *testing.T, b *bindings) *introspectiontest.Server {
 	t.Helper()
 	as := introspectiontest.New(t)
 	as.RequireBasicAuth("rs-acme", "s3cret")
 	exp := time.Now().Add(time.Hour).Unix()
 	as.Claims("good", map[string]any{"active": true, "sub": "user-1", "scope": "orders.read", "aud": "api://orders", "token_type": "Bearer", "exp": exp})
 	as.Claims("reader", map[string]any{"active": true, "sub": "user-2", "client_id": "app-2", "scope": "profile", "aud": "api://orders", "token_type": "Bearer", "exp": exp})
+	as.Claims("dpop-bound", map[string]any{"active": true, "sub": "user-3", "scope": "orders.read", "aud": "api://orders", "token_type": "DPoP", "exp": exp,
+		"cnf": map[string]any{"jkt": b.key.Thumbprint()}})
+	as.Claims("cert-bound", map[string]any{"active": true, "sub": "user-4", "scope": "orders.read", "aud": "api://orders", "token_type": "Bearer", "exp": exp,
+		"cnf": map[string]any{"x5t#S256": sendertest.X5T(b.cert)}})
 	as.Raw("broken", http.StatusInternalServerError, "<html>oops</html>")
 	t.Cleanup(func() {
 		for _, r := range as.Requests() {
@@ -157,28 +169,21 @@ func startTokengate(t *testing.T, asURL string) *app.Server {
 	return srv
 }
 
-// freePort is a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+var placeholder = regexp.MustCompile(`__[A-Z_]+__`)
 
-var placeholder = regexp.MustCompile(`__[A-Z]+__`)
+// listeners are where a rendered nginx.conf listens: plain HTTP, and TLS
+// with the server certificate and key files.
+type listeners struct{ plain, tls, cert, key string }
 
 // render fills the template's placeholders.
-func render(t *testing.T, listen, tokengate, upstream, prefix string) string {
+func render(t *testing.T, l listeners, tokengate, upstream, prefix string) string {
 	t.Helper()
 	tmpl, err := os.ReadFile(templatePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := strings.NewReplacer("__LISTEN__", listen, "__TOKENGATE__", tokengate,
-		"__UPSTREAM__", upstream, "__PREFIX__", prefix).Replace(string(tmpl))
+	conf := strings.NewReplacer("__LISTEN__", l.plain, "__TLS_LISTEN__", l.tls, "__TLS_CERT__", l.cert, "__TLS_KEY__", l.key,
+		"__TOKENGATE__", tokengate, "__UPSTREAM__", upstream, "__PREFIX__", prefix).Replace(string(tmpl))
 	if left := placeholder.FindAllString(conf, -1); len(left) > 0 {
 		t.Fatalf("%s: placeholders left after rendering: %v", templatePath, left)
 	}
@@ -186,14 +191,15 @@ func render(t *testing.T, listen, tokengate, upstream, prefix string) string {
 }
 
 // startNginx renders the template into a fresh prefix and runs nginx in the
-// foreground, single-process; it returns the address nginx listens on once
-// it accepts connections. A port taken in between is retried.
-func startNginx(t *testing.T, bin, tokengate, upstream string) string {
+// foreground, single-process, with a server certificate of ca; it returns
+// the addresses nginx listens on once it accepts connections. A port taken
+// in between is retried.
+func startNginx(t *testing.T, bin, tokengate, upstream string, ca *testsupport.CA) listeners {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr, err := tryNginx(t, bin, tokengate, upstream)
+		l, err := tryNginx(t, bin, tokengate, upstream, ca)
 		if err == nil {
-			return addr
+			return l
 		}
 		if attempt < 3 && strings.Contains(err.Error(), "Address already in use") {
 			continue
@@ -202,11 +208,18 @@ func startNginx(t *testing.T, bin, tokengate, upstream string) string {
 	}
 }
 
-func tryNginx(t *testing.T, bin, tokengate, upstream string) (string, error) {
+func tryNginx(t *testing.T, bin, tokengate, upstream string, ca *testsupport.CA) (listeners, error) {
 	prefix := t.TempDir()
-	listen := freePort(t)
+	l := listeners{plain: testsupport.FreeAddr(t), tls: testsupport.FreeAddr(t),
+		cert: filepath.Join(prefix, "server.crt"), key: filepath.Join(prefix, "server.key")}
+	certPEM, keyPEM := ca.Issue(t, 2, "nginx", true)
+	for file, data := range map[string][]byte{l.cert: certPEM, l.key: keyPEM} {
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(render(t, listen, tokengate, upstream, prefix)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(render(t, l, tokengate, upstream, prefix)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Output before the configuration's error_log takes over goes here.
@@ -232,23 +245,25 @@ func tryNginx(t *testing.T, bin, tokengate, upstream string) (string, error) {
 	}
 
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return "", fmt.Errorf("nginx exited at start (%v)\n%s", err, logs())
-		default:
+	for _, addr := range []string{l.plain, l.tls} {
+		for {
+			select {
+			case err := <-exited:
+				return listeners{}, fmt.Errorf("nginx exited at start (%v)\n%s", err, logs())
+			default:
+			}
+			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				<-exited
+				return listeners{}, fmt.Errorf("nginx did not accept connections on %s within 5s\n%s", addr, logs())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
-			return "", fmt.Errorf("nginx did not accept connections on %s within 5s\n%s", listen, logs())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -262,7 +277,7 @@ func tryNginx(t *testing.T, bin, tokengate, upstream string) (string, error) {
 			t.Log(logs())
 		}
 	})
-	return listen, nil
+	return l, nil
 }
 
 // response is what a client got back.
@@ -280,6 +295,24 @@ func send(t *testing.T, addr, method, target string, headers ...string) response
 	if err != nil {
 		t.Fatal(err)
 	}
+	return exchange(t, c, method, target, headers...)
+}
+
+// sendTLS is send over TLS (nginx's certificate issued by ca), presenting
+// certs as the client certificate (none: no client certificate).
+func sendTLS(t *testing.T, addr string, ca *testsupport.CA, method, target string, certs []tls.Certificate, headers ...string) response {
+	t.Helper()
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: &tls.Config{RootCAs: ca.Pool(), Certificates: certs, MinVersion: tls.VersionTLS12}}
+	c, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exchange(t, c, method, target, headers...)
+}
+
+// exchange writes one request on c, reads the answer and closes c.
+func exchange(t *testing.T, c net.Conn, method, target string, headers ...string) response {
+	t.Helper()
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
@@ -310,9 +343,19 @@ func direct(t *testing.T, tokengate, method, target string, headers ...string) r
 	return send(t, tokengate, "GET", "/authz", hs...)
 }
 
+// bindings are what the fake AS binds "dpop-bound" and "cert-bound" to: a
+// client's DPoP key and its certificate (issued by the env's CA).
+type bindings struct {
+	key  *dpoptest.Key
+	cert tls.Certificate
+}
+
 // env is one nginx + tokengate + fake AS + upstream.
 type env struct {
 	nginx, tokengate string
+	nginxTLS         string // nginx's TLS listener
+	ca               *testsupport.CA
+	bound            *bindings
 	srv              *app.Server
 	up               *upstream
 }
@@ -320,11 +363,13 @@ type env struct {
 func setup(t *testing.T) *env {
 	t.Helper()
 	bin := findNginx(t) // first: without nginx nothing else is worth starting
-	as := newAS(t)
+	ca := testsupport.NewCA(t, "nginxtest CA")
+	b := &bindings{key: dpoptest.Fresh(t, "ES256"), cert: ca.KeyPair(t, 10, "client", false)}
+	as := newAS(t, b)
 	up := newUpstream(t)
 	srv := startTokengate(t, as.URL)
-	addr := startNginx(t, bin, srv.HTTPAddress(), up.Listener.Addr().String())
-	return &env{nginx: addr, tokengate: srv.HTTPAddress(), srv: srv, up: up}
+	l := startNginx(t, bin, srv.HTTPAddress(), up.Listener.Addr().String(), ca)
+	return &env{nginx: l.plain, nginxTLS: l.tls, ca: ca, bound: b, tokengate: srv.HTTPAddress(), srv: srv, up: up}
 }
 
 // deny checks a deny through nginx: the status, exactly one (or no)

@@ -11,20 +11,21 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tokengate/tokengate/extauthz/grpcauthz/grpcauthztest"
 	"github.com/tokengate/tokengate/internal/app"
 	"github.com/tokengate/tokengate/internal/testlog"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // gate is tokengate running in-process with a gRPC client and its logs.
 type gate struct {
 	client authv3.AuthorizationClient
 	logs   *testlog.Buffer
+	http   string // its HTTP listener (HTTP-mode checks under /authz)
 }
 
 // startGate writes config to a temporary file and starts tokengate on it.
@@ -51,13 +52,7 @@ func tryStartGate(t *testing.T, config string) (*gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("tokengate Shutdown: %v", err)
-		}
-	})
+	testsupport.ShutdownOnCleanup(t, srv.Shutdown)
 	conn, err := grpc.NewClient(srv.GRPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +63,7 @@ func tryStartGate(t *testing.T, config string) (*gate, error) {
 			t.Logf("tokengate logs:\n%s", logs)
 		}
 	})
-	return &gate{client: authv3.NewAuthorizationClient(conn), logs: logs}, nil
+	return &gate{client: authv3.NewAuthorizationClient(conn), logs: logs, http: srv.HTTPAddress()}, nil
 }
 
 // result is a CheckResponse in HTTP terms.
@@ -90,46 +85,24 @@ func (r result) String() string {
 // as the bearer token.
 func (g *gate) check(t *testing.T, method, host, path, token string) result {
 	t.Helper()
-	headers := map[string]string{":authority": host, ":method": method, ":path": path}
+	headers := map[string]string{}
 	if token != "" {
 		headers["authorization"] = "Bearer " + token
 	}
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
-		Http: &authv3.AttributeContext_HttpRequest{Method: method, Host: host, Path: path, Headers: headers},
-	}}}
+	return g.checkRequest(t, grpcauthztest.Request{Method: method, Host: host, Path: path, Headers: headers}.Proto())
+}
+
+// checkRequest sends req to tokengate over gRPC.
+func (g *gate) checkRequest(t *testing.T, req *authv3.CheckRequest) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	resp, err := g.client.Check(ctx, req)
 	if err != nil {
 		t.Fatalf("Check returned a gRPC error (denies must be responses): %v", err)
 	}
-	r := result{reason: resp.GetStatus().GetMessage(), set: map[string]string{}}
-	if resp.GetStatus().GetCode() == int32(codes.OK) {
-		ok := resp.GetOkResponse()
-		if ok == nil {
-			t.Fatal("OK status without ok_response")
-		}
-		r.allow, r.status = true, 200
-		for _, h := range ok.GetHeaders() {
-			if h.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
-				t.Errorf("header %s: append action %v", h.GetHeader().GetKey(), h.GetAppendAction())
-			}
-			r.set[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
-		}
-		r.remove = ok.GetHeadersToRemove()
-		return r
-	}
-	d := resp.GetDeniedResponse()
-	if d == nil {
-		t.Fatal("non-OK status without denied_response")
-	}
-	r.status = int(d.GetStatus().GetCode())
-	for _, h := range d.GetHeaders() {
-		if h.GetHeader().GetKey() == "www-authenticate" {
-			r.challenge = h.GetHeader().GetValue()
-		}
-	}
-	return r
+	a := grpcauthztest.ParseAnswer(t, resp)
+	return result{allow: a.Allow, status: a.Status, reason: a.Reason, challenge: a.Challenge, set: a.Set, remove: a.Remove}
 }
 
 // expect fails the test unless r has this status and reason.

@@ -70,6 +70,11 @@ type provider struct {
 	RSAKeyFile string // PKCS#8, kid rsaKeyID
 	ECKeyFile  string // SEC1 (P-256), no kid
 
+	// Mutual TLS (RFC 8705, sender_harness_test.go): the token endpoint on
+	// the HTTPS listener, and the certificates the test made for it.
+	MTLSToken string
+	mtls      *mtlsSetup
+
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stderr *testlog.Buffer
@@ -95,7 +100,7 @@ func TestMain(m *testing.M) {
 // use. Every test shares it: tokens and clients do not interfere.
 func realAS(t *testing.T) *provider {
 	t.Helper()
-	sharedOnce.Do(func() { shared, sharedErr = startProvider() })
+	sharedOnce.Do(func() { shared, sharedErr = startProvider(t) })
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
 	}
@@ -119,7 +124,9 @@ func serverDir() (string, error) {
 	return filepath.Join(wd, "server"), nil
 }
 
-func startProvider() (p *provider, err error) {
+// startProvider starts the server; t is the first test to need it (its
+// helpers make the throwaway certificates, see newMTLSSetup).
+func startProvider(t testing.TB) (p *provider, err error) {
 	node, lookErr := exec.LookPath("node")
 	if lookErr != nil {
 		return nil, fmt.Errorf("%s (%v)", nodeMissing, lookErr)
@@ -142,7 +149,7 @@ func startProvider() (p *provider, err error) {
 			p.stop()
 		}
 	}()
-	setup, err := p.writeKeys()
+	setup, err := p.writeKeys(t)
 	if err != nil {
 		return nil, err
 	}
@@ -189,15 +196,19 @@ func startProvider() (p *provider, err error) {
 		return nil, fmt.Errorf("the authorization server printed no %q line within %s; its stderr:\n%s", readyPrefix, startTimeout, p.stderr)
 	}
 	var hello struct {
-		Issuer string `json:"issuer"`
-		Port   int    `json:"port"`
+		Issuer   string `json:"issuer"`
+		Port     int    `json:"port"`
+		MTLSPort int    `json:"mtls_port"`
 	}
-	if err := json.Unmarshal([]byte(line), &hello); err != nil || hello.Issuer == "" {
-		return nil, fmt.Errorf("ready line %q: %v", line, err)
+	if err := json.Unmarshal([]byte(line), &hello); err != nil || hello.Issuer == "" || hello.MTLSPort == 0 {
+		return nil, fmt.Errorf("ready line %q (issuer and mtls_port wanted): %v", line, err)
 	}
 	p.Issuer = hello.Issuer
 	if err := p.discover(ctx); err != nil {
 		return nil, fmt.Errorf("%w; its stderr:\n%s", err, p.stderr)
+	}
+	if p.MTLSToken, err = mtlsAlias(p.Token, hello.MTLSPort); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -265,38 +276,43 @@ func (p *provider) stop() {
 	}
 }
 
+// writeKeyPEM writes the private key marshal encodes to path, a PEM block
+// of type typ.
+func writeKeyPEM(path, typ string, marshal func() ([]byte, error)) error {
+	der, err := marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
 // writeKeys makes the rs-jwt client's keys: an RSA key (PKCS#8, with a
 // kid) and a P-256 key (SEC1, without one). The private halves go to PEM
 // files for tokengate, the public JWKS to the server's setup file.
-func (p *provider) writeKeys() (setupFile string, err error) {
+func (p *provider) writeKeys(t testing.TB) (setupFile string, err error) {
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return "", err
 	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(rsaKey)
-	if err != nil {
-		return "", err
-	}
 	p.RSAKeyFile = filepath.Join(p.dir, "rs-jwt-rsa.pem")
-	if err := os.WriteFile(p.RSAKeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+	if err := writeKeyPEM(p.RSAKeyFile, "PRIVATE KEY", func() ([]byte, error) { return x509.MarshalPKCS8PrivateKey(rsaKey) }); err != nil {
 		return "", err
 	}
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", err
 	}
-	sec1, err := x509.MarshalECPrivateKey(ecKey)
-	if err != nil {
-		return "", err
-	}
 	p.ECKeyFile = filepath.Join(p.dir, "rs-jwt-ec.pem")
-	if err := os.WriteFile(p.ECKeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}), 0o600); err != nil {
+	if err := writeKeyPEM(p.ECKeyFile, "EC PRIVATE KEY", func() ([]byte, error) { return x509.MarshalECPrivateKey(ecKey) }); err != nil {
 		return "", err
 	}
 	setup := map[string]any{"rs_jwt_jwks": map[string]any{"keys": []any{
 		rsaJWK(&rsaKey.PublicKey, rsaKeyID),
 		ecJWK(&ecKey.PublicKey),
 	}}}
+	if p.mtls, err = newMTLSSetup(t, p.dir, setup); err != nil {
+		return "", err
+	}
 	body, _ := json.Marshal(setup)
 	setupFile = filepath.Join(p.dir, "setup.json")
 	return setupFile, os.WriteFile(setupFile, body, 0o600)
@@ -342,10 +358,15 @@ func (p *provider) getTokenAs(t *testing.T, client, secret, resource, scope stri
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
 		t.Fatalf("token response %s: %v", body, err)
 	}
-	issued.Lock()
-	issued.tokens = append(issued.tokens, tr.AccessToken)
-	issued.Unlock()
+	remember(tr.AccessToken)
 	return tr
+}
+
+// remember adds token to the issued ones, which tokengate must never log.
+func remember(token string) {
+	issued.Lock()
+	issued.tokens = append(issued.tokens, token)
+	issued.Unlock()
 }
 
 // issued holds every access token the tests obtained.
@@ -403,17 +424,29 @@ func (p *provider) introspect(t *testing.T, token string) map[string]any {
 // authorization as the Authorization header when that is set.
 func (p *provider) post(t *testing.T, endpoint, client, secret string, form url.Values, authorization string) (int, []byte) {
 	t.Helper()
+	header := http.Header{}
+	if client != "" {
+		header.Set("Authorization", basicAuth(client, secret))
+	}
+	if authorization != "" {
+		header.Set("Authorization", authorization)
+	}
+	status, _, body := postForm(t, http.DefaultClient, endpoint, form, header)
+	return status, body
+}
+
+// postForm POSTs form to endpoint with header through hc and returns the
+// status, the response headers and the trimmed body.
+func postForm(t *testing.T, hc *http.Client, endpoint string, form url.Values, header http.Header) (int, http.Header, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if client != "" {
-		req.SetBasicAuth(url.QueryEscape(client), url.QueryEscape(secret))
-	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", endpoint, err)
 	}
@@ -422,5 +455,5 @@ func (p *provider) post(t *testing.T, endpoint, client, secret string, form url.
 	if err != nil {
 		t.Fatalf("POST %s: %v", endpoint, err)
 	}
-	return resp.StatusCode, bytes.TrimSpace(body)
+	return resp.StatusCode, resp.Header, bytes.TrimSpace(body)
 }

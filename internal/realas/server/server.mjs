@@ -1,19 +1,30 @@
 // A real OAuth 2.0 authorization server for tokengate's end-to-end tests:
 // panva's oidc-provider (the certified OpenID Provider for Node.js) with
 // client credentials, RFC 7662 introspection, RFC 9701 JWT introspection
-// responses, RFC 7009 revocation and RFC 8707 resource indicators, all in
-// memory. Test-only: every secret below is public.
+// responses, RFC 7009 revocation, RFC 8707 resource indicators, RFC 9449
+// DPoP and RFC 8705 mutual TLS (self-signed certificate client
+// authentication and certificate-bound access tokens), all in memory.
+// Test-only: every secret below is public.
 //
 //   node server.mjs                       # listens on 127.0.0.1, a free port
 //   REALAS_PORT=9400 node server.mjs      # a given port
 //   REALAS_CONFIG=/path/setup.json node server.mjs
 //
-// setup.json (optional): {"rs_jwt_jwks": {"keys": [<public JWK>]}} is the
-// key set of the private_key_jwt client "rs-jwt". Without it that client is
-// left out.
+// setup.json (optional), every member optional:
+//   "rs_jwt_jwks": {"keys": [<public JWK>]}   the key set of the
+//       private_key_jwt client "rs-jwt"; without it that client is left out.
+//   "tls": {"cert_file": PEM, "key_file": PEM}  a second listener, HTTPS on
+//       127.0.0.1 (another free port, or REALAS_MTLS_PORT), which asks every
+//       client for a certificate (any; trust is each client's registered
+//       keys) and serves the same endpoints: the RFC 8705 token endpoint
+//       for mutual TLS. Without it there is no such listener.
+//   "mtls_jwks": {"keys": [<public JWK with x5c>]}  the certificates of the
+//       self_signed_tls_client_auth client "app-mtls" (RFC 8705 §2.2);
+//       without it that client is left out.
 //
 // Once it listens, the first (and only) line on stdout is
-//   REALAS_READY {"issuer":"http://127.0.0.1:PORT","port":PORT}
+//   REALAS_READY {"issuer":"http://127.0.0.1:PORT","port":PORT,"mtls_port":PORT2}
+// (mtls_port 0 without the HTTPS listener).
 // Everything else (oidc-provider's notices, request errors) goes to stderr.
 // SIGTERM/SIGINT stop it; with REALAS_EXIT_ON_STDIN_EOF=1 so does the end of
 // its standard input (the Go test harness holds it open).
@@ -21,6 +32,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import process from 'node:process';
 
 import Provider, { errors } from 'oidc-provider';
@@ -49,7 +61,13 @@ export const SECRETS = {
   'rs:basic': 'b:s%2B+&=/ ~secret',
   'rs-post': 'p:s%2B+&=/ ~secret',
   'rs-jwtresp': 'jwtresp-secret',
+  'app-dpop': 'app-dpop-secret',
 };
+
+// DPoP proof algorithms the token endpoint accepts (oidc-provider's default
+// is ES256 and EdDSA): tokengate's default dpop_algorithms, so a test can
+// use each.
+const DPOP_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
 
 function readSetup() {
   const file = process.env.REALAS_CONFIG;
@@ -116,6 +134,32 @@ function clients(setup) {
       token_endpoint_auth_method: 'none',
     },
   ];
+  // DPoP (RFC 9449): every token of "app-dpop" is bound to the key of the
+  // proof sent with the token request (none: invalid_grant). "app" gets a
+  // DPoP-bound token too when it sends a proof, a Bearer one otherwise.
+  list.push({
+    client_id: 'app-dpop',
+    client_secret: SECRETS['app-dpop'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    dpop_bound_access_tokens: true,
+  });
+  if (setup.mtls_jwks) {
+    // Mutual TLS (RFC 8705): authenticates with one of its self-signed
+    // certificates (§2.2, matched by x5t#S256 of x5c[0]) at the HTTPS
+    // listener, and every token is bound to that certificate (§3).
+    list.push({
+      client_id: 'app-mtls',
+      token_endpoint_auth_method: 'self_signed_tls_client_auth',
+      tls_client_certificate_bound_access_tokens: true,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      jwks: setup.mtls_jwks,
+    });
+  }
   if (setup.rs_jwt_jwks) {
     // private_key_jwt (RFC 7523) with the test's public keys.
     list.push({
@@ -134,10 +178,21 @@ function signingKey() {
   return { ...jwk, kid: `realas-${crypto.randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
 }
 
+// The client certificate of the request (features.mTLS.getCertificate):
+// the one presented on the HTTPS listener's TLS connection, as an
+// X509Certificate; none on the plain HTTP listener. It is read from the
+// connection itself, never from a header, so a client cannot claim one.
+function getCertificate(ctx) {
+  const { socket } = ctx.req;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  return socket.getPeerX509Certificate() || undefined;
+}
+
 function configuration(setup) {
   return {
     clients: clients(setup),
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'self_signed_tls_client_auth'],
+    enabledJWA: { dPoPSigningAlgValues: DPOP_ALGS },
     jwks: { keys: [signingKey()] },
     cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
     features: {
@@ -146,6 +201,20 @@ function configuration(setup) {
       introspection: { enabled: true },
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound to
+      // the proof's key (cnf.jkt in introspection, token_type "DPoP"). No
+      // server nonce; proof jti replay is refused (allowReplay false).
+      dPoP: { enabled: true, allowReplay: false },
+      // RFC 8705: certificate-bound tokens (cnf["x5t#S256"] in
+      // introspection) for clients with
+      // tls_client_certificate_bound_access_tokens, and
+      // self_signed_tls_client_auth.
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate,
+      },
       resourceIndicators: {
         enabled: true,
         // No implicit resource: a token request names one.
@@ -188,6 +257,26 @@ async function main() {
   const actual = server.address().port;
   const issuer = `http://127.0.0.1:${actual}`;
 
+  // The mutual TLS listener: the same provider over HTTPS. Any client
+  // certificate is requested and accepted at the TLS layer (they are
+  // self-signed); the provider checks it against the client's registered
+  // certificates and binds tokens to it.
+  let mtlsPort = 0;
+  let mtlsServer;
+  if (setup.tls) {
+    mtlsServer = https.createServer({
+      cert: fs.readFileSync(setup.tls.cert_file),
+      key: fs.readFileSync(setup.tls.key_file),
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (req, res) => handler(req, res));
+    await new Promise((resolve, reject) => {
+      mtlsServer.once('error', reject);
+      mtlsServer.listen(Number(process.env.REALAS_MTLS_PORT || 0), '127.0.0.1', resolve);
+    });
+    mtlsPort = mtlsServer.address().port;
+  }
+
   const provider = new Provider(issuer, configuration(setup));
   provider.on('server_error', (ctx, err) => console.error('server_error', ctx.path, err));
   // Client authentication failures, for the test's logs.
@@ -196,11 +285,13 @@ async function main() {
   }
   handler = provider.callback();
 
-  process.stdout.write(`REALAS_READY ${JSON.stringify({ issuer, port: actual })}\n`);
+  process.stdout.write(`REALAS_READY ${JSON.stringify({ issuer, port: actual, mtls_port: mtlsPort })}\n`);
 
   const stop = () => {
-    server.close();
-    server.closeAllConnections?.();
+    for (const srv of [server, mtlsServer]) {
+      srv?.close();
+      srv?.closeAllConnections?.();
+    }
     process.exit(0);
   };
   process.on('SIGTERM', stop);
