@@ -49,17 +49,16 @@ vet: ## gofmt check and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-# Everything: vet, the real authorization server's npm packages, nginx, Redis,
+# Everything: vet, lint, the real authorization server's npm packages, nginx, Redis,
 # Jaeger, the Dockerfile's build (static binary), then every Go test with the
 # race detector (e2e/ builds bin/tokengate itself and drives only the binary).
-test: vet realas-deps nginx-deps redis-deps jaeger image-check ## every test (installs and builds what they need)
+test: vet lint realas-deps nginx-deps redis-deps jaeger image-check ## every test (installs and builds what they need)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # golangci-lint v2, pinned as a tool in tools/golangci-lint (a module of its
 # own, like tools/jaeger: its ~210 requirements stay out of go.mod; cold:
 # ~6 CPU-minutes to build, after a minute of downloads). .golangci.yml says
-# which linters run, on what. Not yet a prerequisite of `make test`: with
-# Jaeger's build, a cold `make test` must stay under 20 minutes on 2 cores.
+# which linters run, on what. A prerequisite of `make test`.
 GOLANGCI_LINT := $(BIN)/golangci-lint
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml) on the production code
