@@ -9,7 +9,7 @@ DATE    ?= $(shell TZ=UTC0 git show -s --date=format-local:%Y-%m-%dT%H:%M:%SZ --
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 IMAGE   ?= tokengate
 
-.PHONY: all build demo test vet bench fuzz clean install image release-snapshot help
+.PHONY: all build demo test vet fmt-check bench fuzz clean install image release-snapshot help
 
 all: build
 
@@ -45,14 +45,17 @@ $(BIN)/devauthz $(BIN)/democlient: FORCE
 demo: build $(BIN)/devauthz ## run the development authorization server, tokengate and sample checks
 	BIN=$(BIN) ./examples/demo/run.sh
 
-vet: ## gofmt check and go vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+vet: fmt-check ## gofmt check and go vet
 	$(GO) vet ./...
 
-# Everything: vet, lint, the real authorization server's npm packages, nginx, Redis,
+fmt-check: ## fail when a Go file needs gofmt
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+# Everything: gofmt, lint (its govet replaces a separate `go vet` here, which
+# would compile every package once more: `go test` vets the tests), the real authorization server's npm packages, nginx, Redis,
 # Jaeger, the Dockerfile's build (static binary), then every Go test with the
 # race detector (e2e/ builds bin/tokengate itself and drives only the binary).
-test: vet lint realas-deps nginx-deps redis-deps jaeger image-check ## every test (installs and builds what they need)
+test: fmt-check lint realas-deps nginx-deps redis-deps jaeger image-check ## every test (installs and builds what they need)
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # golangci-lint v2, pinned as a tool in tools/golangci-lint (a module of its
