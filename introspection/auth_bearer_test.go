@@ -31,6 +31,15 @@ type tokenServer struct {
 	body      string        // when set, the answer instead of a token
 }
 
+// wantRequests fails t unless the token endpoint got n requests in all;
+// why is added to the message.
+func (ts *tokenServer) wantRequests(t *testing.T, n int32, why string) {
+	t.Helper()
+	if got := ts.calls.Load(); got != n {
+		t.Errorf("%d token requests, want %d%s", got, n, why)
+	}
+}
+
 func newTokenServer(t *testing.T, ts *tokenServer, useTLS bool) *tokenServer {
 	t.Helper()
 	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,9 +113,7 @@ func TestBearerTokenReused(t *testing.T) {
 	for range 5 {
 		mustIntrospect(t, c, testToken)
 	}
-	if n := ts.calls.Load(); n != 1 {
-		t.Errorf("%d token requests for 5 introspections, want 1", n)
-	}
+	ts.wantRequests(t, 1, " for 5 introspections")
 	for _, r := range as.Requests() {
 		if r.Form.Has("client_id") || r.Form.Has("client_secret") || r.Form.Get("token") != testToken {
 			t.Errorf("introspection form = %v", r.Form)
@@ -126,9 +133,7 @@ func TestBearerTokenRefreshedWhenExpiring(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	if n := ts.calls.Load(); n != 3 {
-		t.Errorf("%d token requests, want 3", n)
-	}
+	ts.wantRequests(t, 3, "")
 }
 
 func TestBearerConcurrentCallersShareOneTokenRequest(t *testing.T) {
@@ -150,12 +155,8 @@ func TestBearerConcurrentCallersShareOneTokenRequest(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := ts.calls.Load(); n != 1 {
-		t.Errorf("%d token requests for 50 concurrent introspections, want 1", n)
-	}
-	if n := as.Total(); n != 50 {
-		t.Errorf("%d introspection requests, want 50", n)
-	}
+	ts.wantRequests(t, 1, " for 50 concurrent introspections")
+	wantTotal(t, as, 50, " (one introspection a caller)")
 }
 
 func TestBearerTokenEndpointErrors(t *testing.T) {
@@ -187,9 +188,7 @@ func TestBearerTokenEndpointErrors(t *testing.T) {
 					t.Errorf("error %q leaks %q", err, leak)
 				}
 			}
-			if as.Total() != 0 {
-				t.Error("introspected without an access token")
-			}
+			wantTotal(t, as, 0, " (no introspection without an access token)")
 		})
 	}
 }
@@ -202,15 +201,11 @@ func TestBearerRejectedTokenIsDropped(t *testing.T) {
 	mustIntrospect(t, c, testToken)
 	accept.Store("at-2") // the server revoked at-1
 	mustStatus(t, mustRefuse(t, c), http.StatusUnauthorized)
-	if n := as.Total(); n != 2 {
-		t.Errorf("%d introspection requests after the 401, want 2 (no retry loop)", n)
-	}
+	wantTotal(t, as, 2, " after the 401 (no retry loop)")
 	if _, err := introspect(t, c, testToken); err != nil {
 		t.Fatalf("call after the 401: %v", err)
 	}
-	if n := ts.calls.Load(); n != 2 {
-		t.Errorf("%d token requests, want 2 (a new one after the 401)", n)
-	}
+	ts.wantRequests(t, 2, " (a new one after the 401)")
 	// While the server keeps answering 401, each call uses the token the
 	// previous one fetched after its 401 and drops it in turn: one token
 	// request per call, never more.
@@ -218,9 +213,7 @@ func TestBearerRejectedTokenIsDropped(t *testing.T) {
 	for range 2 {
 		mustRefuse(t, c)
 	}
-	if n := ts.calls.Load(); n != 3 {
-		t.Errorf("%d token requests, want 3", n)
-	}
+	ts.wantRequests(t, 3, "")
 }
 
 func TestBearerTokenEndpointUsesTheClientTLSSettings(t *testing.T) {

@@ -16,10 +16,12 @@ import (
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
-// Issue 12, item 1: what a real client's errors count for the breaker.
-// Answers about one token must never open it (anyone can send a token the
-// server answers 400, and an open breaker is a 503 for every uncached user
-// of the tenant); only signs that the server is unwell count.
+// What counts as a failure for the breaker (issue 12, item 1). Answers
+// about one token must never open it (anyone can send a token the server
+// answers 400, and an open breaker is a 503 for every uncached user of the
+// tenant); only signs that the server is unwell count: its errors, timeouts
+// and a panic, never a caller's cancellation or a concurrency-limit wait.
+// The breaker's states and settings are in breaker_test.go.
 
 // breakerOver is a quiet breaker with a long cool-down in front of a real
 // client of url with the given timeout.
@@ -72,12 +74,8 @@ func TestBreakerIgnoresAnswersAboutOneToken(t *testing.T) {
 					t.Fatalf("call %d: the breaker opened on answers about single tokens: %v", i, err)
 				}
 			}
-			if got := cb.State(); got != introspection.BreakerClosed {
-				t.Fatalf("state %v after %d answers about single tokens", got, n)
-			}
-			if got := as.Total(); got != int64(n) {
-				t.Errorf("server saw %d calls, want %d", got, n)
-			}
+			wantState(t, cb, introspection.BreakerClosed, "answers about single tokens")
+			wantTotal(t, as, int64(n), "")
 		})
 	}
 }
@@ -103,9 +101,28 @@ func TestBreakerAnswerResetsTheRun(t *testing.T) {
 		set(http.StatusBadRequest)
 		_ = call(b)
 	}
-	if got := cb.State(); got != introspection.BreakerClosed {
-		t.Fatalf("state %v: a 400 did not break the run of 503s", got)
+	wantState(t, cb, introspection.BreakerClosed, "runs of 503s broken by a 400")
+}
+
+func TestBreakerSuccessesAndInactiveTokensResetTheRun(t *testing.T) {
+	t.Parallel()
+	next := newSwitchable(errServer)
+	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
+	b := cb.Middleware()(next)
+	for round := range 3 {
+		next.set(errServer)
+		for range introspection.BreakerConsecutiveFailures - 1 {
+			_ = call(b)
+		}
+		next.set(nil)
+		next.mu.Lock()
+		next.res = inactive // an answer, even if a negative one
+		next.mu.Unlock()
+		if err := call(b); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 	}
+	wantState(t, cb, introspection.BreakerClosed, "runs of failures broken by inactive answers")
 }
 
 func TestBreakerOpensOnServerTrouble(t *testing.T) {
@@ -148,9 +165,7 @@ func TestBreakerOpensOnServerTrouble(t *testing.T) {
 					t.Fatalf("call %d: %v, want the server's error", i, err)
 				}
 			}
-			if got := cb.State(); got != introspection.BreakerOpen {
-				t.Fatalf("state %v after %d calls", got, introspection.BreakerConsecutiveFailures)
-			}
+			wantState(t, cb, introspection.BreakerOpen, "a run of failures")
 			if err := call(b); !errors.Is(err, introspection.ErrCircuitOpen) {
 				t.Fatalf("open breaker: %v", err)
 			}
@@ -158,109 +173,63 @@ func TestBreakerOpensOnServerTrouble(t *testing.T) {
 	}
 }
 
-func TestBreakerThresholdsFromOptions(t *testing.T) {
+func TestBreakerIgnoresCancellationAndQueueing(t *testing.T) {
 	t.Parallel()
-	t.Run("consecutive_failures", func(t *testing.T) {
-		t.Parallel()
-		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 2, CoolDown: time.Hour, Logger: quiet(0).Logger})
-		b := cb.Middleware()(newSwitchable(errServer))
-		_ = call(b)
-		if cb.State() != introspection.BreakerClosed {
-			t.Fatal("open after 1 failure of 2")
-		}
-		_ = call(b)
-		if cb.State() != introspection.BreakerOpen {
-			t.Fatalf("state %v after 2 failures of 2", cb.State())
-		}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	canceled := scripted(func(ctx context.Context) (introspection.Result, error) {
+		return introspection.Result{}, fmt.Errorf("%w: canceled by the caller: %w", introspection.ErrIntrospection, ctx.Err())
 	})
-	t.Run("failure_ratio and min_calls", func(t *testing.T) {
-		t.Parallel()
-		// One failure in four never makes a run, but is the ratio 0.25.
-		var n atomic.Int32
-		next := scripted(func(context.Context) (introspection.Result, error) {
-			if n.Add(1)%4 == 0 {
-				return introspection.Result{}, errServer
-			}
-			return active, nil
-		})
-		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
-			ConsecutiveFailures: 100, FailureRatio: 0.25, MinCalls: 8, CoolDown: time.Hour, Logger: quiet(0).Logger,
-		})
-		b := cb.Middleware()(next)
-		for i := 1; i < 8; i++ {
-			_ = call(b)
-			if cb.State() != introspection.BreakerClosed {
-				t.Fatalf("open after %d calls, before min_calls 8", i)
-			}
-		}
-		_ = call(b) // the 8th: 2 failures of 8
-		if cb.State() != introspection.BreakerOpen {
-			t.Fatalf("state %v after 2 failures in 8 calls, ratio 0.25", cb.State())
-		}
+	queued := scripted(func(context.Context) (introspection.Result, error) {
+		return introspection.Result{}, fmt.Errorf("%w: %w: gave up: %w", introspection.ErrIntrospection, introspection.ErrConcurrencyLimit, context.DeadlineExceeded)
 	})
-	t.Run("window", func(t *testing.T) {
-		t.Parallel()
-		// Failures older than the window no longer count for the ratio.
-		const window = 100 * time.Millisecond
-		next := newSwitchable(errServer)
-		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
-			ConsecutiveFailures: 100, FailureRatio: 0.5, MinCalls: 4, Window: window, CoolDown: time.Hour, Logger: quiet(0).Logger,
-		})
-		b := cb.Middleware()(next)
-		_, _ = call(b), call(b) // 2 failures
-		next.set(nil)
-		time.Sleep(2 * window)
-		_, _ = call(b), call(b) // 2 successes, in a new window
-		next.set(errServer)
-		_ = call(b) // 1 failure of 3 in the window: below min_calls
-		if cb.State() != introspection.BreakerClosed {
-			t.Fatalf("state %v: failures from before the window counted", cb.State())
-		}
-		_ = call(b) // 2 failures of 4
-		if cb.State() != introspection.BreakerOpen {
-			t.Fatalf("state %v after 2 failures of 4 within the window", cb.State())
-		}
+	foreign := scripted(func(context.Context) (introspection.Result, error) {
+		return introspection.Result{}, errors.New("not ours")
 	})
-	t.Run("cool_down", func(t *testing.T) {
-		t.Parallel()
-		const coolDown = 80 * time.Millisecond
-		next := newSwitchable(errServer)
-		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 1, CoolDown: coolDown, Logger: quiet(0).Logger})
-		b := cb.Middleware()(next)
-		_ = call(b)
-		opened := time.Now()
-		if !errors.Is(call(b), introspection.ErrCircuitOpen) {
-			t.Fatal("not open after 1 failure of 1")
-		}
-		next.set(nil)
-		for errors.Is(call(b), introspection.ErrCircuitOpen) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if d := time.Since(opened); d < coolDown || d > coolDown+time.Second {
-			t.Errorf("probed %v after opening, cool-down %v", d, coolDown)
-		}
-		if cb.State() != introspection.BreakerClosed {
-			t.Errorf("state %v after a successful probe", cb.State())
-		}
+	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
+	for range 3 * introspection.BreakerMinCalls {
+		_, _ = cb.Middleware()(canceled).Introspect(ctx, "tok")
+		_ = call(cb.Middleware()(queued))
+		_ = call(cb.Middleware()(foreign))
+	}
+	wantState(t, cb, introspection.BreakerClosed, "cancellations, concurrency-limit waits and foreign errors (none is a failure)")
+	// A caller's deadline, by contrast, is the server being slow.
+	slow := scripted(func(context.Context) (introspection.Result, error) {
+		return introspection.Result{}, fmt.Errorf("%w: no answer within 1s: %w", introspection.ErrIntrospection, context.DeadlineExceeded)
 	})
+	trip(cb.Middleware()(slow))
+	wantState(t, cb, introspection.BreakerOpen, "a run of timeouts")
 }
 
-func TestBreakerDisabled(t *testing.T) {
+func TestBreakerPanicCountsAsFailure(t *testing.T) {
 	t.Parallel()
-	cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{Disabled: true, ConsecutiveFailures: 1})
+	const coolDown = 20 * time.Millisecond
+	var panicking atomic.Bool
 	next := newSwitchable(errServer)
-	if b := cb.Middleware()(next); b != introspection.Introspector(next) {
-		t.Errorf("a disabled breaker wrapped next in %T", b)
-	}
-	for range 3 * introspection.BreakerMinCalls {
-		if err := call(cb.Middleware()(next)); err != errServer {
-			t.Fatalf("disabled breaker: %v, want the server's error", err)
+	next.AnswerFunc(func(ctx context.Context, token string) (introspection.Result, error) {
+		if panicking.Load() {
+			panic("boom")
 		}
-	}
-	if cb.Enabled() || cb.State() != introspection.BreakerClosed {
-		t.Errorf("disabled breaker: enabled %v, state %v", cb.Enabled(), cb.State())
-	}
-	if !introspection.NewCircuitBreaker(introspection.BreakerOptions{}).Enabled() {
-		t.Error("the zero BreakerOptions make a disabled breaker")
+		return next.answer(ctx, token)
+	})
+	cb := introspection.NewCircuitBreaker(quiet(coolDown))
+	b := cb.Middleware()(next)
+	trip(b)
+	time.Sleep(coolDown + 10*time.Millisecond)
+	panicking.Store(true)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic was swallowed")
+			}
+		}()
+		_ = call(b)
+	}()
+	wantState(t, cb, introspection.BreakerOpen, "a panicking probe")
+	panicking.Store(false)
+	next.set(nil)
+	time.Sleep(coolDown + 10*time.Millisecond)
+	if err := call(b); err != nil || cb.State() != introspection.BreakerClosed {
+		t.Fatalf("after the panic the breaker is stuck: %v, state %v", err, cb.State())
 	}
 }

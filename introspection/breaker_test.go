@@ -17,18 +17,8 @@ import (
 	"github.com/tokengate/tokengate/testsupport"
 )
 
-// scripted answers every call with what answer returns.
-func scripted(answer func(ctx context.Context) (introspection.Result, error)) *introspectiontest.Introspector {
-	f := introspectiontest.NewIntrospector()
-	f.AnswerFunc(func(ctx context.Context, _ string) (introspection.Result, error) { return answer(ctx) })
-	return f
-}
-
-var (
-	errServer = error(&introspection.StatusError{Tenant: "acme", StatusCode: 500})
-	active    = introspection.Result{Claims: &introspection.Claims{Active: true}, Cache: introspection.CacheNone}
-	inactive  = introspection.Result{Claims: &introspection.Claims{Active: false}, Cache: introspection.CacheNone}
-)
+// The breaker's states (closed, open, half-open and its probe) and its
+// settings; what counts as a failure is in breaker_counts_test.go.
 
 // switchable answers with err when it is set, else with res.
 type switchable struct {
@@ -111,6 +101,23 @@ func call(b introspection.Introspector) error {
 	return err
 }
 
+// trip fails as many calls through b as it takes a run to open the breaker
+// (with next failing).
+func trip(b introspection.Introspector) {
+	for range introspection.BreakerConsecutiveFailures {
+		_ = call(b)
+	}
+}
+
+// wantState stops the test unless cb is in state want; after says what led
+// there.
+func wantState(t *testing.T, cb *introspection.CircuitBreaker, want introspection.BreakerState, after string) {
+	t.Helper()
+	if got := cb.State(); got != want {
+		t.Fatalf("state %v after %s, want %v", got, after, want)
+	}
+}
+
 func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(time.Hour)
@@ -122,9 +129,7 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 			t.Fatalf("call %d: error %v, want the server's own", i+1, err)
 		}
 	}
-	if got := cb.State(); got != introspection.BreakerOpen {
-		t.Fatalf("state after %d failures = %v", introspection.BreakerConsecutiveFailures, got)
-	}
+	wantState(t, cb, introspection.BreakerOpen, "a run of failures")
 	start := time.Now()
 	err := call(b)
 	if !errors.Is(err, introspection.ErrCircuitOpen) || !errors.Is(err, introspection.ErrIntrospection) {
@@ -150,84 +155,16 @@ func TestBreakerOpensAfterConsecutiveFailures(t *testing.T) {
 	}
 }
 
-func TestBreakerSuccessesAndInactiveTokensResetTheRun(t *testing.T) {
-	t.Parallel()
-	next := newSwitchable(errServer)
-	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
-	b := cb.Middleware()(next)
-	for round := range 3 {
-		next.set(errServer)
-		for range introspection.BreakerConsecutiveFailures - 1 {
-			_ = call(b)
-		}
-		next.set(nil)
-		next.mu.Lock()
-		next.res = inactive // an answer, even if a negative one
-		next.mu.Unlock()
-		if err := call(b); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-	}
-	if got := cb.State(); got != introspection.BreakerClosed {
-		t.Fatalf("state %v after runs of %d failures broken by inactive answers", got, introspection.BreakerConsecutiveFailures-1)
-	}
-}
-
-func TestBreakerIgnoresCancellationAndQueueing(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	canceled := scripted(func(ctx context.Context) (introspection.Result, error) {
-		return introspection.Result{}, fmt.Errorf("%w: canceled by the caller: %w", introspection.ErrIntrospection, ctx.Err())
-	})
-	queued := scripted(func(context.Context) (introspection.Result, error) {
-		return introspection.Result{}, fmt.Errorf("%w: %w: gave up: %w", introspection.ErrIntrospection, introspection.ErrConcurrencyLimit, context.DeadlineExceeded)
-	})
-	foreign := scripted(func(context.Context) (introspection.Result, error) {
-		return introspection.Result{}, errors.New("not ours")
-	})
-	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
-	for range 3 * introspection.BreakerMinCalls {
-		_, _ = cb.Middleware()(canceled).Introspect(ctx, "tok")
-		_ = call(cb.Middleware()(queued))
-		_ = call(cb.Middleware()(foreign))
-	}
-	if got := cb.State(); got != introspection.BreakerClosed {
-		t.Fatalf("state %v: cancellations, concurrency-limit waits or foreign errors were counted as failures", got)
-	}
-	// A caller's deadline, by contrast, is the server being slow.
-	slow := scripted(func(context.Context) (introspection.Result, error) {
-		return introspection.Result{}, fmt.Errorf("%w: no answer within 1s: %w", introspection.ErrIntrospection, context.DeadlineExceeded)
-	})
-	for range introspection.BreakerConsecutiveFailures {
-		_ = call(cb.Middleware()(slow))
-	}
-	if got := cb.State(); got != introspection.BreakerOpen {
-		t.Fatalf("state %v after %d timeouts", got, introspection.BreakerConsecutiveFailures)
-	}
-}
-
 func TestBreakerOpensOnFailureRatio(t *testing.T) {
 	t.Parallel()
-	var n atomic.Int32
-	flapping := scripted(func(context.Context) (introspection.Result, error) {
-		if n.Add(1)%2 == 0 {
-			return introspection.Result{}, errServer
-		}
-		return active, nil
-	})
 	cb := introspection.NewCircuitBreaker(quiet(time.Hour))
-	b := cb.Middleware()(flapping)
+	b := cb.Middleware()(failEvery(2))
 	for i := 1; i < introspection.BreakerMinCalls; i++ {
 		_ = call(b)
-		if got := cb.State(); got != introspection.BreakerClosed {
-			t.Fatalf("open after %d calls, before the ratio has %d", i, introspection.BreakerMinCalls)
-		}
+		wantState(t, cb, introspection.BreakerClosed, fmt.Sprintf("%d calls, before the ratio has %d", i, introspection.BreakerMinCalls))
 	}
 	_ = call(b) // the 20th: 10 failures of 20
-	if got := cb.State(); got != introspection.BreakerOpen {
-		t.Fatalf("state %v after %d alternating calls", got, introspection.BreakerMinCalls)
-	}
+	wantState(t, cb, introspection.BreakerOpen, "alternating calls up to the minimum")
 }
 
 func TestBreakerHalfOpenProbe(t *testing.T) {
@@ -237,9 +174,7 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	next := newSwitchable(errServer)
 	cb := introspection.NewCircuitBreaker(rec.opts)
 	b := cb.Middleware()(next)
-	for range introspection.BreakerConsecutiveFailures {
-		_ = call(b)
-	}
+	trip(b)
 	time.Sleep(coolDown + 10*time.Millisecond)
 
 	// A failing probe opens it again for another cool-down.
@@ -247,9 +182,7 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	if err := call(b); err != errServer {
 		t.Fatalf("probe: %v, want the server's error", err)
 	}
-	if got := cb.State(); got != introspection.BreakerOpen {
-		t.Fatalf("state %v after a failed probe", got)
-	}
+	wantState(t, cb, introspection.BreakerOpen, "a failed probe")
 	if err := call(b); !errors.Is(err, introspection.ErrCircuitOpen) || next.Total() != before+1 {
 		t.Fatalf("after a failed probe: %v, %d calls", err, next.Total()-before)
 	}
@@ -268,9 +201,7 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 	if err := <-probe; err != nil {
 		t.Fatalf("probe: %v", err)
 	}
-	if got := cb.State(); got != introspection.BreakerClosed {
-		t.Fatalf("state %v after a successful probe", got)
-	}
+	wantState(t, cb, introspection.BreakerClosed, "a successful probe")
 	want := []transition{
 		{introspection.BreakerClosed, introspection.BreakerOpen},
 		{introspection.BreakerOpen, introspection.BreakerHalfOpen},
@@ -289,57 +220,16 @@ func TestBreakerCancelledProbeDoesNotClose(t *testing.T) {
 	next := newSwitchable(errServer)
 	cb := introspection.NewCircuitBreaker(quiet(coolDown))
 	b := cb.Middleware()(next)
-	for range introspection.BreakerConsecutiveFailures {
-		_ = call(b)
-	}
+	trip(b)
 	time.Sleep(coolDown + 10*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, _ = b.Introspect(ctx, "tok") // the server fails, but the caller had gone
-	if got := cb.State(); got != introspection.BreakerHalfOpen {
-		t.Fatalf("state %v after a cancelled probe, want still half-open", got)
-	}
+	wantState(t, cb, introspection.BreakerHalfOpen, "a cancelled probe")
 	// The cancelled probe freed its place: the next call probes.
 	next.set(nil)
 	if err := call(b); err != nil || cb.State() != introspection.BreakerClosed {
 		t.Fatalf("next probe: %v, state %v", err, cb.State())
-	}
-}
-
-func TestBreakerPanicCountsAsFailure(t *testing.T) {
-	t.Parallel()
-	const coolDown = 20 * time.Millisecond
-	var panicking atomic.Bool
-	next := newSwitchable(errServer)
-	next.AnswerFunc(func(ctx context.Context, token string) (introspection.Result, error) {
-		if panicking.Load() {
-			panic("boom")
-		}
-		return next.answer(ctx, token)
-	})
-	cb := introspection.NewCircuitBreaker(quiet(coolDown))
-	b := cb.Middleware()(next)
-	for range introspection.BreakerConsecutiveFailures {
-		_ = call(b)
-	}
-	time.Sleep(coolDown + 10*time.Millisecond)
-	panicking.Store(true)
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("the panic was swallowed")
-			}
-		}()
-		_ = call(b)
-	}()
-	if got := cb.State(); got != introspection.BreakerOpen {
-		t.Fatalf("state %v after a panicking probe, want open", got)
-	}
-	panicking.Store(false)
-	next.set(nil)
-	time.Sleep(coolDown + 10*time.Millisecond)
-	if err := call(b); err != nil || cb.State() != introspection.BreakerClosed {
-		t.Fatalf("after the panic the breaker is stuck: %v, state %v", err, cb.State())
 	}
 }
 
@@ -391,6 +281,92 @@ func TestBreakerConcurrent(t *testing.T) {
 	wg.Wait()
 	if states.Load() == 0 {
 		t.Error("the breaker never changed state under a 2/3 failure rate")
+	}
+}
+
+func TestBreakerThresholdsFromOptions(t *testing.T) {
+	t.Parallel()
+	t.Run("consecutive_failures", func(t *testing.T) {
+		t.Parallel()
+		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 2, CoolDown: time.Hour, Logger: quiet(0).Logger})
+		b := cb.Middleware()(newSwitchable(errServer))
+		_ = call(b)
+		wantState(t, cb, introspection.BreakerClosed, "1 failure of 2")
+		_ = call(b)
+		wantState(t, cb, introspection.BreakerOpen, "2 failures of 2")
+	})
+	t.Run("failure_ratio and min_calls", func(t *testing.T) {
+		t.Parallel()
+		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
+			ConsecutiveFailures: 100, FailureRatio: 0.25, MinCalls: 8, CoolDown: time.Hour, Logger: quiet(0).Logger,
+		})
+		// One failure in four never makes a run, but is the ratio 0.25.
+		b := cb.Middleware()(failEvery(4))
+		for i := 1; i < 8; i++ {
+			_ = call(b)
+			wantState(t, cb, introspection.BreakerClosed, fmt.Sprintf("%d calls, before min_calls 8", i))
+		}
+		_ = call(b) // the 8th: 2 failures of 8
+		wantState(t, cb, introspection.BreakerOpen, "2 failures in 8 calls, ratio 0.25")
+	})
+	t.Run("window", func(t *testing.T) {
+		t.Parallel()
+		// Failures older than the window no longer count for the ratio.
+		const window = 100 * time.Millisecond
+		next := newSwitchable(errServer)
+		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{
+			ConsecutiveFailures: 100, FailureRatio: 0.5, MinCalls: 4, Window: window, CoolDown: time.Hour, Logger: quiet(0).Logger,
+		})
+		b := cb.Middleware()(next)
+		_, _ = call(b), call(b) // 2 failures
+		next.set(nil)
+		time.Sleep(2 * window)
+		_, _ = call(b), call(b) // 2 successes, in a new window
+		next.set(errServer)
+		_ = call(b) // 1 failure of 3 in the window: below min_calls
+		wantState(t, cb, introspection.BreakerClosed, "1 failure of 3 in the window (older ones must not count)")
+		_ = call(b) // 2 failures of 4
+		wantState(t, cb, introspection.BreakerOpen, "2 failures of 4 within the window")
+	})
+	t.Run("cool_down", func(t *testing.T) {
+		t.Parallel()
+		const coolDown = 80 * time.Millisecond
+		next := newSwitchable(errServer)
+		cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{ConsecutiveFailures: 1, CoolDown: coolDown, Logger: quiet(0).Logger})
+		b := cb.Middleware()(next)
+		_ = call(b)
+		opened := time.Now()
+		if !errors.Is(call(b), introspection.ErrCircuitOpen) {
+			t.Fatal("not open after 1 failure of 1")
+		}
+		next.set(nil)
+		for errors.Is(call(b), introspection.ErrCircuitOpen) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if d := time.Since(opened); d < coolDown || d > coolDown+time.Second {
+			t.Errorf("probed %v after opening, cool-down %v", d, coolDown)
+		}
+		wantState(t, cb, introspection.BreakerClosed, "a successful probe")
+	})
+}
+
+func TestBreakerDisabled(t *testing.T) {
+	t.Parallel()
+	cb := introspection.NewCircuitBreaker(introspection.BreakerOptions{Disabled: true, ConsecutiveFailures: 1})
+	next := newSwitchable(errServer)
+	if b := cb.Middleware()(next); b != introspection.Introspector(next) {
+		t.Errorf("a disabled breaker wrapped next in %T", b)
+	}
+	for range 3 * introspection.BreakerMinCalls {
+		if err := call(cb.Middleware()(next)); err != errServer {
+			t.Fatalf("disabled breaker: %v, want the server's error", err)
+		}
+	}
+	if cb.Enabled() || cb.State() != introspection.BreakerClosed {
+		t.Errorf("disabled breaker: enabled %v, state %v", cb.Enabled(), cb.State())
+	}
+	if !introspection.NewCircuitBreaker(introspection.BreakerOptions{}).Enabled() {
+		t.Error("the zero BreakerOptions make a disabled breaker")
 	}
 }
 

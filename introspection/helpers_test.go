@@ -13,6 +13,30 @@ import (
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
+var (
+	errServer = error(&introspection.StatusError{Tenant: "acme", StatusCode: 500})
+	active    = introspection.Result{Claims: &introspection.Claims{Active: true}, Cache: introspection.CacheNone}
+	inactive  = introspection.Result{Claims: &introspection.Claims{Active: false}, Cache: introspection.CacheNone}
+)
+
+// scripted answers every call with what answer returns.
+func scripted(answer func(ctx context.Context) (introspection.Result, error)) *introspectiontest.Introspector {
+	f := introspectiontest.NewIntrospector()
+	f.AnswerFunc(func(ctx context.Context, _ string) (introspection.Result, error) { return answer(ctx) })
+	return f
+}
+
+// failEvery answers errServer to every nth call and active to the others.
+func failEvery(n int32) *introspectiontest.Introspector {
+	var calls atomic.Int32
+	return scripted(func(context.Context) (introspection.Result, error) {
+		if calls.Add(1)%n == 0 {
+			return introspection.Result{}, errServer
+		}
+		return active, nil
+	})
+}
+
 // newAS is a fake authorization server that answers every request with h
 // (the request's form already parsed).
 func newAS(t *testing.T, h http.HandlerFunc) *introspectiontest.Server {

@@ -2,8 +2,6 @@ package introspection_test
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -24,14 +22,6 @@ import (
 )
 
 const testIssuer = "https://idp.acme.example"
-
-var edKey = sync.OnceValue(func() ed25519.PrivateKey {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return k
-})
 
 // jwtAS is a fake authorization server answering RFC 9701 signed responses,
 // with a JWKS endpoint that counts its fetches.

@@ -168,9 +168,7 @@ func TestWSO2InvalidTokenNonJSON(t *testing.T) {
 	if !strings.Contains(err.Error(), "not a JSON object") {
 		t.Errorf("error = %q, want it to say the body is not JSON", err)
 	}
-	if as.Total() != 1 {
-		t.Errorf("%d requests, want 1", as.Total())
-	}
+	wantTotal(t, as, 1, "")
 }
 
 // spid behaves like Schibsted SPiD's POST /oauth/introspect.

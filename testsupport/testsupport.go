@@ -1,8 +1,9 @@
 // Package testsupport holds the small helpers that tests across the module
 // share, the black-box suite (e2e) included: polling for a condition,
-// stopping a server when the test ends, free loopback ports, a throwaway
-// certificate authority, a large generated configuration (ManyRoutes) and
-// a ResponseWriter that keeps only the headers and status.
+// stopping a server when the test ends, writing a configuration file, free
+// loopback ports, a throwaway certificate authority, a large generated
+// configuration (ManyRoutes) and a ResponseWriter that keeps only the
+// headers and status.
 package testsupport
 
 import (
@@ -16,6 +17,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -56,6 +59,17 @@ func ShutdownOnCleanup(t testing.TB, shutdown func(context.Context) error) {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
+}
+
+// WriteConfig writes content to tokengate.yaml in a new temporary
+// directory of t (mode 0600) and returns its path; an error fails the test.
+func WriteConfig(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokengate.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // CA is a throwaway certificate authority (ECDSA P-256); it and what it

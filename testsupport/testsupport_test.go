@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,6 +38,22 @@ func TestWaitForAndPoll(t *testing.T) {
 	start := time.Now()
 	if testsupport.Poll(20*time.Millisecond, func() bool { return false }) || time.Since(start) < 20*time.Millisecond {
 		t.Fatalf("Poll of a false condition: true, or gave up after %v", time.Since(start))
+	}
+}
+
+// WriteConfig leaves the content in a file only its owner can read.
+func TestWriteConfig(t *testing.T) {
+	path := testsupport.WriteConfig(t, "tenants: []\n")
+	data, err := os.ReadFile(path)
+	if err != nil || string(data) != "tenants: []\n" {
+		t.Fatalf("read back %q, %v", data, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
 	}
 }
 

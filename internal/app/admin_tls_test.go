@@ -57,7 +57,7 @@ func TestAdminOverTLS(t *testing.T) {
 	as := introspectiontest.New(t)
 	ca := testsupport.NewCA(t, "test CA")
 	f := writeServerCert(t, t.TempDir(), ca, 100)
-	h := startHarnessAt(t, writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, ""))))
+	h := startHarnessAt(t, testsupport.WriteConfig(t, configWithAdmin(as.URL, tlsYAML(f, ""))))
 	url := "https://" + h.srv.AdminAddress()
 
 	code, body, err := adminRevoke(t, httpsClient(ca), url, testAdminToken)
@@ -87,7 +87,7 @@ func TestAdminMutualTLS(t *testing.T) {
 	f := writeServerCert(t, dir, ca, 100)
 	caFile := filepath.Join(dir, "clients.pem")
 	tlsWriteFile(t, caFile, ca.CertPEM)
-	h := startHarnessAt(t, writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, caFile))))
+	h := startHarnessAt(t, testsupport.WriteConfig(t, configWithAdmin(as.URL, tlsYAML(f, caFile))))
 	url := "https://" + h.srv.AdminAddress()
 
 	if code, _, err := adminRevoke(t, httpsClient(ca), url, testAdminToken); err == nil {
@@ -115,7 +115,7 @@ func TestAdminReloadRereadsCertificate(t *testing.T) {
 	ca := testsupport.NewCA(t, "test CA")
 	dir := t.TempDir()
 	f := writeServerCert(t, dir, ca, 100)
-	path := writeConfig(t, configWithAdmin(as.URL, tlsYAML(f, "")))
+	path := testsupport.WriteConfig(t, configWithAdmin(as.URL, tlsYAML(f, "")))
 	h := startHarnessAt(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

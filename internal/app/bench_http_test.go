@@ -64,7 +64,7 @@ func startHTTPBenchServer(b *testing.B) *harness {
 	as := introspectiontest.NewServer()
 	b.Cleanup(as.Close)
 	as.Claims("cached", goodClaims(nil))
-	h := startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	h := startHarnessLevel(&testing.T{}, testsupport.WriteConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
 	b.Cleanup(func() { h.srv.Shutdown(context.Background()) })
 	return h
 }

@@ -9,6 +9,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,7 +21,7 @@ import (
 func cachedHarness() (h *harness, stop func()) {
 	as := introspectiontest.NewServer()
 	as.Claims("cached", goodClaims(nil))
-	h = startHarnessLevel(&testing.T{}, writeConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
+	h = startHarnessLevel(&testing.T{}, testsupport.WriteConfig(&testing.T{}, testConfig(as.URL)), slog.LevelInfo)
 	return h, func() {
 		h.srv.Shutdown(context.Background())
 		as.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func TestCacheHitsStillApplyPolicy(t *testing.T) {
@@ -106,7 +107,7 @@ func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
 	as := introspectiontest.New(t)
 	as.Claims("a", goodClaims(nil))
 	as.Claims("g", goodClaims(nil))
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
 	h.check(t, orders("a"))
 	h.check(t, req{host: "api.globex.example", path: "/", auth: "Bearer g"})

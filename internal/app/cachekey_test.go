@@ -29,7 +29,7 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 				rs := redisserver.Start(t)
 				cfg += "redis:\n  address: \"" + rs.Addr() + "\"\n  key_prefix: \"tgtest:\"\n  timeout: 200ms\n"
 			}
-			path := writeConfig(t, cfg)
+			path := testsupport.WriteConfig(t, cfg)
 			h := startHarnessAt(t, path)
 			if a := h.check(t, orders("tok")); !a.allow {
 				t.Fatalf("at the old server: %s", a.reason)

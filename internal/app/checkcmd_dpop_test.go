@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/dpop/dpoptest"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // TestCheckCommandDPoP: `tokengate check` takes a DPoP proof as a header
@@ -16,7 +17,7 @@ func TestCheckCommandDPoP(t *testing.T) {
 	key := dpoptest.NewKey(t, "ES256")
 	as := introspectiontest.New(t)
 	as.Claims("bound", goodClaims(map[string]any{"token_type": "DPoP", "cnf": map[string]any{"jkt": key.Thumbprint()}}))
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	check := func(args ...string) (int, explanation) {
 		t.Helper()
 		args = append([]string{"check", "--config", path, "--host", "orders.acme.example", "--path", "/orders/1"}, args...)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokengate/tokengate/internal/testlog"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
@@ -23,15 +24,6 @@ func run(t *testing.T, ctx context.Context, args ...string) (code int, stdout, s
 	var out, errOut testlog.Buffer
 	code = Main(ctx, Env{Args: args, Stdout: &out, Stderr: &errOut, Version: "v1.2.3"})
 	return code, out.String(), errOut.String()
-}
-
-func writeConfig(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func TestVersion(t *testing.T) {
@@ -48,7 +40,7 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestValidateOK(t *testing.T) {
-	path := writeConfig(t, testConfig("http://127.0.0.1:1"))
+	path := testsupport.WriteConfig(t, testConfig("http://127.0.0.1:1"))
 	code, out, errOut := run(t, context.Background(), "validate", "--config", path)
 	if code != 0 || strings.TrimSpace(out) != "config OK" {
 		t.Fatalf("validate: %d %q %q", code, out, errOut)
@@ -56,7 +48,7 @@ func TestValidateOK(t *testing.T) {
 }
 
 func TestValidateReportsEveryErrorOneALine(t *testing.T) {
-	path := writeConfig(t, `
+	path := testsupport.WriteConfig(t, `
 tenants:
   - name: Bad_Name
     introspection:
@@ -85,13 +77,13 @@ routes:
 func TestValidateRedisAndAdmin(t *testing.T) {
 	cfg := testConfig("http://127.0.0.1:1") + "admin:\n  address: 127.0.0.1:0\n  token: " + strings.Repeat("t", 32) + "\n" +
 		"redis:\n  address: 127.0.0.1:1\n"
-	code, out, errOut := run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
+	code, out, errOut := run(t, context.Background(), "validate", "--config", testsupport.WriteConfig(t, cfg))
 	if code != 0 || !strings.Contains(out, "config OK") {
 		t.Fatalf("validate: %d %q %q", code, out, errOut)
 	}
 	// An unreadable client certificate is found by validate too.
 	cfg += "  tls:\n    cert_file: /nonexistent/cert.pem\n    key_file: /nonexistent/key.pem\n"
-	code, _, errOut = run(t, context.Background(), "validate", "--config", writeConfig(t, cfg))
+	code, _, errOut = run(t, context.Background(), "validate", "--config", testsupport.WriteConfig(t, cfg))
 	if code != 1 || !strings.Contains(errOut, "redis.tls") {
 		t.Fatalf("validate with a bad redis.tls: %d %q", code, errOut)
 	}
@@ -99,7 +91,7 @@ func TestValidateRedisAndAdmin(t *testing.T) {
 
 func TestCheckCommand(t *testing.T) {
 	as := newGoodAS(t)
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte("good\n"), 0o600)
 
@@ -123,7 +115,7 @@ func TestCheckCommand(t *testing.T) {
 		t.Error("the token is printed")
 	}
 
-	if code, _, _ := run(t, context.Background(), "check", "--config", writeConfig(t, "nope: 1\n")); code != 2 {
+	if code, _, _ := run(t, context.Background(), "check", "--config", testsupport.WriteConfig(t, "nope: 1\n")); code != 2 {
 		t.Fatalf("bad config: exit %d, want 2", code)
 	}
 }
@@ -296,10 +288,10 @@ func TestVersionLine(t *testing.T) {
 func TestCheckCommandSaysWhyIntrospectionFailed(t *testing.T) {
 	as := introspectiontest.New(t)
 	as.Raw("tok-badclient", http.StatusUnauthorized, `{"error":"invalid_client","error_description":"s3cret%value is wrong"}`)
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	down := introspectiontest.NewServer()
 	down.Close() // nothing listens there any more
-	downPath := writeConfig(t, testConfig(down.URL))
+	downPath := testsupport.WriteConfig(t, testConfig(down.URL))
 	for _, c := range []struct {
 		name, config, token, cause, hint string
 	}{
@@ -335,7 +327,7 @@ func TestCheckCommandSaysWhyIntrospectionFailed(t *testing.T) {
 // decided on the claims; without it, no explain member.
 func TestCheckCommandExplain(t *testing.T) {
 	as := introspectiontest.New(t)
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	exp := time.Now().Add(-time.Hour).Truncate(time.Second)
 	as.Claims("tok-aud", goodClaims(map[string]any{"aud": []string{"api://x", "api://y"}}))
 	as.Claims("tok-iss", goodClaims(map[string]any{"iss": "https://idp.acme.example/"}))

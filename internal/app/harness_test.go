@@ -154,7 +154,7 @@ func (h *harness) metrics(t *testing.T) string {
 
 func startHarness(t *testing.T, config string) *harness {
 	t.Helper()
-	return startHarnessAt(t, writeConfig(t, config))
+	return startHarnessAt(t, testsupport.WriteConfig(t, config))
 }
 
 func startHarnessAt(t *testing.T, path string) *harness {

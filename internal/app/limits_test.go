@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // startIdleHarness starts a server whose HTTP listener closes idle
@@ -24,10 +23,7 @@ import (
 func startIdleHarness(t *testing.T, idle time.Duration) *Server {
 	t.Helper()
 	as := introspectiontest.New(t)
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(testConfig(as.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	srv, err := Start(context.Background(), Options{ConfigPath: path, IdleTimeout: idle, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func startTraced(t *testing.T) *traced {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	h := startHarnessOpts(t, writeConfig(t, testConfig(as.URL)), slog.LevelDebug, tel)
+	h := startHarnessOpts(t, testsupport.WriteConfig(t, testConfig(as.URL)), slog.LevelDebug, tel)
 	return &traced{harness: h, as: as, recorder: rec}
 }
 

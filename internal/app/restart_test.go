@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func TestFixedAtStart(t *testing.T) {
@@ -91,11 +91,8 @@ func logLines(t *testing.T, logs string, msg string) []map[string]any {
 
 func TestReloadLogsOneLinePerOutcome(t *testing.T) {
 	as := introspectiontest.New(t)
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
 	cfg := testConfig(as.URL)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testsupport.WriteConfig(t, cfg)
 	h := startHarnessAt(t, path)
 
 	// Three errors: one line saying so, with all three.

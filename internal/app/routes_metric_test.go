@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // TestRoutesGauge: tokengate_routes is the route count of the
@@ -14,7 +15,7 @@ import (
 // failed one keeps the old configuration, and its count).
 func TestRoutesGauge(t *testing.T) {
 	as := introspectiontest.New(t)
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
 	routes := func() string {
 		t.Helper()

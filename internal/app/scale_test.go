@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/cache"
+	"github.com/tokengate/tokengate/testsupport"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -99,10 +99,7 @@ type scaleServer struct {
 
 func startScale(t testing.TB, config string) *scaleServer {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testsupport.WriteConfig(t, config)
 	srv, err := Start(context.Background(), Options{ConfigPath: path, Version: "test",
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {

@@ -33,7 +33,7 @@ type serveRun struct {
 func startServeCommand(t *testing.T, ctx context.Context, reload <-chan struct{}) *serveRun {
 	t.Helper()
 	as := introspectiontest.New(t)
-	r := &serveRun{as: as, path: writeConfig(t, testConfig(as.URL)), done: make(chan int, 1)}
+	r := &serveRun{as: as, path: testsupport.WriteConfig(t, testConfig(as.URL)), done: make(chan int, 1)}
 	go func() {
 		r.done <- Main(ctx, Env{Args: []string{"serve", "--config", r.path}, Stdout: &testlog.Buffer{}, Stderr: &r.stderr, Reload: reload})
 	}()
@@ -90,7 +90,7 @@ func TestServeLogsServingAndDrainsOnSignal(t *testing.T) {
 }
 
 func TestServeFailsOnBadConfig(t *testing.T) {
-	code, _, errOut := run(t, context.Background(), "serve", "--config", writeConfig(t, "tenants: []\n"))
+	code, _, errOut := run(t, context.Background(), "serve", "--config", testsupport.WriteConfig(t, "tenants: []\n"))
 	if code != 1 || !strings.Contains(errOut, `"level":"ERROR"`) {
 		t.Fatalf("serve: %d %q", code, errOut)
 	}
@@ -98,7 +98,7 @@ func TestServeFailsOnBadConfig(t *testing.T) {
 
 func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
 	as := newGoodAS(t)
-	path := writeConfig(t, testConfig(as.URL))
+	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	h := startHarnessAt(t, path)
 	if a := h.check(t, orders("good")); !a.allow {
 		t.Fatalf("before reload: %s", a.reason)

@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,12 +70,8 @@ type instance struct {
 // startInstance runs one tokengate of cfg in process.
 func startInstance(t *testing.T, cfg string) *instance {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	logger, logs := testlog.JSON(slog.LevelInfo)
-	srv, err := app.Start(context.Background(), app.Options{ConfigPath: path, Logger: logger, Version: "test"})
+	srv, err := app.Start(context.Background(), app.Options{ConfigPath: testsupport.WriteConfig(t, cfg), Logger: logger, Version: "test"})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/internal/testlog"
 )
 
 // Server is a running redis-server.
@@ -108,7 +110,7 @@ func (s *Server) start() {
 		"--daemonize", "no", "--enable-debug-command", "local",
 		"--loglevel", "warning"}, s.listen...)
 	cmd := exec.Command(s.bin, append(args, s.more...)...)
-	out := &lockedBuilder{}
+	out := &testlog.Buffer{} // the process's output, written by two pipes' goroutines
 	cmd.Stdout, cmd.Stderr = out, out
 	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
@@ -240,22 +242,4 @@ func readLine(r *bufio.Reader) (string, error) {
 		return "", fmt.Errorf("redis: empty reply")
 	}
 	return line, nil
-}
-
-// lockedBuilder collects a process's output; safe for concurrent use.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
