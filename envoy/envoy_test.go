@@ -43,6 +43,7 @@ import (
 //	envoy.extensions.filters.http.router.v3.Router                                    routerv3
 //	envoy.extensions.upstreams.http.v3.HttpProtocolOptions                            upstreamhttpv3
 //	envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext                    tlsv3
+//	envoy.extensions.access_loggers.stream.v3.StdoutAccessLog                           accesslogv3 (accesslog_test.go)
 //
 // A bootstrap using another extension fails with "unknown type URL ...":
 // add a blank import of that extension's go-control-plane package here.

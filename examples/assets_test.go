@@ -110,6 +110,10 @@ func exportedMetrics(t *testing.T) exported {
 	// what their callbacks return, counters only label sets seen.
 	m.Decided(ctx, telemetry.Decision{Tenant: "acme", Route: "r", Allow: true, Reason: string(decision.Allowed),
 		Cache: introspection.CacheHit})
+	m.Decided(ctx, telemetry.Decision{Tenant: "acme", Route: "r", Allow: true, Reason: string(decision.Shadow),
+		Cache: introspection.CacheHit, Shadowed: string(decision.InsufficientScope)})
+	m.JWKSObserver("acme").OnFetch(introspection.JWKSFetchSuccess)
+	m.RevocationEvent("acme", "session-revoked", "revoked")
 	m.Reloaded(ctx, true)
 	m.Reloaded(ctx, false)
 	if _, err := m.Middleware("acme")(introspectiontest.Active()).Introspect(ctx, "token"); err != nil {

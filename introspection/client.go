@@ -175,7 +175,10 @@ func NewClient(opts Options) (*Client, error) {
 		c.auth = b
 	}
 	if opts.ResponseFormat == ResponseJWT {
-		jwks := newJWKSFetcher(opts.JWKSURL, c.http, c.header.Get("User-Agent"))
+		jwks := opts.JWKS
+		if jwks == nil {
+			jwks = newJWKSFetcher(opts.JWKSURL, c.http, c.header.Get("User-Agent"))
+		}
 		c.jwt = &jwtResponseVerifier{issuer: opts.Issuer, audience: opts.ClientID, jwks: jwks, now: time.Now}
 	}
 	return c, nil

@@ -144,6 +144,12 @@ type Options struct {
 	// It is fetched on first use, again for a kid it lacks (at most once
 	// per JWKSRefetchInterval) and after JWKSMaxAge.
 	JWKSURL string
+	// JWKS, when set, is the key set cache signed responses are verified
+	// with, shared with whoever else uses the keys of JWKSURL (the
+	// tenant's JWT access tokens); it must fetch JWKSURL. nil: NewClient
+	// makes one of its own. Like Transport, it is a live object, not a
+	// setting: Digest and String leave it out.
+	JWKS *JWKS
 	// Issuer is the tenant's issuer; with ResponseFormat "jwt", a signed
 	// response's iss must equal it. "" skips that check (the signature
 	// against JWKSURL still has to verify).
@@ -177,14 +183,14 @@ type fields Options
 // Digest is a comparable value that is equal for two Options exactly when
 // they hold the same settings: every field (Headers by content, whatever
 // the map's order), ClientSecret included, so a rotated secret gives
-// another Digest. Transport is left out: it is a live object rather than
-// a setting (tests and tracing set it on a copy). A config reload compares
+// another Digest. Transport and JWKS are left out: live objects rather than
+// settings (tests and tracing set them on a copy). A config reload compares
 // Digests to decide whether a tenant keeps its client, so no list of
 // fields is kept anywhere else. It is computed when a configuration is
 // built, never per request, and is never printed.
 func (o Options) Digest() [sha256.Size]byte {
 	f := fields(o)
-	f.Transport = nil
+	f.Transport, f.JWKS = nil, nil
 	// Strings, numbers, booleans and a map of strings: Marshal cannot
 	// fail, and it writes map keys sorted.
 	data, err := json.Marshal(f)
@@ -198,6 +204,7 @@ func (o Options) Digest() [sha256.Size]byte {
 // the values of Headers (which often carry API keys) read REDACTED.
 func (o Options) String() string {
 	f := fields(o)
+	f.JWKS = nil // a live object; its state is not a setting
 	if f.ClientSecret != "" {
 		f.ClientSecret = "REDACTED"
 	}

@@ -23,12 +23,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tokengate/tokengate/bench/internal/profile"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
@@ -46,6 +48,7 @@ type options struct {
 	together   bool   // load both targets of a throughput round at once
 	only       string // "": every step; grpc, http or throughput: only those throughput steps
 	results    string // directory of latest.md and latest.svg; "": none written
+	profile    string // directory the servers write CPU and allocation profiles into; "": none
 	serverCPUs []int  // pin the servers to these CPUs (nil: not pinned)
 	clientCPUs []int  // pin this process to these CPUs (nil: not pinned)
 	noopServer bool   // hidden: run as the no-op ext_authz server
@@ -103,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "short phases, for a smoke test")
 	fs.BoolVar(&o.together, "together", false, "throughput rounds load the no-op server and tokengate at once (the same contention for both; pin them to one CPU with --server-cpus to compare work per check)")
 	fs.StringVar(&o.results, "results", defaultResultsDir, "write the results as latest.md (a Markdown table) and latest.svg (a chart) into this directory (\"\": do not)")
+	fs.StringVar(&o.profile, "profile", "", "the no-op server and tokengate write CPU and allocation profiles of the whole run into this directory as they stop (noop.cpu.pprof, tokengate.allocs.pprof, ...); tokengate only when built from ./bench/tgprof")
 	fs.StringVar(&o.only, "only", "", "run only the gRPC (grpc) or HTTP-mode (http) throughput comparison, or both (throughput)")
 	serverCPUs := fs.String("server-cpus", "", "pin tokengate and the no-op server to these CPUs, as taskset -c (e.g. 0)")
 	clientCPUs := fs.String("client-cpus", "", "pin the load generator (clients, fake AS) to these CPUs (e.g. 1)")
@@ -172,6 +176,24 @@ func main() {
 	}
 }
 
+// profileEnv is env for tokengate and for the no-op server, each told to
+// write its profiles into dir (profile.EnvVar); dir "" profiles neither.
+func profileEnv(env []string, dir string) (tg, noop []string, err error) {
+	if dir == "" {
+		return env, env, nil
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, nil, fmt.Errorf("--profile: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("--profile: %w", err)
+	}
+	with := func(name string) []string {
+		return append(append([]string(nil), env...), profile.EnvVar+"="+filepath.Join(dir, name))
+	}
+	return with("tokengate"), with("noop"), nil
+}
+
 // run is one complete load-generator run. Every deferred step runs on
 // return, error or panic in this goroutine: the connections close, both
 // subprocesses stop, the fake authorization server stops, the temporary
@@ -212,9 +234,13 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}
 	defer os.RemoveAll(dir)
 
+	tgEnv, noopEnv, err := profileEnv(env, o.profile)
+	if err != nil {
+		return err
+	}
 	as := startAS(o.asDelay)
 	defer as.Close()
-	tg, tgAddr, tgHTTPAddr, err := startTokengate(ctx, o.tokengate, dir, as.URL+asPath, env)
+	tg, tgAddr, tgHTTPAddr, err := startTokengate(ctx, o.tokengate, dir, as.URL+asPath, tgEnv)
 	if err != nil {
 		return err
 	}
@@ -225,7 +251,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
-	noop, noopAddr, noopHTTPAddr, err := startNoop(ctx, env, allow)
+	noop, noopAddr, noopHTTPAddr, err := startNoop(ctx, noopEnv, allow)
 	if err != nil {
 		return err
 	}
@@ -238,6 +264,10 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	fmt.Fprintf(out, "tokengate pid %d on %s (HTTP %s); noop server pid %d on %s (HTTP %s); fake AS on %s\n",
 		tg.pid(), tgAddr, tgHTTPAddr, noop.pid(), noopAddr, noopHTTPAddr, as.URL+asPath)
 	fmt.Fprintf(out, "HTTP-mode allow headers (the no-op HTTP server writes the same): %s\n", headerNames(allow))
+	if o.profile != "" {
+		fmt.Fprintf(out, "profiles of the whole run, written as the servers stop: %s (go tool pprof -top FILE)\n",
+			filepath.Join(o.profile, "{noop,tokengate}.{cpu,allocs}.pprof"))
+	}
 
 	tgPool, err := dialPool(tgAddr, o.conns)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+
+	"github.com/tokengate/tokengate/bench/internal/profile"
 )
 
 // noopPrefix starts the line on which the no-op server announces its
@@ -40,11 +42,20 @@ func (n *noopAuthz) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckR
 // writing httpHeaders (newNoopHTTPServer) on another, both announced on
 // stdout. It stops on ctx (SIGINT/SIGTERM) or when stdin closes, which
 // happens when the parent load generator exits.
-func serveNoop(ctx context.Context, httpHeaders string) error {
+func serveNoop(ctx context.Context, httpHeaders string) (err error) {
 	hdr, err := decodeHeaders(httpHeaders)
 	if err != nil {
 		return err
 	}
+	stopProfile, err := profile.Start(os.Getenv(profile.EnvVar))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); err == nil {
+			err = perr
+		}
+	}()
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {

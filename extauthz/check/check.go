@@ -5,10 +5,8 @@ import (
 
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -55,6 +53,9 @@ type Request struct {
 	// canonical, read only): the client certificate then comes from the
 	// tenant's certificate_header instead of Certificate.
 	Headers map[string][]string
+	// HeaderMap, set by the gRPC front end, are the request's headers as
+	// Envoy sent them (keys lowercase; read only), for `when` conditions.
+	HeaderMap map[string]string
 }
 
 // Outcome is the result of one check, ready for a front end to render.
@@ -68,9 +69,16 @@ type Outcome struct {
 	// TokenID identifies a syntactically valid token in logs ("" otherwise).
 	TokenID string
 	Cache   introspection.CacheStatus
+	// Path says what gave the claims (or refused the token): the cache,
+	// the local JWT checks or the authorization server; PathNone when no
+	// claims were looked for.
+	Path Path
 	// IntrospectionTime is how long getting the claims took (cache included).
 	IntrospectionTime time.Duration
 	Metadata          Metadata
+	// Shadowed is the deny a route in shadow mode answered as this
+	// allow (Decision then has reason shadow); Reason "" otherwise.
+	Shadowed decision.Decision
 	// Claims (shared, read-only) and RouteRef (the route within its
 	// snapshot) are set whenever the decision was made on the token's
 	// claims (an allow, or a deny such as audience or insufficient_scope):
@@ -81,9 +89,10 @@ type Outcome struct {
 	Claims   *introspection.Claims
 	RouteRef *Route
 	// Err is why the claims could not be had (reason introspection_error):
-	// the authorization server's status and OAuth error, or the transport
-	// failure. Its text is the cause logged at warn (never a token or
-	// secret); it is for operators (`tokengate check`), never for clients.
+	// the authorization server's status and OAuth error, the transport
+	// failure, or no JWKS; or which local JWT check refused the token. Its
+	// text is the cause logged at warn (never a token or secret); it is
+	// for operators (`tokengate check`), never for clients.
 	Err error
 }
 
@@ -106,6 +115,9 @@ type Options struct {
 	SpansOnlyInTraces bool
 	// Observer is told every outcome (metrics); default: nobody.
 	Observer Observer
+	// Revocations are the revocation markers of pushed events (revoked.go);
+	// nil: none.
+	Revocations Revocations
 }
 
 // Observer is told the outcome of every check. Implementations must be
@@ -125,11 +137,13 @@ type Checker struct {
 	tracer            trace.Tracer
 	spansOnlyInTraces bool
 	observer          Observer
+	revocations       Revocations
 }
 
 // New returns a Checker serving s.
 func New(s *Snapshot, o Options) *Checker {
-	c := &Checker{log: o.Logger, now: o.Now, tracer: o.Tracer, observer: o.Observer, spansOnlyInTraces: o.SpansOnlyInTraces}
+	c := &Checker{log: o.Logger, now: o.Now, tracer: o.Tracer, observer: o.Observer, spansOnlyInTraces: o.SpansOnlyInTraces,
+		revocations: o.Revocations}
 	if c.tracer == nil {
 		c.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -156,29 +170,43 @@ func (c *Checker) Check(ctx context.Context, req *Request) Outcome {
 		ctx, span = c.tracer.Start(ctx, "tokengate.check")
 		defer span.End()
 	}
-	out := c.decide(ctx, c.snap.Load(), req)
+	snap := c.snap.Load()
+	out := c.decide(ctx, snap, req)
+	if snap.hasShadow && decision.Shadowable(out.Decision) {
+		c.shadow(ctx, snap, req, &out) // policy.go
+	}
 	if span.IsRecording() {
-		decisionWord := "deny"
-		if out.Decision.Allow {
-			decisionWord = "allow"
-		}
-		span.SetAttributes(
-			attribute.String("tokengate.tenant", out.Tenant),
-			attribute.String("tokengate.route", out.Route),
-			attribute.String("tokengate.decision", decisionWord),
-			attribute.String("tokengate.reason", string(out.Decision.Reason)),
-			attribute.String("tokengate.cache", string(out.Cache)),
-		)
-		// A deny is the service working; only failing to get an answer is an error.
-		if out.Decision.Reason == decision.IntrospectionError {
-			span.SetStatus(codes.Error, "introspection failed")
-		}
+		annotate(span, &out)
 	}
 	if c.observer != nil {
 		c.observer.Decided(ctx, out)
 	}
 	c.logOutcome(ctx, req, &out)
 	return out
+}
+
+// annotate puts the outcome on the check's span. It is a function of its
+// own, called only for a recording span, so that its attributes do not
+// weigh on Check's stack frame: the cached allow path then needs less
+// goroutine stack (a stack grown mid-check is copied, a cost per RPC).
+//
+//go:noinline
+func annotate(span trace.Span, out *Outcome) {
+	decisionWord := "deny"
+	if out.Decision.Allow {
+		decisionWord = "allow"
+	}
+	span.SetAttributes(
+		attribute.String("tokengate.tenant", out.Tenant),
+		attribute.String("tokengate.route", out.Route),
+		attribute.String("tokengate.decision", decisionWord),
+		attribute.String("tokengate.reason", string(out.Decision.Reason)),
+		attribute.String("tokengate.cache", string(out.Cache)),
+	)
+	// A deny is the service working; only failing to get an answer is an error.
+	if out.Decision.Reason == decision.IntrospectionError {
+		span.SetStatus(codes.Error, "introspection failed")
+	}
 }
 
 func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome {
@@ -237,19 +265,25 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	res, err := c.introspect(ctx, tenant, token)
 	out.IntrospectionTime = time.Since(start)
 	out.Cache = res.Cache
+	out.Path = pathOf(tenant, token, res.Cache, err)
 	if err != nil {
+		// The local JWT checks (below the cache, before introspection)
+		// refused the token: a 401 of the client's, not a server error.
+		if d, ok := localDeny(tenant.Name, err); ok {
+			out.Decision, out.Err = d, err
+			out.TokenID = bearer.ID(token)
+			return out
+		}
 		out.Decision = decision.DenyIntrospectionError()
 		out.Err = err
 		out.TokenID = bearer.ID(token)
-		attrs := []slog.Attr{slog.String("tenant", tenant.Name), slog.String("route", out.Route),
-			slog.String("token_id", out.TokenID), slog.String("error", err.Error())}
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
-		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "introspection failed", attrs...)
+		c.logIntrospectionFailure(ctx, tenant.Name, &out, err)
 		return out
 	}
 	out.Decision = c.decideBound(ctx, tenant, route, req, res.Claims, token, b, &out)
+	if out.Decision.Allow && route.Conditions != nil { // `when` is checked last (policy.go)
+		out.Decision = c.decideConditions(ctx, route, req, path, res.Claims, token)
+	}
 	// token_id is for logs only: skip the hashing on allows nobody logs.
 	if !out.Decision.Allow || c.log.Enabled(ctx, slog.LevelDebug) {
 		out.TokenID = bearer.ID(token)
@@ -263,6 +297,20 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 		}
 	}
 	return out
+}
+
+// logIntrospectionFailure logs why a check could not get its claims (at
+// warn). A function of its own, like annotate, so that its attributes do
+// not weigh on decide's stack frame.
+//
+//go:noinline
+func (c *Checker) logIntrospectionFailure(ctx context.Context, tenant string, out *Outcome, err error) {
+	attrs := []slog.Attr{slog.String("tenant", tenant), slog.String("route", out.Route),
+		slog.String("token_id", out.TokenID), slog.String("error", err.Error())}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "introspection failed", attrs...)
 }
 
 // presentedTokenID is the token_id of a well-formed bearer token, for the
@@ -296,58 +344,4 @@ func (c *Checker) introspect(ctx context.Context, t *Tenant, token string) (intr
 		res.Cache = introspection.CacheNone
 	}
 	return res, err
-}
-
-func (c *Checker) logOutcome(ctx context.Context, req *Request, out *Outcome) {
-	level := slog.LevelInfo
-	msg := "deny"
-	if out.Decision.Allow {
-		level, msg = slog.LevelDebug, "allow"
-	}
-	if !c.log.Enabled(ctx, level) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("tenant", out.Tenant),
-		slog.String("route", out.Route),
-		slog.String("reason", string(out.Decision.Reason)),
-		slog.Int("status", out.Decision.Status),
-	}
-	if out.TokenID != "" {
-		attrs = append(attrs, slog.String("token_id", out.TokenID))
-	}
-	if r := out.Decision.Reason; r == decision.NoRoute || r == decision.MalformedRequest {
-		// No route and tenant to tell which request it was: say what was
-		// asked (never the query string, which may carry credentials).
-		attrs = append(attrs, slog.String("method", clip(req.Method)), slog.String("host", clip(req.Host)),
-			slog.String("path", clip(pathOnly(req.Path))))
-	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	c.log.LogAttrs(ctx, level, msg, attrs...)
-}
-
-// logFieldMax bounds a request field in a log line: enough to recognise a
-// path, too little for a client to fill the logs.
-const logFieldMax = 256
-
-// clip cuts s to logFieldMax bytes, at a UTF-8 boundary, marking the cut.
-func clip(s string) string {
-	if len(s) <= logFieldMax {
-		return s
-	}
-	cut := logFieldMax
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// pathOnly is the path without its query string and fragment.
-func pathOnly(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		return p[:i]
-	}
-	return p
 }

@@ -82,6 +82,8 @@ func (c *Checker) verifyProof(t *Tenant, p *decision.Policy, req *Request, token
 // proof's jti when the decision relies on a fresh proof.
 func (c *Checker) decideBound(ctx context.Context, t *Tenant, r *Route, req *Request, claims *introspection.Claims, token string, pr presented, out *Outcome) decision.Decision {
 	b := pr.binding
+	// The revocation markers (revoked.go) are judged right after active.
+	b.Revoked = c.revoked(t.Name, claims)
 	if claims.Cnf().X5T != "" { // only a certificate-bound token's certificate is read
 		b.CertThumbprint, b.CertProblem = clientCertificate(t, req)
 	}

@@ -1,7 +1,9 @@
 // Package check runs one authorization check: it takes a protocol-neutral
 // Request (built by the gRPC or HTTP front end), finds the route and tenant,
 // extracts the token (Bearer or DPoP scheme), checks a DPoP proof's form,
-// gets the token's claims, applies the decision with the sender binding
+// gets the token's claims (the tenant's chain: its cache, the local JWT
+// checks of jwt.mode, introspection; jwt.go maps the local checks'
+// errors to decisions), applies the decision with the sender binding
 // (sender.go) and returns an Outcome the front end renders. All of its configuration
 // lives in an immutable Snapshot that is swapped atomically on reload.
 package check
@@ -10,8 +12,10 @@ import (
 	"github.com/tokengate/tokengate/extauthz/claimheaders"
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/dpop"
+	"github.com/tokengate/tokengate/extauthz/policy"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/jwtaccess"
 )
 
 // Tenant is one authorization server and what tokengate does with its
@@ -29,6 +33,10 @@ type Tenant struct {
 	// headers) of the header holding the client certificate in HTTP mode;
 	// "": none.
 	CertificateHeader string
+	// JWTMode is the tenant's jwt.mode ("" or off: none). The local JWT
+	// checks are a layer of Introspector; the mode only tells which path
+	// gave the claims (Outcome.Path).
+	JWTMode jwtaccess.Mode
 }
 
 // Route is one configured route. Tenant is nil only for a public route
@@ -38,6 +46,15 @@ type Route struct {
 	Public bool
 	Tenant *Tenant
 	Policy decision.Policy
+	// Conditions are the route's `when` (nil: none), evaluated after every
+	// other check (policy.go).
+	Conditions *policy.Conditions
+	// Shadow is enforce: false: a would-be deny (but malformed_request)
+	// is answered as an allow, and reported.
+	Shadow bool
+	// shadowRemove is what a shadow allow without claims removes: every
+	// claim header of the tenant (NewSnapshot sets it).
+	shadowRemove []string
 }
 
 // Snapshot is everything a check needs from the configuration. It is
@@ -49,6 +66,8 @@ type Snapshot struct {
 	// publicRemove is every header any tenant could set: public routes
 	// strip them all.
 	publicRemove []string
+	// hasShadow: some route is in shadow mode.
+	hasShadow bool
 }
 
 // NewSnapshot takes ownership of routes (first match wins, in order) and of
@@ -62,6 +81,10 @@ func NewSnapshot(routes []Route) *Snapshot {
 	s := &Snapshot{routes: routes}
 	for i, r := range routes {
 		rules[i] = r.Rule
+		if r.Shadow && r.Tenant != nil {
+			s.hasShadow = true
+			routes[i].shadowRemove = shadowRemove(r.Tenant)
+		}
 		if r.Tenant == nil || seen[r.Tenant] {
 			continue
 		}

@@ -55,6 +55,10 @@ type Binding struct {
 	// CertProblem is the error_description when CertThumbprint is "" ("":
 	// no client certificate came).
 	CertProblem string
+	// Revoked is the verdict of the revocation markers the caller looked
+	// up (a pushed event revoked the token's subject or session at or after
+	// its iat): decided right after active, before exp/nbf.
+	Revoked bool
 }
 
 // defaultDPoPAlgs is the algs of DPoP challenges of a Policy without

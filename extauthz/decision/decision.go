@@ -47,14 +47,17 @@ const (
 	// UnboundToken: a bearer token where the tenant requires a
 	// sender-constrained one (sender_constraint.required).
 	UnboundToken Reason = "unbound_token"
+	// Revoked: an active token covered by a revocation marker (an event
+	// pushed by the authorization server revoked its subject or session).
+	Revoked Reason = "revoked"
 )
 
 // Reasons lists every reason word, in the order of the checks.
 var Reasons = []Reason{
 	Allowed, Public, MalformedRequest, NoRoute, MissingToken, MalformedToken,
-	InvalidDPoPProof, Inactive, Expired, NotYetValid, Issuer, TokenType,
+	InvalidDPoPProof, InvalidSignature, Inactive, Revoked, Expired, NotYetValid, Issuer, TokenType,
 	InvalidToken, CertificateMismatch, UnboundToken, Audience,
-	InsufficientScope, IntrospectionError,
+	InsufficientScope, InsufficientUserAuthentication, PolicyDenied, Shadow, IntrospectionError,
 }
 
 // Policy is what a route requires of a token. Realm is the tenant name.
@@ -73,6 +76,8 @@ type Policy struct {
 	// DPoPAlgs is the tenant's dpop_algorithms space-separated, the algs
 	// attribute of its DPoP challenges; "": the default algorithms.
 	DPoPAlgs string
+	// StepUp is the route's acr_values and max_age (RFC 9470, stepup.go).
+	StepUp StepUp
 }
 
 // Decision is the answer for one request. The zero value is not an allow:
@@ -92,6 +97,10 @@ type Decision struct {
 	Description string
 	// Scope is the challenge's scope attribute for insufficient_scope.
 	Scope string
+	// ACRValues and MaxAge are the challenge's acr_values and max_age
+	// attributes (RFC 9470 §3) for insufficient_user_authentication; ""
+	// when the route has none.
+	ACRValues, MaxAge string
 	// DPoPAlgs, when set, makes the challenge a DPoP one (RFC 9449 §7.1)
 	// with this algs attribute (the tenant's dpop_algorithms).
 	DPoPAlgs string
@@ -102,12 +111,14 @@ type Decision struct {
 }
 
 // Decide applies the contract's checks after introspection, in its order:
-// active → exp/nbf → iss → token_type → sender binding (see binding.go) →
+// active → revocation markers (b.Revoked) → exp/nbf → iss → token_type → sender binding (see binding.go) →
 // audience → scopes. The first failure decides. claims must not be nil.
 func Decide(p *Policy, c *introspection.Claims, now time.Time, b Binding) Decision {
 	switch {
 	case !c.Active:
 		return invalidToken(p.Realm, Inactive, "the token is not active")
+	case b.Revoked:
+		return invalidToken(p.Realm, Revoked, "the token was revoked by the authorization server")
 	case !c.Expiry.IsZero() && !now.Before(c.Expiry.Add(p.Leeway)):
 		return invalidToken(p.Realm, Expired, "the token has expired")
 	case !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-p.Leeway)):
@@ -122,16 +133,16 @@ func Decide(p *Policy, c *introspection.Claims, now time.Time, b Binding) Decisi
 	if d, denied := checkBinding(p, cnf, b); denied {
 		return d
 	}
-	d := decideGrants(p, c)
+	d := decideGrants(p, c, now)
 	// Past the binding, a DPoP-bound token's proof matched: the decision
 	// stands only if its jti is fresh.
 	d.ReplayCheck = cnf.JKT != ""
 	return d
 }
 
-// decideGrants applies the checks after the sender binding: audience, then
-// scopes.
-func decideGrants(p *Policy, c *introspection.Claims) Decision {
+// decideGrants applies the checks after the sender binding: audience,
+// scopes, then the route's step-up requirement (acr_values, max_age).
+func decideGrants(p *Policy, c *introspection.Claims, now time.Time) Decision {
 	if len(p.Audiences) > 0 && !intersects(p.Audiences, c.Audience) {
 		return invalidToken(p.Realm, Audience, "the token is not meant for this audience")
 	}
@@ -142,6 +153,9 @@ func decideGrants(p *Policy, c *introspection.Claims) Decision {
 	}
 	if len(p.AnyScopes) > 0 && !hasAny(c, p.AnyScopes) {
 		return insufficientScope(p.Realm, p.AnyScopes)
+	}
+	if d, denied := checkStepUp(p, c, now); denied {
+		return d
 	}
 	return Decision{Allow: true, Reason: Allowed}
 }

@@ -188,9 +188,12 @@ func TestEveryReasonListed(t *testing.T) {
 		seen[r] = true
 	}
 	// The contract's words for what is implemented: the first fourteen,
-	// and the sender-constrained tokens' four.
-	if len(Reasons) != 18 {
-		t.Fatalf("want 18 reason words, have %d", len(Reasons))
+	// the sender-constrained tokens' four, invalid_signature (JWT
+	// access tokens), and the route policy's three
+	// (insufficient_user_authentication, policy, shadow), and revoked
+	// (revocation events).
+	if len(Reasons) != 23 {
+		t.Fatalf("want 23 reason words, have %d", len(Reasons))
 	}
 }
 

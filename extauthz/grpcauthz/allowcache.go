@@ -4,6 +4,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/tokengate/tokengate/extauthz/check"
+	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/extauthz/internal/memo"
 	"github.com/tokengate/tokengate/introspection"
 )
@@ -26,6 +27,9 @@ type allowCache struct {
 type allowKey struct {
 	claims *introspection.Claims
 	route  *check.Route
+	// reason is the allow's (allowed, or shadow on a route in shadow
+	// mode): the response's status message.
+	reason decision.Reason
 }
 
 // response is Response(out), except that an allow decided on claims is
@@ -35,7 +39,7 @@ func (s *Server) response(snap *check.Snapshot, out *check.Outcome) *authv3.Chec
 	if !out.Decision.Allow || out.Claims == nil || out.RouteRef == nil {
 		return Response(out)
 	}
-	key := allowKey{claims: out.Claims, route: out.RouteRef}
+	key := allowKey{claims: out.Claims, route: out.RouteRef, reason: out.Decision.Reason}
 	c := s.allows.Load()
 	if c != nil && c.snap == snap {
 		if resp, ok := c.entries.Load(key); ok {

@@ -61,17 +61,20 @@ func New(checker *check.Checker, o Options) *Server {
 
 // Check implements the ext_authz Check RPC.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	r := Request(req)
+	// Whether a header key has an uppercase letter is asked once: walking
+	// the headers map is a good part of what the adapter costs.
+	mixed := hasMixedCaseKey(req.GetAttributes().GetRequest().GetHttp().GetHeaders())
+	r := request(req, mixed)
 	snap := s.checker.Snapshot()
-	out := s.checker.Check(s.traceParent(ctx, req), &r)
+	out := s.checker.Check(s.traceParent(ctx, req, mixed), &r)
 	return s.response(snap, &out), nil
 }
 
 // traceParent puts the check in the trace of the checked request: the gRPC
 // call's trace context when its metadata carries one, else the checked
 // request's own traceparent or b3 headers. Without either, the check starts
-// a trace of its own.
-func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest) context.Context {
+// a trace of its own. mixed is hasMixedCaseKey of the request's headers.
+func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest, mixed bool) context.Context {
 	if s.propagator == nil {
 		return ctx
 	}
@@ -88,7 +91,7 @@ func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest) cont
 		}
 	}
 	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
-	if hasMixedCaseKey(headers) {
+	if mixed {
 		headers = foldedHeaders(headers)
 	}
 	if !hasTraceKey(func(k string) bool { _, ok := headers[k]; return ok }) {
@@ -127,6 +130,12 @@ func (m metadataCarrier) Keys() []string {
 // Request extracts the checked request from a CheckRequest. Missing parts
 // are left empty, which the check denies.
 func Request(req *authv3.CheckRequest) check.Request {
+	return request(req, hasMixedCaseKey(req.GetAttributes().GetRequest().GetHttp().GetHeaders()))
+}
+
+// request is Request, told whether a key of the headers map has an
+// uppercase letter (hasMixedCaseKey).
+func request(req *authv3.CheckRequest, mixed bool) check.Request {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
 	r := check.Request{
@@ -139,7 +148,6 @@ func Request(req *authv3.CheckRequest) check.Request {
 		Scheme:      h.GetScheme(),
 		Certificate: attrs.GetSource().GetCertificate(),
 	}
-	mixed := hasMixedCaseKey(h.GetHeaders())
 	for _, name := range []string{":authority", "host"} {
 		if r.Host != "" {
 			break
@@ -152,6 +160,7 @@ func Request(req *authv3.CheckRequest) check.Request {
 	r.Authorization, n = header(h, "authorization", mixed)
 	r.DuplicateAuthorization = n > 1
 	r.DPoP = appendHeader(nil, h, "dpop", mixed) // several: refused by the check
+	r.HeaderMap = policyHeaderMap(h)
 	return r
 }
 
@@ -283,6 +292,7 @@ func render(out *check.Outcome) *authv3.CheckResponse {
 			Headers: headers,
 			Body:    string(d.Body()),
 		}},
+		DynamicMetadata: denyMetadata(out), // denymeta.go
 	}
 }
 
@@ -319,4 +329,30 @@ func dynamicMetadata(m *check.Metadata) *structpb.Struct {
 		}
 	}
 	return &structpb.Struct{Fields: fields}
+}
+
+// policyHeaderMap is the request's headers for `when` conditions: Envoy's
+// headers map as it is (no copy), or, when Envoy sent header_map
+// (encode_raw_headers), a map built from both (the check folds names and
+// joins duplicates).
+func policyHeaderMap(h *authv3.AttributeContext_HttpRequest) map[string]string {
+	raw := h.GetHeaderMap().GetHeaders()
+	if len(raw) == 0 {
+		return h.GetHeaders()
+	}
+	m := make(map[string]string, len(h.GetHeaders())+len(raw))
+	for k, v := range h.GetHeaders() {
+		m[k] = v
+	}
+	for _, hv := range raw {
+		k, v := httpsyntax.ToLower(hv.GetKey()), hv.GetValue()
+		if v == "" {
+			v = string(hv.GetRawValue())
+		}
+		if prev, ok := m[k]; ok {
+			v = prev + "," + v
+		}
+		m[k] = v
+	}
+	return m
 }

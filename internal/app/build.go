@@ -12,6 +12,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/dpop"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/events"
 	"github.com/tokengate/tokengate/internal/tenant"
 )
 
@@ -21,6 +22,8 @@ import (
 type built struct {
 	snap    *check.Snapshot
 	tenants map[string]*tenant.Runtime
+	// events are the tenants with revocation events on (events.go).
+	events []events.Tenant
 }
 
 // release lets go of the snapshot's runtimes (their clients' idle
@@ -103,6 +106,7 @@ func build(cfg *config.Config, prev *built, env tenant.Env) (*built, error) {
 			Headers:      claimheaders.New(headerOptions(cfg, i)),
 			DPoP:         verifier,
 			Replay:       check.Replay{Local: rt.ReplayCache(), Shared: env.SharedReplay},
+			JWTMode:      t.JWT.Mode,
 		}
 		if sc.CertificateHeader != "" {
 			ct.CertificateHeader = http.CanonicalHeaderKey(sc.CertificateHeader)
@@ -118,6 +122,11 @@ func build(cfg *config.Config, prev *built, env tenant.Env) (*built, error) {
 		routes[i] = route(cfg, &cfg.Routes[i], tenants)
 	}
 	b.snap = check.NewSnapshot(routes)
+	var err error
+	if b.events, err = eventTenants(cfg, b, env); err != nil {
+		b.release(prev)
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -150,6 +159,10 @@ func route(cfg *config.Config, r *config.Route, tenants map[string]*check.Tenant
 		Rule:   routing.Rule{Name: r.Name, Hosts: r.Hosts, PathPrefix: r.PathPrefix, Methods: r.Methods},
 		Public: r.Public,
 		Tenant: tenants[r.Tenant],
+		// Compiled when the configuration was loaded: a snapshot swaps
+		// in with its conditions ready.
+		Conditions: r.Conditions,
+		Shadow:     r.Shadow,
 	}
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
@@ -170,6 +183,7 @@ func route(cfg *config.Config, r *config.Route, tenants map[string]*check.Tenant
 			AnyScopes:  r.AnyScopes,
 			Required:   decision.Constraint(t.SenderConstraint.Required),
 			DPoPAlgs:   strings.Join(t.SenderConstraint.DPoPAlgorithms, " "),
+			StepUp:     decision.StepUp{ACRValues: r.ACRValues, MaxAge: r.MaxAge},
 		}
 	}
 	return cr

@@ -19,6 +19,7 @@ import (
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection"
+	"github.com/tokengate/tokengate/introspection/jwtaccess"
 )
 
 // headerFlags collects repeated --header k:v flags.
@@ -46,8 +47,12 @@ type explanation struct {
 	HeadersSet      map[string]string `json:"headers_set,omitempty"`
 	HeadersRemoved  []string          `json:"headers_to_remove,omitempty"`
 	Cache           string            `json:"cache"`
-	IntrospectionMS float64           `json:"introspection_ms"`
-	TokenID         string            `json:"token_id,omitempty"`
+	// Path is what gave the claims or refused the token: "cache",
+	// "local" (the JWT checks of jwt.mode) or "introspection"; absent
+	// when no token was looked at.
+	Path            string  `json:"path,omitempty"`
+	IntrospectionMS float64 `json:"introspection_ms"`
+	TokenID         string  `json:"token_id,omitempty"`
 	// Cause says why introspection failed (reason introspection_error):
 	// the authorization server's status and OAuth error, or the transport
 	// failure; Hint what to look at. Never a token or secret.
@@ -76,7 +81,9 @@ func checkCmd() *command {
 at the tenant's authorization server, and print the decision as JSON on
 stdout: decision, status, reason, tenant, route, the WWW-Authenticate
 challenge and body of a deny or the headers an allow sets and removes, the
-cache state and the introspection latency.
+cache state, the path that gave the claims ("path": "cache", "local" for
+the JWT checks of jwt.mode, or "introspection") and the introspection
+latency.
 
 When introspection fails (reason introspection_error, status 503), "cause"
 says why: the authorization server's status and OAuth error (401 with
@@ -183,7 +190,7 @@ func writeExplanation(w io.Writer, out *check.Outcome, explain bool, now time.Ti
 	d := &out.Decision
 	e := explanation{
 		Decision: "deny", Status: d.Status, Reason: string(d.Reason), Tenant: out.Tenant, Route: out.Route,
-		Cache: string(out.Cache), IntrospectionMS: float64(out.IntrospectionTime.Microseconds()) / 1000,
+		Cache: string(out.Cache), Path: string(out.Path), IntrospectionMS: float64(out.IntrospectionTime.Microseconds()) / 1000,
 		TokenID: out.TokenID,
 	}
 	if d.Allow {
@@ -217,6 +224,14 @@ func writeExplanation(w io.Writer, out *check.Outcome, explain bool, now time.Ti
 func hintFor(err error) string {
 	var se *introspection.StatusError
 	switch {
+	case errors.Is(err, jwtaccess.ErrKeysUnavailable):
+		return "no JWKS could be fetched for the tenant's JWTs: check jwt.jwks_url, or the jwks_uri of the issuer's metadata (RFC 8414 or OpenID discovery), and that it answers"
+	case errors.Is(err, jwtaccess.ErrInvalidSignature):
+		return "the JWT's signature, kid, alg or typ is not accepted: compare its header with jwt.algorithms, jwt.typ and the keys of the tenant's JWKS"
+	case errors.Is(err, jwtaccess.ErrIssuer):
+		return "the JWT's iss is absent or not the tenant's issuer (exact match, a trailing slash matters)"
+	case errors.Is(err, jwtaccess.ErrNotJWS):
+		return "the token is not a JWT, and the tenant (jwt.mode local) has no introspection to ask about it"
 	case errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.OAuthError == "invalid_client"):
 		return "the authorization server refused tokengate's client authentication: check the tenant's client_id, client_secret (or its file, or ${VARIABLE}) and auth_method"
 	case errors.As(err, &se) && se.StatusCode == http.StatusForbidden:

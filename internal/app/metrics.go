@@ -18,6 +18,7 @@ func (c checkMetrics) Decided(ctx context.Context, out check.Outcome) {
 	c.m.Decided(ctx, telemetry.Decision{
 		Tenant: out.Tenant, Route: out.Route,
 		Allow: out.Decision.Allow, Reason: string(out.Decision.Reason), Cache: out.Cache,
+		Shadowed: string(out.Shadowed.Reason),
 	})
 }
 

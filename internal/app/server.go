@@ -26,6 +26,7 @@ import (
 	"github.com/tokengate/tokengate/extauthz/grpcauthz"
 	"github.com/tokengate/tokengate/extauthz/httpauthz"
 	"github.com/tokengate/tokengate/internal/config"
+	"github.com/tokengate/tokengate/internal/events"
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/internal/tenant"
 	"github.com/tokengate/tokengate/introspection/revocation"
@@ -86,6 +87,7 @@ type Server struct {
 	store     *redisstore.Store
 	shared    *sharedcache.Shared
 	revoker   *revocation.Revoker
+	events    *events.Handler // revocation events (events.go)
 	admin     *http.Server
 	adminAddr string
 	adminDone chan struct{}
@@ -125,11 +127,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.current, s.cfg = b, cfg
 	s.revoker.SetStores(b.stores())
+	s.events = s.newEvents(ctx)
+	if err := s.events.SetTenants(b.events); err != nil {
+		b.close()
+		s.closeShared()
+		return nil, err
+	}
 	if cfg.Redis != nil || cfg.Admin != nil {
 		metrics.SetSharedStats(s.sharedStats)
 	}
 	s.checker = check.New(b.snap, check.Options{
 		Logger: o.Logger, Tracer: tel.Tracer, SpansOnlyInTraces: !tel.Exporting, Observer: checkMetrics{metrics},
+		Revocations: s.revoker, // markers of pushed events
 	})
 	metrics.SetCacheSizer(s)
 	metrics.SetBreakerStates(s)
@@ -246,6 +255,11 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err == nil {
 		b, err = s.buildForReload(cfg) // build, and the new certificates
 	}
+	if err == nil {
+		if err = s.events.SetTenants(b.events); err != nil {
+			b.release(s.current)
+		}
+	}
 	s.metrics.Reloaded(ctx, err == nil)
 	if err != nil {
 		// One line for the whole failure: "error" has every error joined,
@@ -360,6 +374,10 @@ func (s *Server) httpHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if httpauthz.IsCheck(r) {
 			s.authz.Load().ServeHTTP(w, r)
+			return
+		}
+		if events.IsEvent(r) { // POST /events/<tenant>/...
+			s.events.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)

@@ -45,6 +45,7 @@ package config
 import (
 	"time"
 
+	"github.com/tokengate/tokengate/extauthz/policy"
 	"github.com/tokengate/tokengate/introspection"
 )
 
@@ -122,6 +123,14 @@ type Tenant struct {
 	ClaimsHeader       string // lowercased header name; "" = off
 	StripAuthorization bool   // also removes DPoP
 	SenderConstraint   SenderConstraint
+	// JWT is the jwt section (RFC 9068 JWT access tokens, jwt.go). With a
+	// mode other than off, Issuer is set and the audiences are not empty
+	// (the tenant's, or every route's); Introspection is the zero value
+	// (HasIntrospection false) only in mode local without the section.
+	JWT JWT
+	// Events is the events section (revocations pushed by the
+	// authorization server, events.go); the zero value is off.
+	Events Events
 }
 
 // ClientOptions are the options of the tenant's introspection client:
@@ -193,7 +202,20 @@ type Route struct {
 	Scopes     []string // all required
 	AnyScopes  []string // at least one required when not empty
 	Audiences  []string // when not empty, replaces the tenant's
-	Public     bool     // no token needed; Scopes, AnyScopes, Audiences empty
+	Public     bool     // no token needed; Scopes, AnyScopes, Audiences and the policy below empty
+	// ACRValues (RFC 9470): the token's acr must be one of these; nil =
+	// not checked. Each is printable ASCII without space, quote or
+	// backslash.
+	ACRValues []string
+	// MaxAge (RFC 9470): auth_time at most this old (plus the tenant's
+	// leeway); whole seconds, 0 = not checked.
+	MaxAge time.Duration
+	// When are the CEL conditions as written (nil = none), and Conditions
+	// the same compiled and type-checked (nil when When is).
+	When       []string
+	Conditions *policy.Conditions
+	// Shadow is enforce: false: would-be denies are allowed and reported.
+	Shadow bool
 }
 
 // Redis is the optional shared second-level cache.

@@ -49,6 +49,7 @@ func TestFullExample(t *testing.T) {
 	})
 	acme.Issuer = "https://idp.acme.example"
 	acme.Audiences = []string{"api://orders"}
+	acme.JWT.Mode = "local_then_introspect"
 	acme.ClaimsToHeaders = []ClaimHeader{
 		{"sub", "x-auth-subject"}, {"client_id", "x-auth-client-id"},
 		{"scope", "x-auth-scope"}, {"username", "x-auth-username"},
@@ -81,6 +82,9 @@ func TestFullExample(t *testing.T) {
 		StripAuthorization:          true,
 		SenderConstraint: SenderConstraint{Required: "any", DPoPAlgorithms: []string{"EdDSA", "ES384"}, DPoPMaxAge: 30 * time.Second,
 			Origin: "https://API.globex.example:8443", CertificateHeader: "x-client-cert"},
+		JWT: JWT{Mode: "off", JWKSURL: "https://login.globex.example/jwks", Algorithms: []string{"ES384", "PS512"}, Types: []string{}},
+		Events: Events{SSFIssuer: "https://login.globex.example", SSFAudience: "https://api.globex.example",
+			JWKSURL: "https://login.globex.example/events/jwks", RevocationTTL: time.Hour},
 	},
 		withDefaults("initech", Introspection{
 			URL:          "http://introspect.initech.internal:8080/introspect",
@@ -175,6 +179,8 @@ func withDefaults(name string, in Introspection) Tenant {
 		MaxConcurrentIntrospections: 64,
 		CircuitBreaker:              DefaultCircuitBreaker(),
 		SenderConstraint:            DefaultSenderConstraint(),
+		JWT:                         DefaultJWT(),
+		Events:                      Events{RevocationTTL: DefaultRevocationTTL},
 	}
 }
 

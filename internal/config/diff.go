@@ -20,14 +20,27 @@ type Changes struct {
 func Diff(old, next *Config) Changes {
 	var c Changes
 	c.TenantsAdded, c.TenantsRemoved, c.TenantsChanged = diffNamed(old.Tenants, next.Tenants, func(t Tenant) string { return t.Name })
-	c.RoutesAdded, c.RoutesRemoved, c.RoutesChanged = diffNamed(old.Routes, next.Routes, func(r Route) string { return r.Name })
-	if len(c.RoutesAdded)+len(c.RoutesRemoved)+len(c.RoutesChanged) == 0 && !reflect.DeepEqual(old.Routes, next.Routes) {
+	oldRoutes, nextRoutes := withoutPrograms(old.Routes), withoutPrograms(next.Routes)
+	c.RoutesAdded, c.RoutesRemoved, c.RoutesChanged = diffNamed(oldRoutes, nextRoutes, func(r Route) string { return r.Name })
+	if len(c.RoutesAdded)+len(c.RoutesRemoved)+len(c.RoutesChanged) == 0 && !reflect.DeepEqual(oldRoutes, nextRoutes) {
 		c.RouteOrder = true
 	}
 	oldRest, nextRest := *old, *next
 	oldRest.Tenants, oldRest.Routes, nextRest.Tenants, nextRest.Routes = nil, nil, nil, nil
 	c.Other = !reflect.DeepEqual(oldRest, nextRest)
 	return c
+}
+
+// withoutPrograms is routes without their compiled conditions (programs that
+// never compare equal, even compiled from the same text): When, the text,
+// stands for them.
+func withoutPrograms(routes []Route) []Route {
+	out := make([]Route, len(routes))
+	for i, r := range routes {
+		r.Conditions = nil
+		out[i] = r
+	}
+	return out
 }
 
 // Empty reports whether nothing changed.

@@ -19,13 +19,14 @@ func (d *decoder) routes(root *object, tenants map[string]bool) []Route {
 		d.errorf("routes", "no routes configured: at least one route is required")
 	}
 	if n != nil && n.Kind == yaml.SequenceNode {
-		out = namedEntries(d, n, "routes", "route", func(e *yaml.Node, path string) Route { return d.route(e, path, tenants) },
+		cc := &celCompiler{}
+		out = namedEntries(d, n, "routes", "route", func(e *yaml.Node, path string) Route { return d.route(e, path, tenants, cc) },
 			func(r Route) string { return r.Name })
 	}
 	return out
 }
 
-func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Route {
+func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool, cc *celCompiler) Route {
 	o := d.listEntry(n, path, "name", "tenant", "hosts", "path_prefix", "methods", "scopes",
 		"any_scopes", "audiences", "public", "acr_values", "max_age", "when", "enforce")
 	at := func(key string) string { return join(path, key) }
@@ -69,7 +70,7 @@ func (d *decoder) route(n *yaml.Node, path string, tenants map[string]bool) Rout
 		d.notPublic(at("audiences"), r.Public)
 		r.Audiences = auds
 	}
-	d.routePolicyNotYet(o) // notyet.go: only the values that mean "off"
+	d.routePolicy(o, &r, cc) // policy.go: acr_values, max_age, when, enforce
 	return r
 }
 

@@ -29,6 +29,7 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		tenants[t.Name] = true
 	}
 	cfg.Routes = d.routes(o, tenants)
+	d.jwtAudiences(cfg) // jwt.go: RFC 9068 §4
 	if t := o.values["tenants"]; len(cfg.Tenants) == 0 && (t == nil || t.Kind == yaml.SequenceNode) && needsTenant(cfg.Routes) {
 		d.errorf("tenants", "no tenants configured: at least one is required unless every route is public")
 	}

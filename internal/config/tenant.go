@@ -37,10 +37,12 @@ func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 		}
 		t.Issuer = iss
 	}
+	t.JWT = d.jwt(o) // jwt.go
 	if o.has("introspection") {
 		t.Introspection = d.introspection(o)
-	} else {
-		d.required(o, "introspection")
+	}
+	if !o.invalid {
+		d.jwtTenant(path, &t, o.has("introspection")) // optional only with jwt.mode local
 	}
 	if auds, st := d.strList(o, "audiences"); st == set && len(auds) > 0 {
 		d.uniqueStrings(join(path, "audiences"), auds, "audience", nil)
@@ -63,8 +65,10 @@ func (d *decoder) tenant(n *yaml.Node, path string) Tenant {
 	t.CircuitBreaker = d.circuitBreaker(o)
 	t.StripAuthorization, _ = d.boolean(o, "strip_authorization")
 	t.SenderConstraint = d.senderConstraint(o)
-	d.jwtNotYet(o)    // notyet.go: only mode off
-	d.eventsNotYet(o) // notyet.go: only without endpoints
+	t.Events = d.events(o) // events.go
+	if !o.invalid {
+		d.eventsTenant(path, &t)
+	}
 	d.claims(o, &t)
 	return t
 }

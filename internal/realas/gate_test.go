@@ -113,6 +113,32 @@ func expect(t *testing.T, what string, r result, status int, reason string) {
 	}
 }
 
+// expectRevokedAfterCache checks a token revoked at the provider right
+// after its first check: still allowed from the cache (cache.max_ttl 2s in
+// these tests), then denied inactive once the cached claims end, within 5s.
+func expectRevokedAfterCache(t *testing.T, g *gate, p *provider, host, token string) {
+	t.Helper()
+	cached := time.Now()
+	expect(t, "before revocation", g.check(t, "GET", host, "/orders", token), 200, "allowed")
+	p.revoke(t, token)
+	if r := g.check(t, "GET", host, "/orders", token); !r.allow && time.Since(cached) < time.Second {
+		t.Fatalf("denied %s after caching, well within max_ttl 2s: the cache was not used (%s)", time.Since(cached), r)
+	}
+	deadline := cached.Add(5 * time.Second)
+	for {
+		r := g.check(t, "GET", host, "/orders", token)
+		if !r.allow {
+			expect(t, "after revocation", r, 401, "inactive")
+			t.Logf("denied %s after caching", time.Since(cached).Round(10*time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a revoked token was still allowed %s after it was cached (cache.max_ttl is 2s)", time.Since(cached))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // logLines returns the JSON log lines whose msg is msg.
 func (g *gate) logLines(t *testing.T, msg string) []map[string]any {
 	t.Helper()

@@ -124,9 +124,27 @@ func serverDir() (string, error) {
 	return filepath.Join(wd, "server"), nil
 }
 
+// providerOptions changes how startProviderWith starts a server.
+type providerOptions struct {
+	port        int          // REALAS_PORT; 0: a free port
+	signingKeys []signingKey // the setup's signing_keys; none: the server makes one
+}
+
+// signingKey is one of the provider's signing keys: an RSA private key in a
+// PEM file, published under kid.
+type signingKey struct {
+	kid  string
+	file string
+}
+
 // startProvider starts the server; t is the first test to need it (its
 // helpers make the throwaway certificates, see newMTLSSetup).
 func startProvider(t testing.TB) (p *provider, err error) {
+	return startProviderWith(t, providerOptions{})
+}
+
+// startProviderWith starts a server with opts; the caller stops it.
+func startProviderWith(t testing.TB, opts providerOptions) (p *provider, err error) {
 	node, lookErr := exec.LookPath("node")
 	if lookErr != nil {
 		return nil, fmt.Errorf("%s (%v)", nodeMissing, lookErr)
@@ -149,7 +167,7 @@ func startProvider(t testing.TB) (p *provider, err error) {
 			p.stop()
 		}
 	}()
-	setup, err := p.writeKeys(t)
+	setup, err := p.writeKeys(t, opts.signingKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +176,7 @@ func startProvider(t testing.TB) (p *provider, err error) {
 	defer cancel()
 	p.cmd = exec.Command(node, "server.mjs")
 	p.cmd.Dir = dir
-	p.cmd.Env = append(os.Environ(), "REALAS_PORT=0", "REALAS_CONFIG="+setup, "REALAS_EXIT_ON_STDIN_EOF=1", "NODE_ENV=test")
+	p.cmd.Env = append(os.Environ(), fmt.Sprintf("REALAS_PORT=%d", opts.port), "REALAS_CONFIG="+setup, "REALAS_EXIT_ON_STDIN_EOF=1", "NODE_ENV=test")
 	p.cmd.Stderr = p.stderr
 	setProcessGroup(p.cmd)
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -256,10 +274,18 @@ func (p *provider) fetchDiscovery(ctx context.Context) (map[string]any, error) {
 
 // stop ends the server: SIGTERM to its process group, then SIGKILL.
 func (p *provider) stop() {
-	if p.cmd != nil && p.cmd.Process != nil {
+	running := p.cmd != nil && p.cmd.Process != nil
+	if running {
 		if p.stdin != nil {
 			p.stdin.Close()
 		}
+		select {
+		case <-p.done: // already stopped (and reaped): signal no one
+			running = false
+		default:
+		}
+	}
+	if running {
 		signalGroup(p.cmd, false)
 		select {
 		case <-p.done:
@@ -288,8 +314,9 @@ func writeKeyPEM(path, typ string, marshal func() ([]byte, error)) error {
 
 // writeKeys makes the rs-jwt client's keys: an RSA key (PKCS#8, with a
 // kid) and a P-256 key (SEC1, without one). The private halves go to PEM
-// files for tokengate, the public JWKS to the server's setup file.
-func (p *provider) writeKeys(t testing.TB) (setupFile string, err error) {
+// files for tokengate, the public JWKS to the server's setup file, with
+// the provider's own signing keys when there are any.
+func (p *provider) writeKeys(t testing.TB, signing []signingKey) (setupFile string, err error) {
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return "", err
@@ -312,6 +339,13 @@ func (p *provider) writeKeys(t testing.TB) (setupFile string, err error) {
 	}}}
 	if p.mtls, err = newMTLSSetup(t, p.dir, setup); err != nil {
 		return "", err
+	}
+	if len(signing) > 0 {
+		keys := make([]map[string]string, len(signing))
+		for i, k := range signing {
+			keys[i] = map[string]string{"kid": k.kid, "file": k.file}
+		}
+		setup["signing_keys"] = keys
 	}
 	body, _ := json.Marshal(setup)
 	setupFile = filepath.Join(p.dir, "setup.json")

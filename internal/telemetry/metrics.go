@@ -31,6 +31,9 @@ type Metrics struct {
 	// the tokengate_routes gauge; the app sets it at start and on reload.
 	routes atomic.Int64
 	shared sharedMetrics
+	shadow shadowMetrics // shadow.go
+	jwks   jwksMetrics   // jwks.go
+	events eventMetrics  // events.go
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per label combination
@@ -71,6 +74,9 @@ type Decision struct {
 	Allow         bool
 	Reason        string                    // the decision's reason word
 	Cache         introspection.CacheStatus // CacheNone or "": nothing looked up
+	// Shadowed is the reason of the deny a route in shadow mode answered
+	// as this allow (Reason shadow); "" otherwise.
+	Shadowed string
 }
 
 // NewMetrics creates the instruments on meter.
@@ -126,6 +132,15 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if err := m.shared.register(meter); err != nil {
 		return nil, err
 	}
+	if err := m.shadow.register(meter); err != nil {
+		return nil, err
+	}
+	if err := m.events.register(meter); err != nil {
+		return nil, err
+	}
+	if err := m.jwks.register(meter); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -166,6 +181,9 @@ func (m *Metrics) Decided(_ context.Context, d Decision) {
 		word = "allow"
 	}
 	m.decisions.add(attrKey{kind: kindDecision, tenant: d.Tenant, route: d.Route, decision: word, reason: d.Reason})
+	if d.Shadowed != "" {
+		m.shadow.add(d.Tenant, d.Route, d.Shadowed)
+	}
 	if d.Cache != introspection.CacheNone && d.Cache != "" {
 		m.cacheLookups.add(attrKey{kind: kindCacheLookup, tenant: d.Tenant, reason: string(d.Cache)})
 	}

@@ -12,7 +12,7 @@ import (
 // SharedStats are the shared (Redis) cache's counters since start, as the
 // app reads them from the shared cache: lookups by result (hit, miss,
 // error, skipped, revoked, forged, replay_fallback) and revocations by source (local: made through
-// this replica's admin listener; remote: received from another replica).
+// this replica's admin listener or event endpoints; remote: received from another replica).
 type SharedStats struct {
 	Lookups     map[string]int64
 	Revocations map[string]int64

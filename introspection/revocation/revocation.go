@@ -44,6 +44,9 @@ type Options struct {
 	Timeout time.Duration
 	Logger  *slog.Logger     // nil: nothing logged
 	Now     func() time.Time // nil: time.Now
+	// MaxMarkers bounds the subject/session markers held (Mark); 0:
+	// DefaultMaxMarkers.
+	MaxMarkers int
 }
 
 // Stats are a Revoker's counters since it was made.
@@ -59,6 +62,7 @@ type Revoker struct {
 	origin string // this replica's id in published messages
 	stats  Stats
 	stores atomic.Pointer[storeSet]
+	marks  *Markers // pushed revocations (mark.go)
 	cancel context.CancelFunc
 	done   <-chan struct{}
 }
@@ -78,6 +82,9 @@ type message struct {
 	TokenID string   `json:"token_id,omitempty"`
 	Tenant  string   `json:"tenant,omitempty"`
 	Sub     string   `json:"sub,omitempty"`
+	// Marks are revocation markers to record (mark.go); Tenant and Sub
+	// are then left empty, so that versions without markers ignore them.
+	Marks []Mark `json:"marks,omitempty"`
 }
 
 // New returns a Revoker and starts receiving the revocations other
@@ -95,7 +102,7 @@ func New(o Options) *Revoker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Revoker{opts: o, origin: rand.Text()}
+	r := &Revoker{opts: o, origin: rand.Text(), marks: NewMarkers(o.MaxMarkers, o.Now)}
 	r.stores.Store(&storeSet{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -242,6 +249,10 @@ func (r *Revoker) received(payload []byte) {
 	if m.Origin == r.origin {
 		return // evicted when it was made
 	}
+	if len(m.Marks) > 0 {
+		r.receivedMarks(m.Marks) // mark.go
+		return
+	}
 	n := len(evictLocal(r.stores.Load(), &m))
 	r.stats.Received.Add(1)
 	attrs := []any{slog.Int("evicted", n)}
@@ -262,6 +273,12 @@ func (localOnly) Revoke(context.Context, sharedstore.Target, time.Time, time.Dur
 }
 
 func (localOnly) Publish(context.Context, []byte) error { return nil }
+
+func (localOnly) Evict(context.Context, sharedstore.Subject) ([]string, error) { return nil, nil }
+
+func (localOnly) AddMark(context.Context, []byte, time.Time, int) error { return nil }
+
+func (localOnly) LiveMarks(context.Context, time.Time) ([][]byte, error) { return nil, nil }
 
 func (localOnly) Subscribe(context.Context, func([]byte)) <-chan struct{} {
 	done := make(chan struct{})

@@ -88,6 +88,17 @@ type Revocations interface {
 	Revoke(ctx context.Context, t Target, at time.Time, ttl time.Duration, keys []string) (tried, deleted []string, err error)
 	// Publish sends msg to every subscriber, this process's included.
 	Publish(ctx context.Context, msg []byte) error
+	// Evict deletes the entries in sub's index set, and the set, leaving
+	// no marker (an event's marker is judged by the checks, and a token
+	// without iat must be asked about again). It returns the keys deleted.
+	Evict(ctx context.Context, sub Subject) (deleted []string, err error)
+	// AddMark keeps mark (an event's revocation marker, opaque here)
+	// until the time until, in one set of all markers, dropping those
+	// expired by then and, beyond max, those expiring first.
+	AddMark(ctx context.Context, mark []byte, until time.Time, max int) error
+	// LiveMarks returns the markers kept that expire after now: what a
+	// replica that starts learns of the events before it.
+	LiveMarks(ctx context.Context, now time.Time) ([][]byte, error)
 	// Subscribe calls handle with every message published from about now
 	// until ctx ends (none is replayed: one published while the connection
 	// is down is lost), from a goroutine of its own; handle must be safe

@@ -3,7 +3,8 @@
 // client credentials, RFC 7662 introspection, RFC 9701 JWT introspection
 // responses, RFC 7009 revocation, RFC 8707 resource indicators, RFC 9449
 // DPoP and RFC 8705 mutual TLS (self-signed certificate client
-// authentication and certificate-bound access tokens), all in memory.
+// authentication and certificate-bound access tokens) and RFC 9068 JWT
+// access tokens (for the api://jwt* resources), all in memory.
 // Test-only: every secret below is public.
 //
 //   node server.mjs                       # listens on 127.0.0.1, a free port
@@ -21,6 +22,16 @@
 //   "mtls_jwks": {"keys": [<public JWK with x5c>]}  the certificates of the
 //       self_signed_tls_client_auth client "app-mtls" (RFC 8705 §2.2);
 //       without it that client is left out.
+//   "signing_keys": [{"kid": "...", "file": PEM}]  the provider's signing
+//       keys (RSA, PKCS#8 or PKCS#1 PEM, RS256), in this order: the first
+//       signs JWT access tokens, all are in jwks_uri. Restarting the server
+//       on the same port with another list rotates the keys. Without it the
+//       server makes one RSA key of its own.
+//
+// Test-only endpoint (not OAuth): GET /_realas/introspections?token_sha256=HEX
+// answers {"count": N}, the introspection requests that named the token
+// whose SHA-256 (hex) is HEX, so a test can prove a token was checked
+// without the authorization server.
 //
 // Once it listens, the first (and only) line on stdout is
 //   REALAS_READY {"issuer":"http://127.0.0.1:PORT","port":PORT,"mtls_port":PORT2}
@@ -36,17 +47,91 @@ import https from 'node:https';
 import process from 'node:process';
 
 import Provider, { errors } from 'oidc-provider';
+// The provider's own in-memory adapter, extended below (JwtIndexAdapter);
+// a deep import, which oidc-provider 8 allows (its package.json has no
+// "exports" map): recheck when upgrading it.
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
 // oidc-provider prints development notices with console.info (stdout);
 // stdout is reserved for the ready line.
 console.info = console.error;
 console.log = console.error;
 
-// Resource servers (RFC 8707 resource indicators) and their scopes.
+// Resource servers (RFC 8707 resource indicators) and their scopes. The
+// api://jwt* ones get RFC 9068 JWT access tokens (typ at+jwt, RS256 with
+// the first signing key, aud = audience, else the resource indicator);
+// the others opaque ones.
+const JWT_SHORT_TTL = 3;
 const RESOURCES = {
   'api://orders': { scope: 'orders.read orders.write' },
   'api://billing': { scope: 'billing.read' },
+  'api://jwt': { scope: 'orders.read orders.write', accessTokenFormat: 'jwt' },
+  // Same audience, tokens live JWT_SHORT_TTL seconds.
+  'api://jwt-short': {
+    scope: 'orders.read orders.write', audience: 'api://jwt', accessTokenFormat: 'jwt', accessTokenTTL: JWT_SHORT_TTL,
+  },
+  // Another audience.
+  'api://jwt-billing': { scope: 'billing.read', accessTokenFormat: 'jwt' },
+  // Same audience as api://jwt, but its tokens are left the way
+  // oidc-provider keeps JWT access tokens: not at all (see JwtIndexAdapter),
+  // so its introspection answers active:false and its revocation does
+  // nothing for them.
+  'api://jwt-unstored': {
+    scope: 'orders.read orders.write', audience: 'api://jwt', accessTokenFormat: 'jwt', unstored: true,
+  },
 };
+
+// oidc-provider 8 does not store a JWT access token: its jwt format
+// returns no payload to save (lib/models/formats/jwt.js), so introspection
+// looks the JWT up, finds nothing and answers active:false, and revocation
+// finds nothing to revoke. To test introspection and revocation of JWT
+// access tokens (tokengate's jwt.mode local_then_introspect) against this
+// server, the token endpoint's answer is post-processed (provider.use):
+// each JWT access token's record is saved under its jti exactly as an
+// opaque token's would be, and this adapter finds that record when given
+// the whole JWT (an exact match on the issued value, never a decoded jti,
+// so a forged JWT finds nothing). Revocation then destroys the record
+// (by jti) and introspection answers active:false, as for an opaque token.
+const jwtIndex = new Map(); // issued JWT access token -> its jti
+
+class JwtIndexAdapter extends MemoryAdapter {
+  async find(id) {
+    return super.find(jwtIndex.get(id) ?? id);
+  }
+}
+
+// The record opaque tokens get (formats/opaque.js getValueAndPayload):
+// the model's IN_PAYLOAD members (extra included), with iat and exp, which
+// the jwt format computes without keeping on the model, from the JWT.
+function storedPayload(token, value) {
+  const payload = {};
+  for (const key of token.constructor.IN_PAYLOAD) {
+    if (token[key] !== undefined) payload[key] = token[key];
+  }
+  const { iat, exp } = JSON.parse(Buffer.from(value.split('.')[1], 'base64url').toString('utf8'));
+  return { ...payload, iat, exp };
+}
+
+async function indexJwtAccessToken(ctx) {
+  const token = ctx.oidc?.entities?.ClientCredentials;
+  const value = ctx.body?.access_token;
+  const rs = token?.resourceServer;
+  if (!token?.jti || typeof value !== 'string' || rs?.accessTokenFormat !== 'jwt') return;
+  if (RESOURCES[rs.identifier()]?.unstored) return;
+  const payload = storedPayload(token, value);
+  const ttl = payload.exp - Math.floor(Date.now() / 1000);
+  await token.adapter.upsert(token.jti, payload, ttl);
+  jwtIndex.set(value, token.jti);
+  setTimeout(() => jwtIndex.delete(value), (ttl + 60) * 1000).unref();
+}
+
+// Introspection requests per token (by SHA-256 hex), for
+// GET /_realas/introspections.
+const introspections = new Map();
+
+function sha256(s) {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}
 
 // Clients whose client-credentials tokens live SHORT_TTL seconds.
 const SHORT_TTL = 3;
@@ -178,6 +263,16 @@ function signingKey() {
   return { ...jwk, kid: `realas-${crypto.randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
 }
 
+// The provider's signing keys: the setup's (in order), else one of its own.
+function signingKeys(setup) {
+  if (!setup.signing_keys?.length) return [signingKey()];
+  return setup.signing_keys.map(({ kid, file }) => {
+    const jwk = crypto.createPrivateKey(fs.readFileSync(file)).export({ format: 'jwk' });
+    if (jwk.kty !== 'RSA') throw new Error(`signing key ${kid}: RSA wanted, got ${jwk.kty}`);
+    return { ...jwk, kid, use: 'sig', alg: 'RS256' };
+  });
+}
+
 // The client certificate of the request (features.mTLS.getCertificate):
 // the one presented on the HTTPS listener's TLS connection, as an
 // X509Certificate; none on the plain HTTP listener. It is read from the
@@ -193,7 +288,8 @@ function configuration(setup) {
     clients: clients(setup),
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none', 'self_signed_tls_client_auth'],
     enabledJWA: { dPoPSigningAlgValues: DPOP_ALGS },
-    jwks: { keys: [signingKey()] },
+    jwks: { keys: signingKeys(setup) },
+    adapter: JwtIndexAdapter,
     cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
     features: {
       devInteractions: { enabled: false },
@@ -223,7 +319,8 @@ function configuration(setup) {
         getResourceServerInfo: async (ctx, resourceIndicator) => {
           const rs = RESOURCES[resourceIndicator];
           if (!rs) throw new errors.InvalidTarget();
-          return { ...rs, accessTokenFormat: 'opaque' };
+          const { unstored, ...info } = rs;
+          return { accessTokenFormat: 'opaque', ...info };
         },
       },
     },
@@ -283,7 +380,32 @@ async function main() {
   for (const event of ['introspection.error', 'revocation.error', 'grant.error']) {
     provider.on(event, (ctx, err) => console.error(event, err.error ?? '', err.error_description ?? err.message));
   }
-  handler = provider.callback();
+  // JWT access tokens become introspectable and revocable (see
+  // JwtIndexAdapter); introspection requests are counted per token.
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      const route = ctx.oidc?.route;
+      const token = ctx.oidc?.params?.token;
+      if (route === 'introspection' && typeof token === 'string') {
+        const key = sha256(token);
+        introspections.set(key, (introspections.get(key) ?? 0) + 1);
+      }
+    }
+    if (ctx.oidc?.route === 'token' && ctx.status === 200) await indexJwtAccessToken(ctx);
+  });
+  const callback = provider.callback();
+  handler = (req, res) => {
+    const url = new URL(req.url, issuer);
+    if (req.method === 'GET' && url.pathname === '/_realas/introspections') {
+      const count = introspections.get(url.searchParams.get('token_sha256') ?? '') ?? 0;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ count }));
+      return;
+    }
+    callback(req, res);
+  };
 
   process.stdout.write(`REALAS_READY ${JSON.stringify({ issuer, port: actual, mtls_port: mtlsPort })}\n`);
 

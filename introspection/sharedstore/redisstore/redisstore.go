@@ -12,6 +12,8 @@
 //	P "revoked:id:" I   revocation marker (value: revocation time, unix ms)
 //	P "revoked:sub:" S  revocation marker for a subject
 //	P "revocations"     pub/sub channel of revocations
+//	P "revoked:events"  sorted set of event revocation markers (JSON),
+//	                    scored by their expiry (unix ms)
 //	P "dpop:jti:" J     a DPoP proof's jti, seen (J: the hex of SHA-256
 //	                    over tenant, NUL, jti), with the replay window as TTL
 //
@@ -65,7 +67,8 @@ func (s *Store) idMarkerKey(tokenID string) string {
 func (s *Store) subMarkerKey(sub sharedstore.Subject) string {
 	return s.prefix + "revoked:sub:" + subjectHash(sub)
 }
-func (s *Store) channel() string { return s.prefix + "revocations" }
+func (s *Store) channel() string  { return s.prefix + "revocations" }
+func (s *Store) marksKey() string { return s.prefix + "revoked:events" }
 func (s *Store) jtiKey(tenant, jti string) string {
 	sum := sha256.Sum256([]byte(tenant + "\x00" + jti))
 	return s.prefix + "dpop:jti:" + hex.EncodeToString(sum[:])
@@ -180,6 +183,18 @@ func (s *Store) Revoke(ctx context.Context, t sharedstore.Target, at time.Time, 
 	if err := s.client.Set(ctx, marker, strconv.FormatInt(at.UnixMilli(), 10), ttl).Err(); err != nil {
 		return nil, nil, fmt.Errorf("redis: writing the revocation marker: %w", err)
 	}
+	return s.deleteIndexed(ctx, index, keys)
+}
+
+// Evict implements sharedstore.Revocations.
+func (s *Store) Evict(ctx context.Context, sub sharedstore.Subject) ([]string, error) {
+	_, deleted, err := s.deleteIndexed(ctx, s.subIndexKey(sub), nil)
+	return deleted, err
+}
+
+// deleteIndexed deletes the entries under keys and under the index set,
+// and the set; it returns the keys tried and those deleted.
+func (s *Store) deleteIndexed(ctx context.Context, index string, keys []string) (tried, deleted []string, err error) {
 	members, err := s.client.SMembers(ctx, index).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, fmt.Errorf("redis: reading the index: %w", err)
@@ -200,6 +215,35 @@ func (s *Store) Revoke(ctx context.Context, t sharedstore.Target, at time.Time, 
 		}
 	}
 	return tried, deleted, nil
+}
+
+// AddMark implements sharedstore.Revocations, in one pipeline on one key.
+func (s *Store) AddMark(ctx context.Context, mark []byte, until time.Time, max int) error {
+	key := s.marksKey()
+	pipe := s.client.Pipeline()
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(until.UnixMilli()), Member: string(mark)})
+	pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(time.Now().UnixMilli(), 10))
+	if max > 0 {
+		pipe.ZRemRangeByRank(ctx, key, 0, int64(-max-1))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis: writing an event marker: %w", err)
+	}
+	return nil
+}
+
+// LiveMarks implements sharedstore.Revocations.
+func (s *Store) LiveMarks(ctx context.Context, now time.Time) ([][]byte, error) {
+	vals, err := s.client.ZRangeByScore(ctx, s.marksKey(), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(now.UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis: reading the event markers: %w", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
 }
 
 // Publish implements sharedstore.Revocations.

@@ -29,6 +29,7 @@ type Store struct {
 	markers map[string]item            // by markerName; Value: the revocation time
 	index   map[string]map[string]item // by indexName: keys (Value unused)
 	jtis    map[string]item            // DPoP jtis, by tenant NUL jti
+	marks   map[string]time.Time       // event markers: expiry by member
 	fail    error
 	calls   int
 	closed  bool
@@ -54,7 +55,7 @@ func New(now func() time.Time) *Store {
 		now = time.Now
 	}
 	return &Store{now: now, entries: map[string]item{}, markers: map[string]item{},
-		index: map[string]map[string]item{}, jtis: map[string]item{}, subs: map[int]func([]byte){}}
+		index: map[string]map[string]item{}, jtis: map[string]item{}, marks: map[string]time.Time{}, subs: map[int]func([]byte){}}
 }
 
 func idName(tokenID string) string         { return "id:" + tokenID }
@@ -230,6 +231,24 @@ func (s *Store) Revoke(_ context.Context, t sharedstore.Target, at time.Time, tt
 	}
 	now, name := s.now(), targetName(t)
 	s.markers[name] = item{at: at, expires: now.Add(ttl)}
+	tried, deleted = s.deleteIndexedLocked(name, keys)
+	return tried, deleted, nil
+}
+
+// Evict implements sharedstore.Revocations.
+func (s *Store) Evict(_ context.Context, sub sharedstore.Subject) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	_, deleted := s.deleteIndexedLocked(subName(sub), nil)
+	return deleted, nil
+}
+
+// deleteIndexedLocked deletes the entries under keys and in the index
+// set name, and the set.
+func (s *Store) deleteIndexedLocked(name string, keys []string) (tried, deleted []string) {
 	tried = append([]string(nil), keys...)
 	for k, it := range s.index[name] {
 		if s.live(it, true) {
@@ -243,7 +262,7 @@ func (s *Store) Revoke(_ context.Context, t sharedstore.Target, at time.Time, tt
 		}
 		delete(s.entries, k)
 	}
-	return tried, deleted, nil
+	return tried, deleted
 }
 
 // Publish implements sharedstore.Revocations: every subscriber has handled
@@ -313,3 +332,30 @@ func (c *Clock) Now() time.Time { return time.Unix(0, c.unixNano.Load()).UTC() }
 
 // Advance moves the clock on by d.
 func (c *Clock) Advance(d time.Duration) { c.unixNano.Add(int64(d)) }
+
+// AddMark implements sharedstore.Revocations (max is not applied).
+func (s *Store) AddMark(_ context.Context, mark []byte, until time.Time, _ int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	s.marks[string(mark)] = until
+	return nil
+}
+
+// LiveMarks implements sharedstore.Revocations.
+func (s *Store) LiveMarks(_ context.Context, now time.Time) ([][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for m, until := range s.marks {
+		if until.After(now) {
+			out = append(out, []byte(m))
+		}
+	}
+	return out, nil
+}
