@@ -32,13 +32,23 @@ func newChecker(f introspection.Introspector) *Checker {
 	})
 }
 
-func TestCheckFlow(t *testing.T) {
-	claims, err := introspection.ParseClaims([]byte(`{"active":true,"scope":"read","sub":"u1","client_id":"c"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+// answering is an introspector that answers each token of claims with
+// its claims (JSON), the cache status cache.
+func answering(tb testing.TB, cache introspection.CacheStatus, claims map[string]string) *introspectiontest.Introspector {
+	tb.Helper()
 	f := introspectiontest.NewIntrospector()
-	f.Answer("good", introspection.Result{Claims: claims, Cache: introspection.CacheMiss})
+	for tok, body := range claims {
+		c, err := introspection.ParseClaims([]byte(body))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		f.Answer(tok, introspection.Result{Claims: c, Cache: cache})
+	}
+	return f
+}
+
+func TestCheckFlow(t *testing.T) {
+	f := answering(t, introspection.CacheMiss, map[string]string{"good": `{"active":true,"scope":"read","sub":"u1","client_id":"c"}`})
 	c := newChecker(f)
 	tests := []struct {
 		name   string

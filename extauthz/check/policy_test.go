@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -14,22 +15,21 @@ import (
 	"github.com/tokengate/tokengate/extauthz/policy"
 	"github.com/tokengate/tokengate/extauthz/routing"
 	"github.com/tokengate/tokengate/introspection"
-	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 type recorder struct{ outs []Outcome }
 
 func (r *recorder) Decided(_ context.Context, out Outcome) { r.outs = append(r.outs, out) }
 
-func mustConditions(t *testing.T, exprs ...string) *policy.Conditions {
-	t.Helper()
+func mustConditions(tb testing.TB, exprs ...string) *policy.Conditions {
+	tb.Helper()
 	pc, err := policy.NewCompiler()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	cs, errs := pc.Compile(exprs)
 	if len(errs) > 0 {
-		t.Fatal(errs)
+		tb.Fatal(errs)
 	}
 	return cs
 }
@@ -38,12 +38,7 @@ func mustConditions(t *testing.T, exprs ...string) *policy.Conditions {
 // /pay (step-up), /shadow/ (the same condition, in shadow mode) and
 // /boom (a condition that fails to evaluate).
 func policyChecker(t *testing.T, logs *bytes.Buffer) (*Checker, *recorder) {
-	claims, err := introspection.ParseClaims([]byte(`{"active":true,"scope":"read","sub":"u1","org_id":"org_1","acr":"pwd","auth_time":1799999000}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := introspectiontest.NewIntrospector()
-	f.Answer("good", introspection.Result{Claims: claims, Cache: introspection.CacheMiss})
+	f := answering(t, introspection.CacheMiss, map[string]string{"good": `{"active":true,"scope":"read","sub":"u1","org_id":"org_1","acr":"pwd","auth_time":1799999000}`})
 	tenant := &Tenant{Name: "acme", Introspector: f,
 		Headers: claimheaders.New(claimheaders.Options{Claims: []claimheaders.ClaimHeader{{Claim: "sub", Header: "x-sub"}, {Claim: "email", Header: "x-email"}}})}
 	org := mustConditions(t, `claims.org_id == request.segments[1]`, `!("x-env" in request.headers) || request.headers["x-env"] != "test"`)
@@ -169,4 +164,33 @@ func TestPolicyRequest(t *testing.T) {
 	if pr := policyRequest(policy.Uses{}, req, "/a"); pr.Segments != nil || pr.Headers != nil {
 		t.Errorf("built unused fields: %+v", pr)
 	}
+}
+
+// benchPolicy checks GET /orgs/org_1/items for a cached token on a route
+// with the given conditions (none: the baseline).
+func benchPolicy(b *testing.B, cs *policy.Conditions) {
+	f := answering(b, introspection.CacheHit, map[string]string{"good": `{"active":true,"scope":"read","sub":"u1","org_id":"org_1","roles":["admin"]}`})
+	tenant := &Tenant{Name: "acme", Introspector: f,
+		Headers: claimheaders.New(claimheaders.Options{Claims: []claimheaders.ClaimHeader{{Claim: "sub", Header: "x-sub"}}})}
+	snap := NewSnapshot([]Route{{Rule: routing.Rule{Name: "orgs", PathPrefix: "/orgs/"}, Tenant: tenant,
+		Policy: decision.Policy{Realm: "acme", Scopes: []string{"read"}}, Conditions: cs}})
+	c := New(snap, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
+	r := Request{Method: "GET", Host: "api.acme.example", Path: "/orgs/org_1/items", Authorization: "Bearer good"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := c.Check(ctx, &r); !out.Decision.Allow {
+			b.Fatal(out.Decision.Reason)
+		}
+	}
+}
+
+// BenchmarkCheckCachedNoConditions is the baseline of
+// BenchmarkCheckCachedTwoConditions.
+func BenchmarkCheckCachedNoConditions(b *testing.B) { benchPolicy(b, nil) }
+
+// BenchmarkCheckCachedTwoConditions: the WorkOS org_id rule and a role
+// rule (the claims converted to CEL once, while the token is cached).
+func BenchmarkCheckCachedTwoConditions(b *testing.B) {
+	benchPolicy(b, mustConditions(b, `claims.org_id == request.segments[1]`, `"admin" in claims.roles`))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/tokengate/tokengate/extauthz/decision"
 	"github.com/tokengate/tokengate/introspection"
-	"github.com/tokengate/tokengate/introspection/introspectiontest"
 )
 
 // subjectMarkers revokes one tenant's subject.
@@ -19,20 +18,12 @@ func (m subjectMarkers) Revoked(tenant string, c *introspection.Claims) bool {
 // TestCheckRevoked: the markers' verdict is a 401 revoked after active
 // (an inactive token stays inactive) and before exp.
 func TestCheckRevoked(t *testing.T) {
-	f := introspectiontest.NewIntrospector()
-	for tok, body := range map[string]string{
+	c := newChecker(answering(t, introspection.CacheHit, map[string]string{
 		"u1":      `{"active":true,"scope":"read","sub":"u1"}`,
 		"u1-old":  `{"active":true,"scope":"read","sub":"u1","exp":1000}`,
 		"u2":      `{"active":true,"scope":"read","sub":"u2"}`,
 		"u1-dead": `{"active":false,"sub":"u1"}`,
-	} {
-		c, err := introspection.ParseClaims([]byte(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Answer(tok, introspection.Result{Claims: c, Cache: introspection.CacheHit})
-	}
-	c := newChecker(f)
+	}))
 	c.revocations = subjectMarkers{"acme", "u1"}
 	for tok, want := range map[string]decision.Reason{
 		"u1": decision.Revoked, "u1-old": decision.Revoked, "u2": decision.Allowed, "u1-dead": decision.Inactive,

@@ -90,6 +90,27 @@ func (p payload) audience() ([]string, *Problem) {
 	return many, nil
 }
 
+// issuedFor checks the token's issuer and audience: iss must be issuer
+// and aud contain audience, else invalid_issuer or invalid_audience, the
+// description naming the expected value as issuerIs and audienceIs do.
+func (p payload) issuedFor(issuer, issuerIs, audience, audienceIs string) *Problem {
+	iss, _, prob := p.str("iss")
+	if prob != nil {
+		return prob
+	}
+	if iss != issuer {
+		return invalid("invalid_issuer", "iss is not "+issuerIs)
+	}
+	aud, prob := p.audience()
+	if prob != nil {
+		return prob
+	}
+	if !contains(aud, audience) {
+		return invalid("invalid_audience", "aud does not contain "+audienceIs)
+	}
+	return nil
+}
+
 // object is member name as a JSON object.
 func (p payload) object(name string) (payload, bool, *Problem) {
 	if !p.has(name) {

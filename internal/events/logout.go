@@ -31,19 +31,8 @@ type decoded struct {
 // it revokes that session only, else the subject; at is the token's iat.
 func checkLogout(t *Tenant, p payload, now time.Time) (decoded, *Problem) {
 	d := decoded{typ: "backchannel_logout"}
-	iss, _, prob := p.str("iss")
-	if prob != nil {
+	if prob := p.issuedFor(t.Issuer, "the tenant's issuer", t.ClientID, "the client_id"); prob != nil {
 		return d, prob
-	}
-	if iss != t.Issuer {
-		return d, invalid("invalid_issuer", "iss is not the tenant's issuer")
-	}
-	aud, prob := p.audience()
-	if prob != nil {
-		return d, prob
-	}
-	if !contains(aud, t.ClientID) {
-		return d, invalid("invalid_audience", "aud does not contain the client_id")
 	}
 	iat, ok, prob := p.date("iat")
 	switch {

@@ -28,19 +28,8 @@ var handled = map[string]string{
 // returns one decoded event per member of events (sorted by type URI);
 // unknown types are accepted and revoke nothing.
 func checkSET(t *Tenant, p payload) ([]decoded, *Problem) {
-	iss, _, prob := p.str("iss")
-	if prob != nil {
+	if prob := p.issuedFor(t.SSFIssuer, "the configured transmitter", t.SSFAudience, "the configured audience"); prob != nil {
 		return nil, prob
-	}
-	if iss != t.SSFIssuer {
-		return nil, invalid("invalid_issuer", "iss is not the configured transmitter")
-	}
-	aud, prob := p.audience()
-	if prob != nil {
-		return nil, prob
-	}
-	if !contains(aud, t.SSFAudience) {
-		return nil, invalid("invalid_audience", "aud does not contain the configured audience")
 	}
 	jti, _, prob := p.str("jti")
 	if prob != nil {

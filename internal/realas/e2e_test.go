@@ -97,6 +97,56 @@ func mainConfig(p *provider) string {
 	return config(tenants, routes)
 }
 
+// claimHeadersOK checks the claim headers of an allow for a token of
+// appClient with scope: subject, client id, scope and org set, the absent
+// username removed.
+func claimHeadersOK(t *testing.T, r result, scope string) {
+	t.Helper()
+	want := map[string]string{
+		"x-auth-subject": appClient, "x-auth-client-id": appClient,
+		"x-auth-scope": scope, "x-auth-org": "org-42",
+	}
+	for k, v := range want {
+		if r.set[k] != v {
+			t.Errorf("header %s = %q, want %q (all: %v)", k, r.set[k], v, r.set)
+		}
+	}
+	if !slices.Contains(r.remove, "x-auth-username") {
+		t.Errorf("x-auth-username (claim absent) not in headers_to_remove %v", r.remove)
+	}
+}
+
+// expectInsufficientScope checks route's scopes at host, tenant's, with
+// tokens for resource: one with orders.read alone is allowed GET and
+// denied POST (insufficient_scope, the challenge naming both scopes); one
+// with both is allowed POST. It returns the two tokens and that allow.
+func expectInsufficientScope(t *testing.T, g *gate, p *provider, host, tenant, resource string) (readOnly, both string, allowed result) {
+	t.Helper()
+	tok := p.getToken(t, resource, "orders.read")
+	expect(t, "GET (orders.read)", g.check(t, "GET", host, "/orders", tok.AccessToken), 200, "allowed")
+	r := g.check(t, "POST", host, "/orders", tok.AccessToken)
+	expect(t, "POST (orders.read orders.write)", r, 403, "insufficient_scope")
+	if want := fmt.Sprintf(`Bearer realm=%q, error="insufficient_scope"`, tenant); !strings.HasPrefix(r.challenge, want) ||
+		!strings.HasSuffix(r.challenge, `scope="orders.read orders.write"`) {
+		t.Errorf("WWW-Authenticate = %q", r.challenge)
+	}
+	all := p.getToken(t, resource, "orders.read orders.write")
+	allowed = g.check(t, "POST", host, "/orders", all.AccessToken)
+	expect(t, "POST with both scopes", allowed, 200, "allowed")
+	return tok.AccessToken, all.AccessToken, allowed
+}
+
+// expectInactive checks token at host, tenant's: denied 401 inactive with
+// the challenge of a token that is not active.
+func expectInactive(t *testing.T, g *gate, host, tenant, what, token string) {
+	t.Helper()
+	r := g.check(t, "GET", host, "/orders", token)
+	expect(t, what, r, 401, "inactive")
+	if want := fmt.Sprintf(`Bearer realm=%q, error="invalid_token", error_description="the token is not active"`, tenant); r.challenge != want {
+		t.Errorf("WWW-Authenticate = %q, want %q", r.challenge, want)
+	}
+}
+
 // TestRealAuthorizationServer runs the decision table's main rows against
 // oidc-provider: real tokens, real introspection, real revocation and
 // expiry. The scenarios share one provider and one tokengate and run in
@@ -115,18 +165,7 @@ func TestRealAuthorizationServer(t *testing.T) {
 		}
 		r := g.check(t, "GET", host, "/orders/42", tok.AccessToken)
 		expect(t, "token for api://orders with orders.read", r, 200, "allowed")
-		want := map[string]string{
-			"x-auth-subject": appClient, "x-auth-client-id": appClient,
-			"x-auth-scope": "orders.read", "x-auth-org": "org-42",
-		}
-		for k, v := range want {
-			if r.set[k] != v {
-				t.Errorf("header %s = %q, want %q (all: %v)", k, r.set[k], v, r.set)
-			}
-		}
-		if !slices.Contains(r.remove, "x-auth-username") {
-			t.Errorf("x-auth-username (claim absent) not in headers_to_remove %v", r.remove)
-		}
+		claimHeadersOK(t, r, "orders.read")
 	}
 
 	t.Run("client_secret_basic allows with claim headers", func(t *testing.T) { allowWithHeaders(t, basicHost) })
@@ -147,27 +186,14 @@ func TestRealAuthorizationServer(t *testing.T) {
 
 	t.Run("missing scope is insufficient_scope", func(t *testing.T) {
 		t.Parallel()
-		tok := p.getToken(t, defaultAudience, "orders.read")
-		expect(t, "GET (orders.read)", g.check(t, "GET", basicHost, "/orders", tok.AccessToken), 200, "allowed")
-		r := g.check(t, "POST", basicHost, "/orders", tok.AccessToken)
-		expect(t, "POST (orders.read orders.write)", r, 403, "insufficient_scope")
-		if want := realm("basic") + `, error="insufficient_scope"`; !strings.HasPrefix(r.challenge, want) ||
-			!strings.HasSuffix(r.challenge, `scope="orders.read orders.write"`) {
-			t.Errorf("WWW-Authenticate = %q", r.challenge)
-		}
-		both := p.getToken(t, defaultAudience, "orders.read orders.write")
-		expect(t, "POST with both scopes", g.check(t, "POST", basicHost, "/orders", both.AccessToken), 200, "allowed")
+		expectInsufficientScope(t, g, p, basicHost, "basic", defaultAudience)
 	})
 
 	t.Run("revoked before first use is inactive", func(t *testing.T) {
 		t.Parallel()
 		tok := p.getToken(t, defaultAudience, "orders.read")
 		p.revoke(t, tok.AccessToken)
-		r := g.check(t, "GET", basicHost, "/orders", tok.AccessToken)
-		expect(t, "revoked token", r, 401, "inactive")
-		if r.challenge != realm("basic")+`, error="invalid_token", error_description="the token is not active"` {
-			t.Errorf("WWW-Authenticate = %q", r.challenge)
-		}
+		expectInactive(t, g, basicHost, "basic", "revoked token", tok.AccessToken)
 	})
 
 	t.Run("revoked after first use is allowed until cache.max_ttl ends", func(t *testing.T) {

@@ -11,7 +11,6 @@ package realas
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,7 +24,6 @@ import (
 	"io"
 	"math/big"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,8 +124,9 @@ func serverDir() (string, error) {
 
 // providerOptions changes how startProviderWith starts a server.
 type providerOptions struct {
-	port        int          // REALAS_PORT; 0: a free port
-	signingKeys []signingKey // the setup's signing_keys; none: the server makes one
+	port        int            // REALAS_PORT; 0: a free port
+	signingKeys []signingKey   // the setup's signing_keys; none: the server makes one
+	extraSetup  map[string]any // more members of the setup file (e.g. backchannel_client)
 }
 
 // signingKey is one of the provider's signing keys: an RSA private key in a
@@ -170,6 +169,11 @@ func startProviderWith(t testing.TB, opts providerOptions) (p *provider, err err
 	setup, err := p.writeKeys(t, opts.signingKeys)
 	if err != nil {
 		return nil, err
+	}
+	if len(opts.extraSetup) > 0 {
+		if err := addToSetup(setup, opts.extraSetup); err != nil {
+			return nil, err
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
@@ -352,6 +356,25 @@ func (p *provider) writeKeys(t testing.TB, signing []signingKey) (setupFile stri
 	return setupFile, os.WriteFile(setupFile, body, 0o600)
 }
 
+// addToSetup adds members to the setup file at path.
+func addToSetup(path string, members map[string]any) error {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	setup := map[string]any{}
+	if err := json.Unmarshal(body, &setup); err != nil {
+		return err
+	}
+	for k, v := range members {
+		setup[k] = v
+	}
+	if body, err = json.Marshal(setup); err != nil {
+		return err
+	}
+	return os.WriteFile(path, body, 0o600)
+}
+
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func rsaJWK(k *rsa.PublicKey, kid string) map[string]any {
@@ -364,130 +387,4 @@ func ecJWK(k *ecdsa.PublicKey) map[string]any {
 	size := (len(raw) - 1) / 2
 	return map[string]any{"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
 		"x": b64(raw[1 : 1+size]), "y": b64(raw[1+size:])}
-}
-
-// tokenResponse is the token endpoint's answer.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	ExpiresIn   int    `json:"expires_in"`
-	TokenType   string `json:"token_type"`
-	Scope       string `json:"scope"`
-}
-
-// getToken obtains an access token for resource with client credentials
-// as the "app" client.
-func (p *provider) getToken(t *testing.T, resource, scope string) tokenResponse {
-	t.Helper()
-	return p.getTokenAs(t, appClient, appSecret, resource, scope)
-}
-
-func (p *provider) getTokenAs(t *testing.T, client, secret, resource, scope string) tokenResponse {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "resource": {resource}, "scope": {scope}}
-	status, body := p.post(t, p.Token, client, secret, form, "")
-	if status != http.StatusOK {
-		t.Fatalf("token endpoint: %d %s", status, body)
-	}
-	var tr tokenResponse
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
-		t.Fatalf("token response %s: %v", body, err)
-	}
-	remember(tr.AccessToken)
-	return tr
-}
-
-// remember adds token to the issued ones, which tokengate must never log.
-func remember(token string) {
-	issued.Lock()
-	issued.tokens = append(issued.tokens, token)
-	issued.Unlock()
-}
-
-// issued holds every access token the tests obtained.
-var issued struct {
-	sync.Mutex
-	tokens []string
-}
-
-// noSecretsInLogs fails t if tokengate logged one of secrets or an issued
-// token.
-func noSecretsInLogs(t *testing.T, g *gate, secrets ...string) {
-	t.Helper()
-	logs := g.logs.String()
-	for _, s := range secrets {
-		if strings.Contains(logs, s) {
-			t.Errorf("a client secret appears in tokengate's logs")
-		}
-	}
-	issued.Lock()
-	defer issued.Unlock()
-	for _, tok := range issued.tokens {
-		if strings.Contains(logs, tok) {
-			t.Errorf("an access token appears in tokengate's logs")
-			return
-		}
-	}
-}
-
-// revoke revokes token (RFC 7009) as the "app" client, which owns it.
-func (p *provider) revoke(t *testing.T, token string) {
-	t.Helper()
-	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
-	if status, body := p.post(t, p.Revocation, appClient, appSecret, form, ""); status != http.StatusOK {
-		t.Fatalf("revocation endpoint: %d %s", status, body)
-	}
-}
-
-// introspect asks the server directly (as rs:basic), for what tokengate
-// should see.
-func (p *provider) introspect(t *testing.T, token string) map[string]any {
-	t.Helper()
-	status, body := p.post(t, p.Introspection, basicClient, basicSecret, url.Values{"token": {token}}, "")
-	if status != http.StatusOK {
-		t.Fatalf("introspection endpoint: %d %s", status, body)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil {
-		t.Fatalf("introspection response %s: %v", body, err)
-	}
-	return claims
-}
-
-// post sends form with HTTP Basic client authentication (each half
-// form-url-encoded, RFC 6749 §2.3.1) when client is set, or with
-// authorization as the Authorization header when that is set.
-func (p *provider) post(t *testing.T, endpoint, client, secret string, form url.Values, authorization string) (int, []byte) {
-	t.Helper()
-	header := http.Header{}
-	if client != "" {
-		header.Set("Authorization", basicAuth(client, secret))
-	}
-	if authorization != "" {
-		header.Set("Authorization", authorization)
-	}
-	status, _, body := postForm(t, http.DefaultClient, endpoint, form, header)
-	return status, body
-}
-
-// postForm POSTs form to endpoint with header through hc and returns the
-// status, the response headers and the trimmed body.
-func postForm(t *testing.T, hc *http.Client, endpoint string, form url.Values, header http.Header) (int, http.Header, []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		t.Fatalf("POST %s: %v", endpoint, err)
-	}
-	return resp.StatusCode, resp.Header, bytes.TrimSpace(body)
 }

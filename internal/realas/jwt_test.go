@@ -4,23 +4,11 @@ package realas
 // resources of server/server.mjs: typ at+jwt, RS256, kid of the provider's
 // first signing key) checked by tokengate's jwt.mode local and
 // local_then_introspect, with the key set from the provider's discovery
-// document or its jwks_uri, its revocation endpoint and a key rotation.
+// document or its jwks_uri, and its revocation endpoint; the key rotation
+// is in jwt_rotation_test.go.
 
 import (
-	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,38 +64,23 @@ func jwtConfig(p *provider) string {
 	return config(tenants, routes)
 }
 
-// startJWTGate starts tokengate on config, with a message naming jwt.mode
-// when it is refused.
-func startJWTGate(t *testing.T, config string) *gate {
-	t.Helper()
-	g, err := tryStartGate(t, config)
-	if err != nil {
-		t.Fatalf("tokengate rejects a jwt.mode local / local_then_introspect configuration (issuer, audiences, jwt.jwks_url or discovery): %v", err)
-	}
-	return g
-}
-
 // TestJWTAccessTokens checks JWT access tokens of the real server locally
 // (jwt.mode local) and locally then by introspection
 // (local_then_introspect). One tokengate, scenarios in parallel.
 func TestJWTAccessTokens(t *testing.T) {
 	p := realAS(t)
-	g := startJWTGate(t, jwtConfig(p))
+	g := startGate(t, jwtConfig(p))
 	realm := func(tenant string) string { return fmt.Sprintf(`Bearer realm=%q`, tenant) }
 
-	claimsOK := func(t *testing.T, r result, scope string) {
+	// allowedTwice checks token for path at host twice, the second answered
+	// from the cache of claims: allowed, with the claim headers of
+	// orders.read.
+	allowedTwice := func(t *testing.T, host, path, token string) {
 		t.Helper()
-		want := map[string]string{
-			"x-auth-subject": appClient, "x-auth-client-id": appClient,
-			"x-auth-scope": scope, "x-auth-org": "org-42",
-		}
-		for k, v := range want {
-			if r.set[k] != v {
-				t.Errorf("header %s = %q, want %q (all: %v)", k, r.set[k], v, r.set)
-			}
-		}
-		if !slices.Contains(r.remove, "x-auth-username") {
-			t.Errorf("x-auth-username (claim absent) not in headers_to_remove %v", r.remove)
+		for i := range 2 {
+			r := g.check(t, "GET", host, path, token)
+			expect(t, fmt.Sprintf("%s %s, check %d", host, path, i+1), r, 200, "allowed")
+			claimHeadersOK(t, r, "orders.read")
 		}
 	}
 
@@ -124,15 +97,9 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Fatalf("the provider's JWT access token claims are %v", claims)
 		}
 		for _, host := range []string{localHost, noIntroHost} {
-			for i := range 2 { // the second from the cache of verified claims
-				r := g.check(t, "GET", host, "/orders/42", tok.AccessToken)
-				expect(t, fmt.Sprintf("%s, check %d", host, i+1), r, 200, "allowed")
-				claimsOK(t, r, "orders.read")
-			}
+			allowedTwice(t, host, "/orders/42", tok.AccessToken)
 		}
-		if n := p.introspections(t, tok.AccessToken); n != 0 {
-			t.Errorf("jwt.mode local introspected a valid JWT access token %d times; want none", n)
-		}
+		expectIntrospections(t, p, "jwt.mode local, a valid JWT access token", tok.AccessToken, 0)
 	})
 
 	t.Run("local: token for another audience is audience", func(t *testing.T) {
@@ -148,29 +115,15 @@ func TestJWTAccessTokens(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q", r.challenge)
 			}
 		}
-		if n := p.introspections(t, tok.AccessToken); n != 0 {
-			t.Errorf("jwt.mode local introspected a JWT access token %d times; want none", n)
-		}
+		expectIntrospections(t, p, "jwt.mode local, another audience's JWT", tok.AccessToken, 0)
 	})
 
 	t.Run("local: missing scope is insufficient_scope", func(t *testing.T) {
 		t.Parallel()
-		tok := p.getToken(t, jwtResource, "orders.read")
-		expect(t, "GET (orders.read)", g.check(t, "GET", localHost, "/orders", tok.AccessToken), 200, "allowed")
-		r := g.check(t, "POST", localHost, "/orders", tok.AccessToken)
-		expect(t, "POST (orders.read orders.write)", r, 403, "insufficient_scope")
-		if want := realm("jwt-local") + `, error="insufficient_scope"`; !strings.HasPrefix(r.challenge, want) ||
-			!strings.HasSuffix(r.challenge, `scope="orders.read orders.write"`) {
-			t.Errorf("WWW-Authenticate = %q", r.challenge)
-		}
-		both := p.getToken(t, jwtResource, "orders.read orders.write")
-		r = g.check(t, "POST", localHost, "/orders", both.AccessToken)
-		expect(t, "POST with both scopes", r, 200, "allowed")
-		claimsOK(t, r, "orders.read orders.write")
-		for _, tk := range []string{tok.AccessToken, both.AccessToken} {
-			if n := p.introspections(t, tk); n != 0 {
-				t.Errorf("jwt.mode local introspected a JWT access token %d times; want none", n)
-			}
+		readOnly, both, r := expectInsufficientScope(t, g, p, localHost, "jwt-local", jwtResource)
+		claimHeadersOK(t, r, "orders.read orders.write")
+		for _, tk := range []string{readOnly, both} {
+			expectIntrospections(t, p, "jwt.mode local, scopes", tk, 0)
 		}
 	})
 
@@ -208,9 +161,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if n := p.introspections(t, tok.AccessToken); n != 0 {
-			t.Errorf("jwt.mode local introspected a JWT access token %d times; want none", n)
-		}
+		expectIntrospections(t, p, "jwt.mode local, an expired JWT", tok.AccessToken, 0)
 	})
 
 	t.Run("local: forged tokens are invalid_signature", func(t *testing.T) {
@@ -226,9 +177,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			}
 			// local_then_introspect too: a forged token never reaches the
 			// authorization server.
-			if n := p.introspections(t, forged); n != 0 {
-				t.Errorf("%s: introspected %d times; want none", name, n)
-			}
+			expectIntrospections(t, p, name, forged, 0)
 		}
 		expect(t, "the genuine token", g.check(t, "GET", localHost, "/orders", tok.AccessToken), 200, "allowed")
 	})
@@ -241,14 +190,8 @@ func TestJWTAccessTokens(t *testing.T) {
 		if strings.Count(tok.AccessToken, ".") == 2 {
 			t.Fatalf("api://orders gave a JWT, want an opaque token")
 		}
-		for i := range 2 {
-			r := g.check(t, "GET", localHost, "/orders", tok.AccessToken)
-			expect(t, fmt.Sprintf("opaque token, check %d", i+1), r, 200, "allowed")
-			claimsOK(t, r, "orders.read")
-		}
-		if n := p.introspections(t, tok.AccessToken); n != 1 {
-			t.Errorf("the opaque token was introspected %d times; want 1 (then cached)", n)
-		}
+		allowedTwice(t, localHost, "/orders", tok.AccessToken)
+		expectIntrospections(t, p, "the opaque token (then cached)", tok.AccessToken, 1)
 		expect(t, "opaque token, tenant without introspection", g.check(t, "GET", noIntroHost, "/orders", tok.AccessToken), 401, "invalid_token")
 	})
 
@@ -257,14 +200,8 @@ func TestJWTAccessTokens(t *testing.T) {
 	t.Run("local_then_introspect allows with claim headers, introspected once", func(t *testing.T) {
 		t.Parallel()
 		tok := p.getToken(t, jwtResource, "orders.read")
-		for i := range 2 {
-			r := g.check(t, "GET", ltiHost, "/orders", tok.AccessToken)
-			expect(t, fmt.Sprintf("check %d", i+1), r, 200, "allowed")
-			claimsOK(t, r, "orders.read")
-		}
-		if n := p.introspections(t, tok.AccessToken); n != 1 {
-			t.Errorf("introspected %d times; want 1 (then cached)", n)
-		}
+		allowedTwice(t, ltiHost, "/orders", tok.AccessToken)
+		expectIntrospections(t, p, "local_then_introspect (then cached)", tok.AccessToken, 1)
 	})
 
 	t.Run("local_then_introspect: revoked before first use is inactive", func(t *testing.T) {
@@ -278,14 +215,8 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Fatalf("after revocation the provider introspects the JWT access token as active %v", active)
 		}
 		before := p.introspections(t, tok.AccessToken)
-		r := g.check(t, "GET", ltiHost, "/orders", tok.AccessToken)
-		expect(t, "revoked JWT", r, 401, "inactive")
-		if r.challenge != realm("jwt-lti")+`, error="invalid_token", error_description="the token is not active"` {
-			t.Errorf("WWW-Authenticate = %q", r.challenge)
-		}
-		if n := p.introspections(t, tok.AccessToken) - before; n != 1 {
-			t.Errorf("tokengate introspected the revoked JWT %d times; want 1", n)
-		}
+		expectInactive(t, g, ltiHost, "jwt-lti", "revoked JWT", tok.AccessToken)
+		expectIntrospections(t, p, "the revoked JWT (once by tokengate)", tok.AccessToken, before+1)
 		// jwt.mode local cannot know: the signature is still good.
 		expect(t, "revoked JWT, jwt.mode local", g.check(t, "GET", noIntroHost, "/orders", tok.AccessToken), 200, "allowed")
 	})
@@ -310,188 +241,4 @@ func TestJWTAccessTokens(t *testing.T) {
 	})
 
 	t.Cleanup(func() { noSecretsInLogs(t, g, basicSecret) })
-}
-
-// TestJWTKeyRotation rotates the signing key of an authorization server of
-// its own: restarted on the same port (same issuer) with a new key first
-// in its JWKS, the old one second. tokengate, with the key set from
-// discovery, accepts the new kid by refetching the JWKS.
-func TestJWTKeyRotation(t *testing.T) {
-	dir := t.TempDir()
-	keyA, keyB := writeSigningKey(t, dir, "rotation-a"), writeSigningKey(t, dir, "rotation-b")
-	cur, err := startProviderWith(t, providerOptions{signingKeys: []signingKey{keyA}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("authorization server stderr (%s):\n%s", cur.Issuer, cur.stderr)
-		}
-		cur.stop()
-	})
-	first := cur
-	tenants := jwtTenant(first, "rotation", "local", "", "", fmt.Sprintf("[%q]", jwtAudience), "")
-	g := startJWTGate(t, config(tenants, route("rot", "rotation", "rot.jwt.test")))
-
-	tokA := first.getToken(t, jwtResource, "orders.read")
-	unusedA := first.getToken(t, jwtResource, "orders.read") // first used after the rotation
-	if h, _ := jwsParts(t, tokA.AccessToken); h["kid"] != keyA.kid {
-		t.Fatalf("kid %v, want %s", h["kid"], keyA.kid)
-	}
-	expect(t, "key A token", g.check(t, "GET", "rot.jwt.test", "/orders", tokA.AccessToken), 200, "allowed")
-
-	// Rotate: same port, keys [B, A].
-	u, err := url.Parse(first.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var port int
-	fmt.Sscan(u.Port(), &port)
-	first.stop()
-	rotated := time.Now()
-	second, err := startProviderWith(t, providerOptions{port: port, signingKeys: []signingKey{keyB, keyA}})
-	if err != nil {
-		t.Fatalf("restarting the authorization server on port %d: %v", port, err)
-	}
-	cur = second
-	if second.Issuer != first.Issuer || second.JWKS != first.JWKS {
-		t.Fatalf("restarted as %s (jwks %s), want %s (%s)", second.Issuer, second.JWKS, first.Issuer, first.JWKS)
-	}
-	tokB := second.getToken(t, jwtResource, "orders.read")
-	if h, _ := jwsParts(t, tokB.AccessToken); h["kid"] != keyB.kid {
-		t.Fatalf("after rotation kid %v, want %s", h["kid"], keyB.kid)
-	}
-
-	// The new kid is unknown to tokengate's key set: it refetches (at most
-	// once per 10 s, so allow for that) and then accepts it.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r := g.check(t, "GET", "rot.jwt.test", "/orders", tokB.AccessToken)
-		if r.allow {
-			expect(t, "key B token", r, 200, "allowed")
-			t.Logf("key B accepted %s after the rotation", time.Since(rotated).Round(10*time.Millisecond))
-			break
-		}
-		expect(t, "key B token before the JWKS is refetched", r, 401, "invalid_signature")
-		if time.Now().After(deadline) {
-			t.Fatalf("a token with the new kid is still refused %s after the rotation", time.Since(rotated))
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	// The old key stays in the set: its tokens still pass.
-	expect(t, "key A token first used after the rotation", g.check(t, "GET", "rot.jwt.test", "/orders", unusedA.AccessToken), 200, "allowed")
-	// A kid in neither set is still refused.
-	for name, forged := range forgeries(t, tokB.AccessToken) {
-		expect(t, name, g.check(t, "GET", "rot.jwt.test", "/orders", forged), 401, "invalid_signature")
-	}
-}
-
-// writeSigningKey writes a new RSA key (PKCS#8 PEM) for the provider.
-func writeSigningKey(t *testing.T, dir, kid string) signingKey {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, kid+".pem")
-	if err := writeKeyPEM(file, "PRIVATE KEY", func() ([]byte, error) { return x509.MarshalPKCS8PrivateKey(key) }); err != nil {
-		t.Fatal(err)
-	}
-	return signingKey{kid: kid, file: file}
-}
-
-// jwsParts decodes the header and claims of a JWS compact token.
-func jwsParts(t *testing.T, token string) (header, claims map[string]any) {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS compact token (%d parts)", len(parts))
-	}
-	for i, into := range []*map[string]any{&header, &claims} {
-		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatalf("JWS part %d: %v", i, err)
-		}
-		if err := json.Unmarshal(raw, into); err != nil {
-			t.Fatalf("JWS part %d: %v", i, err)
-		}
-	}
-	return header, claims
-}
-
-func jsonB64(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b64(b)
-}
-
-// forgeries makes tokens from a genuine one that no key of the provider
-// signed: its claims re-signed with a foreign key under its own kid and
-// under another, with alg none, and with a changed claim under the
-// original signature.
-func forgeries(t *testing.T, genuine string) map[string]string {
-	t.Helper()
-	header, claims := jwsParts(t, genuine)
-	parts := strings.Split(genuine, ".")
-	foreign, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sign := func(h map[string]any, payload string) string {
-		input := jsonB64(t, h) + "." + payload
-		sum := sha256.Sum256([]byte(input))
-		sig, err := rsa.SignPKCS1v15(rand.Reader, foreign, crypto.SHA256, sum[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return input + "." + b64(sig)
-	}
-	with := func(k string, v any) map[string]any {
-		h := map[string]any{}
-		for hk, hv := range header {
-			h[hk] = hv
-		}
-		h[k] = v
-		return h
-	}
-	wider := map[string]any{}
-	for k, v := range claims {
-		wider[k] = v
-	}
-	wider["scope"] = "orders.read orders.write"
-	out := map[string]string{
-		"foreign key under the provider's kid": sign(header, parts[1]),
-		"foreign key under an unknown kid":     sign(with("kid", "not-a-provider-key"), parts[1]),
-		"alg none":                             jsonB64(t, with("alg", "none")) + "." + parts[1] + ".",
-		"claims changed under the signature":   parts[0] + "." + jsonB64(t, wider) + "." + parts[2],
-	}
-	for _, f := range out {
-		remember(f)
-	}
-	return out
-}
-
-// introspections is how many introspection requests named token at the
-// provider (server.mjs counts them), from tokengate or the tests.
-func (p *provider) introspections(t *testing.T, token string) int {
-	t.Helper()
-	sum := sha256.Sum256([]byte(token))
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.Issuer+"/_realas/introspections?token_sha256="+hex.EncodeToString(sum[:]), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("introspection count: %v", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Count *int `json:"count"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Count == nil {
-		t.Fatalf("introspection count: status %d, %v", resp.StatusCode, err)
-	}
-	return *out.Count
 }

@@ -22,6 +22,8 @@ type Metrics struct {
 	introspections metric.Int64Counter
 	duration       metric.Float64Histogram
 	reloads        metric.Int64Counter
+	events         metric.Int64Counter // tokengate_revocation_events, events.go
+	jwksFetches    metric.Int64Counter // tokengate_jwks_fetches, jwks.go
 
 	// caches and breakers are what the cache-size and breaker-state
 	// gauges read at collection time; the app sets them at start.
@@ -32,8 +34,6 @@ type Metrics struct {
 	routes atomic.Int64
 	shared sharedMetrics
 	shadow shadowMetrics // shadow.go
-	jwks   jwksMetrics   // jwks.go
-	events eventMetrics  // events.go
 
 	mu    sync.RWMutex
 	attrs map[attrKey]metric.MeasurementOption // built once per label combination
@@ -97,18 +97,23 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		metric.WithInt64Callback(m.cacheLookups.observe)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if m.introspections, err = meter.Int64Counter("tokengate_introspection_requests",
-		metric.WithDescription("Calls to authorization servers, by outcome: active, inactive, error.")); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+	for _, c := range []struct {
+		counter           *metric.Int64Counter
+		name, description string
+	}{
+		{&m.introspections, "tokengate_introspection_requests", "Calls to authorization servers, by outcome: active, inactive, error."},
+		{&m.reloads, "tokengate_config_reloads", "Configuration reloads, by result: success, failure."},
+		{&m.events, "tokengate_revocation_events", revocationEventsDescription},
+		{&m.jwksFetches, "tokengate_jwks_fetches", jwksFetchesDescription},
+	} {
+		if *c.counter, err = meter.Int64Counter(c.name, metric.WithDescription(c.description)); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	if m.duration, err = meter.Float64Histogram("tokengate_introspection_duration",
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of calls to authorization servers."),
 		metric.WithExplicitBucketBoundaries(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	if m.reloads, err = meter.Int64Counter("tokengate_config_reloads",
-		metric.WithDescription("Configuration reloads, by result: success, failure.")); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if _, err = meter.Int64ObservableGauge("tokengate_cache_entries",
@@ -133,12 +138,6 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 		return nil, err
 	}
 	if err := m.shadow.register(meter); err != nil {
-		return nil, err
-	}
-	if err := m.events.register(meter); err != nil {
-		return nil, err
-	}
-	if err := m.jwks.register(meter); err != nil {
 		return nil, err
 	}
 	return m, nil

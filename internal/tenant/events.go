@@ -1,8 +1,6 @@
 package tenant
 
 import (
-	"fmt"
-
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/introspection"
 )
@@ -21,20 +19,5 @@ func (r *Runtime) EventsKeys(cfg *config.Tenant, env Env) (*introspection.JWKS, 
 	if r.jwks != nil && e.JWKSURL == cfg.JWT.JWKSURL && (e.JWKSURL != "" || cfg.KeysIssuer() == cfg.Issuer) {
 		return r.jwks, nil
 	}
-	timeout := cfg.Introspection.Timeout
-	if timeout <= 0 {
-		timeout = introspection.DefaultTimeout
-	}
-	o := introspection.JWKSOptions{
-		URL: e.JWKSURL, Issuer: cfg.KeysIssuer(), HTTPClient: r.http,
-		UserAgent: introspection.DefaultUserAgent, Timeout: timeout,
-	}
-	if obs := env.Metrics.JWKSObserver(cfg.Name); obs != nil {
-		o.Observer = obs
-	}
-	jwks, err := introspection.NewJWKS(o)
-	if err != nil {
-		return nil, fmt.Errorf("events: %w", err)
-	}
-	return jwks, nil
+	return keySet(cfg, e.JWKSURL, cfg.KeysIssuer(), r.http, env, "events")
 }

@@ -43,19 +43,25 @@ func newTransport(opts introspection.Options, env Env) (http.RoundTripper, error
 }
 
 // newJWKS is the key set of the tenant's JWT access tokens (nil with
-// jwt.mode off): jwt.jwks_url, else discovered from the issuer. Each fetch
-// attempt is bounded by the introspection timeout (its default without the
-// section) and counted (tokengate_jwks_fetches_total).
+// jwt.mode off): jwt.jwks_url, else discovered from the issuer.
 func newJWKS(cfg *config.Tenant, hc *http.Client, env Env) (*introspection.JWKS, error) {
 	if !cfg.JWT.On() {
 		return nil, nil
 	}
+	return keySet(cfg, cfg.JWT.JWKSURL, cfg.Issuer, hc, env, "jwt")
+}
+
+// keySet is a key set of tenant cfg on hc: url, else the jwks_uri
+// discovered from issuer's metadata. Each fetch attempt is bounded by the
+// introspection timeout (its default without the section) and counted
+// (tokengate_jwks_fetches_total). what (the section) prefixes an error.
+func keySet(cfg *config.Tenant, url, issuer string, hc *http.Client, env Env, what string) (*introspection.JWKS, error) {
 	timeout := cfg.Introspection.Timeout
 	if timeout <= 0 {
 		timeout = introspection.DefaultTimeout
 	}
 	o := introspection.JWKSOptions{
-		URL: cfg.JWT.JWKSURL, Issuer: cfg.Issuer, HTTPClient: hc,
+		URL: url, Issuer: issuer, HTTPClient: hc,
 		UserAgent: introspection.DefaultUserAgent, Timeout: timeout,
 	}
 	if obs := env.Metrics.JWKSObserver(cfg.Name); obs != nil {
@@ -63,7 +69,7 @@ func newJWKS(cfg *config.Tenant, hc *http.Client, env Env) (*introspection.JWKS,
 	}
 	jwks, err := introspection.NewJWKS(o)
 	if err != nil {
-		return nil, fmt.Errorf("jwt: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return jwks, nil
 }

@@ -153,6 +153,18 @@ func normalizeType(t string) string {
 // iss (ErrIssuer), exp present (ErrInvalidClaims). exp, nbf, aud and scope
 // values are not judged here.
 func (v *Verifier) Verify(ctx context.Context, token string) (*introspection.Claims, error) {
+	payload, err := v.signedPayload(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return v.claims(payload)
+}
+
+// signedPayload runs the checks Verify and VerifyPayload share: form
+// (ErrNotJWS), envelope and header, key and signature (ErrInvalidSignature
+// or ErrKeysUnavailable). It returns the payload the signature covers,
+// not yet read.
+func (v *Verifier) signedPayload(ctx context.Context, token string) ([]byte, error) {
 	raw, err := parseCompact(token)
 	if err != nil {
 		return nil, err
@@ -161,11 +173,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*introspection.Cla
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
-	payload, err := v.verifySignature(ctx, token, h)
-	if err != nil {
-		return nil, err
-	}
-	return v.claims(payload)
+	return v.verifySignature(ctx, token, h)
 }
 
 // verifySignature finds the keys for h and returns the payload one of

@@ -14,15 +14,7 @@ import (
 // ErrInvalidSignature, ErrKeysUnavailable, and ErrInvalidClaims for a
 // payload that is not such an object.
 func (v *Verifier) VerifyPayload(ctx context.Context, token string) ([]byte, error) {
-	raw, err := parseCompact(token)
-	if err != nil {
-		return nil, err
-	}
-	h, err := v.checkHeader(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
-	}
-	payload, err := v.verifySignature(ctx, token, h)
+	payload, err := v.signedPayload(ctx, token)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,14 @@
 //   "mtls_jwks": {"keys": [<public JWK with x5c>]}  the certificates of the
 //       self_signed_tls_client_auth client "app-mtls" (RFC 8705 §2.2);
 //       without it that client is left out.
+//   "backchannel_client": {"client_id": "...", "client_secret": "...",
+//       "redirect_uri": URL, "backchannel_logout_uri": URL}  an
+//       authorization-code client (openid, PKCE S256) with OpenID Connect
+//       Back-Channel Logout 1.0 (backchannel_logout_session_required: true,
+//       so logout tokens carry sid as well as sub); with it the provider
+//       also enables features.backchannelLogout and features.devInteractions
+//       (its built-in login and consent pages: any login, any password), so
+//       a test can log users in and out headlessly. Without it neither.
 //   "signing_keys": [{"kid": "...", "file": PEM}]  the provider's signing
 //       keys (RSA, PKCS#8 or PKCS#1 PEM, RS256), in this order: the first
 //       signs JWT access tokens, all are in jwks_uri. Restarting the server
@@ -245,6 +253,24 @@ function clients(setup) {
       jwks: setup.mtls_jwks,
     });
   }
+  if (setup.backchannel_client) {
+    // End users log in (devInteractions) and get authorization-code tokens;
+    // ending their session at /session/end makes the provider POST a
+    // logout token to backchannel_logout_uri (http on loopback is a valid
+    // web URI for oidc-provider: only https-only metadata such as
+    // initiate_login_uri refuse it).
+    const bc = setup.backchannel_client;
+    list.push({
+      client_id: bc.client_id,
+      client_secret: bc.client_secret,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [bc.redirect_uri],
+      backchannel_logout_uri: bc.backchannel_logout_uri,
+      backchannel_logout_session_required: true,
+    });
+  }
   if (setup.rs_jwt_jwks) {
     // private_key_jwt (RFC 7523) with the test's public keys.
     list.push({
@@ -292,7 +318,10 @@ function configuration(setup) {
     adapter: JwtIndexAdapter,
     cookies: { keys: [crypto.randomBytes(16).toString('hex')] },
     features: {
-      devInteractions: { enabled: false },
+      // Built-in login/consent pages and back-channel logout, only for the
+      // setup's backchannel_client (see clients).
+      devInteractions: { enabled: Boolean(setup.backchannel_client) },
+      backchannelLogout: { enabled: Boolean(setup.backchannel_client) },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       jwtIntrospection: { enabled: true },
@@ -377,9 +406,15 @@ async function main() {
   const provider = new Provider(issuer, configuration(setup));
   provider.on('server_error', (ctx, err) => console.error('server_error', ctx.path, err));
   // Client authentication failures, for the test's logs.
-  for (const event of ['introspection.error', 'revocation.error', 'grant.error']) {
+  for (const event of ['introspection.error', 'revocation.error', 'grant.error', 'end_session.error', 'end_session_confirm.error', 'authorization.error']) {
     provider.on(event, (ctx, err) => console.error(event, err.error ?? '', err.error_description ?? err.message));
   }
+  // Back-channel logout deliveries (the receiver's answer), for the test's
+  // logs: a refused logout token shows up here.
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) => console.error(
+    'backchannel.error', client.clientId, sid, err.message, err.response?.body ?? '',
+  ));
+  provider.on('backchannel.success', (ctx, client, accountId, sid) => console.error('backchannel.success', client.clientId, sid));
   // JWT access tokens become introspectable and revocable (see
   // JwtIndexAdapter); introspection requests are counted per token.
   provider.use(async (ctx, next) => {

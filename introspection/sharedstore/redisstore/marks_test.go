@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tokengate/tokengate/introspection/sharedstore"
-	"github.com/tokengate/tokengate/introspection/sharedstore/redisstore"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
@@ -18,10 +15,7 @@ import (
 // first to expire are dropped on each write.
 func TestEventMarks(t *testing.T) {
 	srv := redisserver.Start(t)
-	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
-	t.Cleanup(func() { st.Close() })
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rc.Close() })
+	st, rc := newStore(t, srv), rawClient(t, srv)
 	ctx := context.Background()
 	now := time.Now()
 	for i, m := range []struct {
@@ -56,10 +50,7 @@ func TestEventMarks(t *testing.T) {
 // is written.
 func TestEvict(t *testing.T) {
 	srv := redisserver.Start(t)
-	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
-	t.Cleanup(func() { st.Close() })
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rc.Close() })
+	st, rc := newStore(t, srv), rawClient(t, srv)
 	ctx := context.Background()
 	user := sharedstore.Subject{Tenant: "acme", Sub: "user-1"}
 	for _, k := range []string{"k1", "k2"} {

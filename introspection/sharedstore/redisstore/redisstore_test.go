@@ -14,14 +14,28 @@ import (
 	"github.com/tokengate/tokengate/testpeers/redisserver"
 )
 
+// newStore returns a store on srv with the key prefix "p:", closed at the
+// end of the test.
+func newStore(t *testing.T, srv *redisserver.Server) *redisstore.Store {
+	t.Helper()
+	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// rawClient returns a plain client on srv to read the keys a store wrote.
+func rawClient(t *testing.T, srv *redisserver.Server) *redis.Client {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
 // The key layout is what replicas of other versions read and write: it is
 // pinned here, name by name.
 func TestKeyLayoutAndMarkers(t *testing.T) {
 	srv := redisserver.Start(t)
-	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
-	t.Cleanup(func() { st.Close() })
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rc.Close() })
+	st, rc := newStore(t, srv), rawClient(t, srv)
 	ctx := context.Background()
 	sum := sha256.Sum256([]byte("acme\x00user-1"))
 	subHash := hex.EncodeToString(sum[:])
@@ -73,9 +87,7 @@ func TestKeyLayoutAndMarkers(t *testing.T) {
 }
 
 func TestPublishSubscribe(t *testing.T) {
-	srv := redisserver.Start(t)
-	st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
-	t.Cleanup(func() { st.Close() })
+	st := newStore(t, redisserver.Start(t))
 	got := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := st.Subscribe(ctx, func(msg []byte) {
@@ -110,14 +122,7 @@ func TestPublishSubscribe(t *testing.T) {
 // is a replay.
 func TestSeenJTI(t *testing.T) {
 	srv := redisserver.Start(t)
-	newStore := func() *redisstore.Store {
-		st := redisstore.New(redisstore.NewClient(redisstore.ClientOptions{Address: srv.Addr(), Timeout: time.Second}), "p:")
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	a, b := newStore(), newStore()
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rc.Close() })
+	a, b, rc := newStore(t, srv), newStore(t, srv), rawClient(t, srv)
 	ctx := context.Background()
 	sum := sha256.Sum256([]byte("acme\x00jti-1"))
 	key := "p:dpop:jti:" + hex.EncodeToString(sum[:])
