@@ -3,43 +3,32 @@ package events
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// limiter is a token bucket per tenant: rate events a second, bursts of
-// rate.
+// limiter is a token bucket per tenant (golang.org/x/time/rate): perSecond
+// events a second, in bursts of at most perSecond. Safe for concurrent use.
 type limiter struct {
-	mu      sync.Mutex
-	rate    float64
-	buckets map[string]*bucket
+	mu        sync.Mutex
+	perSecond int
+	buckets   map[string]*rate.Limiter
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate int) *limiter {
-	return &limiter{rate: float64(rate), buckets: map[string]*bucket{}}
+func newLimiter(perSecond int) *limiter {
+	return &limiter{perSecond: perSecond, buckets: map[string]*rate.Limiter{}}
 }
 
 // allow takes one token of tenant's bucket, if it has one.
 func (l *limiter) allow(tenant string, now time.Time) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	b := l.buckets[tenant]
 	if b == nil {
-		b = &bucket{tokens: l.rate, last: now}
+		b = rate.NewLimiter(rate.Limit(l.perSecond), l.perSecond)
 		l.buckets[tenant] = b
 	}
-	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
-		b.tokens = min(l.rate, b.tokens+elapsed*l.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	l.mu.Unlock()
+	return b.AllowN(now, 1)
 }
 
 // retain drops the buckets of tenants not in names.
