@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // The client credentials of tenant acme. The secret reaches the config
@@ -176,13 +176,7 @@ func goodClaims(extra map[string]any) map[string]any {
 		"scope": "orders.read profile", "aud": "api://orders", "iss": "https://idp.acme.example",
 		"token_type": "Bearer", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Add(-time.Minute).Unix(),
 	}
-	maps.Copy(c, extra)
-	for k, v := range c {
-		if v == nil {
-			delete(c, k)
-		}
-	}
-	return c
+	return testsupport.Edit(c, extra)
 }
 
 // tokenID is what the logs carry instead of a token: the first 12 hex

@@ -6,13 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/introspection/jwkstest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // jwtSetup is tenant acme checking JWT access tokens (RFC 9068) in mode,
@@ -64,13 +64,7 @@ func (s *jwtSetup) claims(extra map[string]any) map[string]any {
 	now := time.Now()
 	c := map[string]any{"iss": s.issuer, "sub": "user-1", "client_id": "app-1", "aud": "api://orders",
 		"scope": "orders.read", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "jti": fmt.Sprint(now.UnixNano())}
-	maps.Copy(c, extra)
-	for k, v := range c {
-		if v == nil {
-			delete(c, k)
-		}
-	}
-	return c
+	return testsupport.Edit(c, extra)
 }
 
 // sign is a JWT of claims signed with key for alg under kid, typ at+jwt.

@@ -122,9 +122,7 @@ func TestReloadOnFileChange(t *testing.T) {
 		write func(t *testing.T, path, content string)
 	}{
 		{"rewritten in place", func(t *testing.T, path, content string) {
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			testsupport.WriteFile(t, path, content)
 		}},
 		{"replaced by rename", replaceFile},
 	} {

@@ -5,12 +5,17 @@ package httpsyntax
 
 // IsToken reports whether s is a non-empty RFC 9110 token (a header name,
 // a method).
-func IsToken(s string) bool {
+func IsToken(s string) bool { return OneOrMore(s, isTChar) }
+
+// OneOrMore reports whether s is one or more bytes that all satisfy ok:
+// an ABNF 1*rule, such as a token (1*tchar) or the names the
+// configuration allows.
+func OneOrMore(s string, ok func(c byte) bool) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !isTChar(s[i]) {
+		if !ok(s[i]) {
 			return false
 		}
 	}

@@ -192,6 +192,14 @@ func TestNewClientErrors(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// bearer is edit after switching to auth_method bearer (RFC 6750, a
+	// token from token_url).
+	bearer := func(edit func(*introspection.Options)) func(*introspection.Options) {
+		return func(o *introspection.Options) {
+			o.AuthMethod, o.TokenURL = introspection.AuthBearer, "https://idp.acme.example/token"
+			edit(o)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*introspection.Options)
@@ -216,6 +224,10 @@ func TestNewClientErrors(t *testing.T) {
 		{"authorization with basic", func(o *introspection.Options) { o.Headers = map[string]string{"Authorization": "x"} }, "Authorization"},
 		{"missing ca_file", func(o *introspection.Options) { o.CAFile = "/nonexistent/ca.pem" }, "ca_file"},
 		{"ca_file without PEM", func(o *introspection.Options) { o.CAFile = notPEM }, "no PEM certificate"},
+		{"bearer with a relative token_url", bearer(func(o *introspection.Options) { o.TokenURL = "/token" }), "token_url"},
+		{"bearer token_url with userinfo", bearer(func(o *introspection.Options) { o.TokenURL = "https://u:" + testSecret + "@idp/token" }), "token_url"},
+		{"bearer without secret", bearer(func(o *introspection.Options) { o.ClientSecret = "" }), "client_secret"},
+		{"bearer with an Authorization header", bearer(func(o *introspection.Options) { o.Headers = map[string]string{"Authorization": "x"} }), "Authorization"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -226,8 +238,8 @@ func TestNewClientErrors(t *testing.T) {
 				c.Close()
 				t.Fatal("NewClient accepted it")
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `"acme"`) {
-				t.Errorf("error = %q, want it to mention %q and the tenant", err, tc.want)
+			if msg := err.Error(); !strings.Contains(msg, tc.want) || !strings.Contains(msg, `"acme"`) || strings.Contains(msg, testSecret) {
+				t.Errorf("error = %q, want it to mention %q and the tenant, and not the secret", err, tc.want)
 			}
 			if strings.Contains(err.Error(), testSecret) {
 				t.Errorf("error leaks the secret: %q", err)

@@ -1,9 +1,11 @@
 // Package testsupport holds the small helpers that tests across the module
 // share, the black-box suite (e2e) included: polling for a condition,
 // stopping a server when the test ends, writing a configuration file, free
-// loopback ports, a throwaway certificate authority, a large generated
-// configuration (ManyRoutes) and a ResponseWriter that keeps only the
-// headers and status.
+// loopback ports, a gRPC client without TLS (Dial, AuthorizationClient),
+// a page fetched over HTTP (Get), a throwaway certificate authority, a
+// large generated configuration (ManyRoutes), JSON that must encode
+// (MustJSON), claims edited for a test (Edit) and a ResponseWriter that
+// keeps only the headers and status.
 package testsupport
 
 import (
@@ -14,6 +16,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -66,10 +69,40 @@ func ShutdownOnCleanup(t testing.TB, shutdown func(context.Context) error) {
 func WriteConfig(t testing.TB, content string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
+	WriteFile(t, path, content)
+	return path
+}
+
+// WriteFile writes content to path (mode 0600), such as a configuration
+// file rewritten for a reload; an error fails the test.
+func WriteFile(t testing.TB, path, content string) {
+	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+}
+
+// MustJSON is v in JSON; an error fails the test.
+func MustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Edit applies edits to m, such as a token's claims, and returns m: a key
+// of edits sets that key of m, or with a nil value removes it.
+func Edit(m, edits map[string]any) map[string]any {
+	for k, v := range edits {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // CA is a throwaway certificate authority (ECDSA P-256); it and what it

@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 func TestRedisConfig(t *testing.T) {
@@ -21,10 +22,7 @@ func TestRedisConfig(t *testing.T) {
 	// The generated file must pass `tokengate validate` of the tokengate
 	// this checkout builds (not a bin/tokengate that may be stale).
 	bin := buildTokengate(t)
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(c), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testsupport.WriteConfig(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := validateConfig(ctx, bin, path); err != nil {

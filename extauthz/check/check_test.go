@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -27,7 +26,7 @@ func newChecker(f introspection.Introspector) *Checker {
 		{Rule: routing.Rule{Name: "broken", PathPrefix: "/broken"}}, // no tenant, not public
 	})
 	return New(snap, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return time.Unix(1_800_000_000, 0) },
 	})
 }

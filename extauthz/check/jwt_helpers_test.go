@@ -4,8 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"maps"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/introspection/jwkstest"
 	"github.com/tokengate/tokengate/introspection/jwtaccess"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const jwtIssuer = "https://idp.acme.example"
@@ -68,7 +67,7 @@ func newJWTWorldTTL(t testing.TB, mode jwtaccess.Mode, withAS bool, maxTTL time.
 		Policy: decision.Policy{Realm: "acme", Issuer: jwtIssuer, Leeway: 30 * time.Second,
 			TokenTypes: []string{"Bearer", "DPoP", "access_token"}, Audiences: []string{"api://orders"},
 			Scopes: []string{"orders.read"}}}})
-	w.c = New(snap, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w.c = New(snap, Options{Logger: slog.New(slog.DiscardHandler)})
 	return w
 }
 
@@ -89,27 +88,15 @@ func jwtClaims(extra map[string]any) map[string]any {
 		"scope": "orders.read profile", "exp": now.Add(time.Hour).Unix(), "iat": now.Add(-time.Minute).Unix(),
 		"jti": "jti-1",
 	}
-	maps.Copy(c, extra)
-	for k, v := range c {
-		if v == nil {
-			delete(c, k)
-		}
-	}
-	return c
+	return testsupport.Edit(c, extra)
 }
 
 // mintJWT signs claims with key for alg under a header of alg, kid and
 // typ at+jwt; hdr adds header parameters (a nil value removes one).
 func mintJWT(t testing.TB, key any, alg, kid string, claims map[string]any, hdr map[string]any) string {
 	t.Helper()
-	h := map[string]any{"alg": alg, "kid": kid, "typ": "at+jwt"}
-	maps.Copy(h, hdr)
-	for k, v := range h {
-		if v == nil {
-			delete(h, k)
-		}
-	}
-	return jwkstest.MustSignRaw(t, key, alg, mustJSON(t, h), mustJSON(t, claims))
+	h := testsupport.Edit(map[string]any{"alg": alg, "kid": kid, "typ": "at+jwt"}, hdr)
+	return jwkstest.MustSignRaw(t, key, alg, testsupport.MustJSON(t, h), testsupport.MustJSON(t, claims))
 }
 
 // hs256WithPublicKey is the RS256→HS256 key confusion: a token MACed with
@@ -121,8 +108,8 @@ func hs256WithPublicKey(t testing.TB, kid string, claims map[string]any) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	input := jwkstest.Encode(mustJSON(t, map[string]any{"alg": "HS256", "kid": kid, "typ": "at+jwt"})) + "." +
-		jwkstest.Encode(mustJSON(t, claims))
+	input := jwkstest.Encode(testsupport.MustJSON(t, map[string]any{"alg": "HS256", "kid": kid, "typ": "at+jwt"})) + "." +
+		jwkstest.Encode(testsupport.MustJSON(t, claims))
 	mac := hmac.New(sha256.New, pub)
 	mac.Write([]byte(input))
 	return input + "." + jwkstest.Encode(mac.Sum(nil))
@@ -132,17 +119,8 @@ func hs256WithPublicKey(t testing.TB, kid string, claims map[string]any) string 
 // JWS; a junk one is given).
 func unsigned(t testing.TB, claims map[string]any) string {
 	t.Helper()
-	return jwkstest.Encode(mustJSON(t, map[string]any{"alg": "none", "typ": "at+jwt"})) + "." +
-		jwkstest.Encode(mustJSON(t, claims)) + "." + jwkstest.Encode([]byte("x"))
-}
-
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return jwkstest.Encode(testsupport.MustJSON(t, map[string]any{"alg": "none", "typ": "at+jwt"})) + "." +
+		jwkstest.Encode(testsupport.MustJSON(t, claims)) + "." + jwkstest.Encode([]byte("x"))
 }
 
 // activeAnswer is what the fake authorization server says about a token:
@@ -151,7 +129,7 @@ func activeAnswer(t testing.TB, claims map[string]any) introspection.Result {
 	t.Helper()
 	c := maps.Clone(claims)
 	c["active"] = true
-	parsed, err := introspection.ParseClaims(mustJSON(t, c))
+	parsed, err := introspection.ParseClaims(testsupport.MustJSON(t, c))
 	if err != nil {
 		t.Fatal(err)
 	}

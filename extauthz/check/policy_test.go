@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -174,7 +173,7 @@ func benchPolicy(b *testing.B, cs *policy.Conditions) {
 		Headers: claimheaders.New(claimheaders.Options{Claims: []claimheaders.ClaimHeader{{Claim: "sub", Header: "x-sub"}}})}
 	snap := NewSnapshot([]Route{{Rule: routing.Rule{Name: "orgs", PathPrefix: "/orgs/"}, Tenant: tenant,
 		Policy: decision.Policy{Realm: "acme", Scopes: []string{"read"}}, Conditions: cs}})
-	c := New(snap, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
+	c := New(snap, Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Unix(1_800_000_000, 0) }})
 	r := Request{Method: "GET", Host: "api.acme.example", Path: "/orgs/org_1/items", Authorization: "Bearer good"}
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // FuzzVerifyProof: any DPoP header value is either a valid proof or a
@@ -53,10 +55,10 @@ func FuzzVerifyProof(f *testing.F) {
 func FuzzSignedProof(f *testing.F) {
 	k := key(f, "ES256")
 	h, c := k.standard()
-	f.Add(string(mustJSON(f, h)), string(mustJSON(f, c)))
+	f.Add(string(testsupport.MustJSON(f, h)), string(testsupport.MustJSON(f, c)))
 	h["crit"] = []string{"b64"}
 	c["iat"] = "1"
-	f.Add(string(mustJSON(f, h)), string(mustJSON(f, c)))
+	f.Add(string(testsupport.MustJSON(f, h)), string(testsupport.MustJSON(f, c)))
 	f.Add(`{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}}`, `[]`)
 	v := newTestVerifier(f, Options{})
 	f.Fuzz(func(t *testing.T, header, claims string) {

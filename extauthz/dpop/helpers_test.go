@@ -18,6 +18,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // The request and token every proof of these tests is made for.
@@ -104,7 +106,7 @@ func (k *testKey) proof(tb testing.TB, edit func(header, claims map[string]any))
 	if edit != nil {
 		edit(h, c)
 	}
-	return k.sign(tb, mustJSON(tb, h), mustJSON(tb, c))
+	return k.sign(tb, testsupport.MustJSON(tb, h), testsupport.MustJSON(tb, c))
 }
 
 // sign makes a compact JWS of raw header and payload bytes with the key of
@@ -152,15 +154,6 @@ func (k *testKey) rawSign(tb testing.TB, input []byte) []byte {
 		tb.Fatal(err)
 	}
 	return sig
-}
-
-func mustJSON(tb testing.TB, v any) []byte {
-	tb.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

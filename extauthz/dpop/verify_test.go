@@ -10,6 +10,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // RFC 9449 §7.1, Figure 13: a proof for a protected resource request, its
@@ -75,7 +77,7 @@ func TestVerifyGoJoseSignedProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, c := k.standard()
-	jws, err := signer.Sign(mustJSON(t, c))
+	jws, err := signer.Sign(testsupport.MustJSON(t, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func raw(alg, header, payload string) func(*testing.T) []string {
 
 func TestVerifyRefusesMalformedProofs(t *testing.T) {
 	es := func(t *testing.T) string { return key(t, "ES256").proof(t, nil) }
-	jwk := func(t *testing.T) string { return string(mustJSON(t, key(t, "ES256").jwk)) }
+	jwk := func(t *testing.T) string { return string(testsupport.MustJSON(t, key(t, "ES256").jwk)) }
 	cases := []badProof{
 		{"no header", func(*testing.T) []string { return nil }, "DPoP proof is missing"},
 		{"empty header", one(" "), "DPoP proof is missing"},
@@ -175,19 +177,19 @@ func TestVerifyRefusesMalformedProofs(t *testing.T) {
 			k := key(t, "ES256")
 			h, _ := k.standard()
 			h["cty"] = "JWT"
-			return []string{k.sign(t, mustJSON(t, h), []byte(k.proof(t, nil)))}
+			return []string{k.sign(t, testsupport.MustJSON(t, h), []byte(k.proof(t, nil)))}
 		}, "DPoP proof must not be a nested JWT (cty)"},
 		{"nested JWS without cty", func(t *testing.T) []string {
 			k := key(t, "ES256")
 			h, _ := k.standard()
-			return []string{k.sign(t, mustJSON(t, h), []byte(k.proof(t, nil)))}
+			return []string{k.sign(t, testsupport.MustJSON(t, h), []byte(k.proof(t, nil)))}
 		}, "DPoP proof claims are not a JSON object"},
 		{"alg missing", edited("ES256", func(h, _ map[string]any) { delete(h, "alg") }), "DPoP proof alg is missing"},
 		{"alg none, signed", edited("ES256", func(h, _ map[string]any) { h["alg"] = "none" }), "DPoP proof alg is not allowed"},
 		{"alg none, unsigned", func(t *testing.T) []string {
 			h, c := key(t, "ES256").standard()
 			h["alg"] = "none"
-			return []string{b64(mustJSON(t, h)) + "." + b64(mustJSON(t, c)) + "."}
+			return []string{b64(testsupport.MustJSON(t, h)) + "." + b64(testsupport.MustJSON(t, c)) + "."}
 		}, "DPoP proof is not signed"},
 		{"HS256 with an oct jwk", edited("HS256", nil), "DPoP proof alg is not allowed"},
 		{"alg of another case", edited("ES256", func(h, _ map[string]any) { h["alg"] = "es256" }), "DPoP proof alg is not allowed"},
@@ -217,13 +219,13 @@ func TestVerifyRefusesMalformedProofs(t *testing.T) {
 		{"kid not a string", edited("ES256", func(h, _ map[string]any) { h["kid"] = 7 }), "DPoP proof is not a well-formed JWS"},
 		{"signed by another key", func(t *testing.T) []string {
 			h, c := key(t, "ES256").standard()
-			return []string{key(t, "PS256").sign(t, mustJSON(t, h), mustJSON(t, c))}
+			return []string{key(t, "PS256").sign(t, testsupport.MustJSON(t, h), testsupport.MustJSON(t, c))}
 		}, "DPoP proof signature does not verify"},
 		{"claims changed after signing", func(t *testing.T) []string {
 			s := strings.Split(es(t), ".")
 			_, c := key(t, "ES256").standard()
 			c["htm"] = "POST"
-			return []string{s[0] + "." + b64(mustJSON(t, c)) + "." + s[2]}
+			return []string{s[0] + "." + b64(testsupport.MustJSON(t, c)) + "." + s[2]}
 		}, "DPoP proof signature does not verify"},
 		{"signature truncated", func(t *testing.T) []string { s := es(t); return []string{s[:len(s)-4]} }, "DPoP proof signature does not verify"},
 		{"claims not JSON", func(t *testing.T) []string {

@@ -3,7 +3,6 @@ package grpcauthz
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -45,7 +44,7 @@ func claimsOf(sub string) *introspection.Claims {
 func TestAllowResponsesAreCachedPerClaimsAndRoute(t *testing.T) {
 	as := &cachedClaims{}
 	as.c.Store(claimsOf("u1"))
-	checker := check.New(allowSnapshot(as), check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	checker := check.New(allowSnapshot(as), check.Options{Logger: slog.New(slog.DiscardHandler)})
 	s := New(checker, Options{})
 	req := httpReq(&authv3.AttributeContext_HttpRequest{Path: "/x", Host: "a.example",
 		Headers: map[string]string{"authorization": "Bearer tok"}}, nil)

@@ -2,7 +2,6 @@ package grpcauthz
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 
@@ -25,7 +24,7 @@ func testServer() *Server {
 		{Rule: routing.Rule{Name: "pub", Hosts: []string{"public.example"}}, Public: true},
 		{Rule: routing.Rule{Name: "api", PathPrefix: "/"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}},
 	})
-	return New(check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Options{})
+	return New(check.New(snap, check.Options{Logger: slog.New(slog.DiscardHandler)}), Options{})
 }
 
 // Tenant is check.Tenant, named here for brevity.

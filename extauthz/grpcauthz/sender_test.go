@@ -2,7 +2,6 @@ package grpcauthz
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -71,7 +70,7 @@ func TestDPoPThroughCheck(t *testing.T) {
 	tenant := &check.Tenant{Name: "acme", Introspector: as,
 		Headers: claimheaders.New(claimheaders.Options{StripAuthorization: true})}
 	snap := check.NewSnapshot([]check.Route{{Rule: routing.Rule{Name: "api"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}}})
-	s := New(check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Options{})
+	s := New(check.New(snap, check.Options{Logger: slog.New(slog.DiscardHandler)}), Options{})
 	send := func(headers map[string]string, scheme string) grpcauthztest.Answer {
 		resp, err := s.Check(context.Background(), grpcauthztest.Request{Host: "api.example", Path: "/orders?x=1", Scheme: scheme, Headers: headers}.Proto())
 		if err != nil {

@@ -2,7 +2,6 @@ package httpauthz
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,7 +46,7 @@ func renderTestHandler(t testing.TB) (*Handler, *check.Checker, func() *check.Sn
 			{Rule: routing.Rule{Name: "admin", PathPrefix: "/admin"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme", Scopes: []string{"admin"}}},
 		})
 	}
-	checker := check.New(snapshot(), check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	checker := check.New(snapshot(), check.Options{Logger: slog.New(slog.DiscardHandler)})
 	return New(checker, Options{ForwardedHeaders: ForwardedNone}), checker, snapshot
 }
 
@@ -271,7 +270,7 @@ func TestDuplicatedForwardedHeadersAreMalformed(t *testing.T) {
 		{Rule: routing.Rule{Name: "admin"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}},
 	})
 	obs := &lastReason{}
-	checker := check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: obs})
+	checker := check.New(snap, check.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
 	type hdr [2]string
 	tests := []struct {
 		family  string
@@ -315,7 +314,7 @@ func TestDuplicatedAuthorizationIsMalformedToken(t *testing.T) {
 	tenant := &check.Tenant{Name: "acme", Introspector: introspectiontest.Active(), Headers: claimheaders.New(claimheaders.Options{})}
 	snap := check.NewSnapshot([]check.Route{{Rule: routing.Rule{Name: "admin"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}}})
 	obs := &lastReason{}
-	h := New(check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: obs}), Options{})
+	h := New(check.New(snap, check.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs}), Options{})
 	for _, values := range [][]string{{"", "Bearer good"}, {"Bearer good", ""}, {"Bearer good", "Bearer good"}, {"", ""}} {
 		r := request("/authz/x", nil)
 		for _, v := range values {

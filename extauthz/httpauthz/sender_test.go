@@ -1,7 +1,6 @@
 package httpauthz
 
 import (
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"reflect"
@@ -66,7 +65,7 @@ func TestHTTPModeSenderConstraints(t *testing.T) {
 	tenant := &check.Tenant{Name: "acme", Introspector: as, CertificateHeader: "X-Client-Cert",
 		Headers: claimheaders.New(claimheaders.Options{StripAuthorization: true})}
 	snap := check.NewSnapshot([]check.Route{{Rule: routing.Rule{Name: "orders", PathPrefix: "/orders"}, Tenant: tenant, Policy: decision.Policy{Realm: "acme"}}})
-	h := New(check.New(snap, check.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), Options{})
+	h := New(check.New(snap, check.Options{Logger: slog.New(slog.DiscardHandler)}), Options{})
 	do := func(headers ...string) *httptest.ResponseRecorder {
 		r := request("/authz", nil)
 		r.Host = "tokengate.internal"

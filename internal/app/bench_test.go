@@ -12,7 +12,6 @@ import (
 	"github.com/tokengate/tokengate/testsupport"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // cachedHarness is a tokengate logging at the production default (info),
@@ -96,12 +95,7 @@ func benchGRPC(b *testing.B, impl authv3.AuthorizationServer) {
 	authv3.RegisterAuthorizationServer(srv, impl)
 	go srv.Serve(lis)
 	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	client := authv3.NewAuthorizationClient(conn)
+	client := testsupport.AuthorizationClient(b, lis.Addr().String())
 	r := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // Issue 12, item 1: only signs that the authorization server is unwell
@@ -124,9 +124,7 @@ func TestReloadKeepsBreakerOnlyWithSameSettings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokengate.yaml")
 	write := func(cfg string) {
 		t.Helper()
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		testsupport.WriteFile(t, path, cfg)
 	}
 	base := testConfig(as.URL)
 	write(withBreaker(base, "consecutive_failures: 2, cool_down: 1h"))

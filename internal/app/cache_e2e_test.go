@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,22 +51,19 @@ func TestColdBurstMakesOneCall(t *testing.T) {
 	as.Claims("cold", goodClaims(nil))
 	as.SetDelay(100 * time.Millisecond) // long enough for every check to arrive
 	const n = 200
-	var wg sync.WaitGroup
 	start := make(chan struct{})
 	allowed := make(chan bool, n)
 	for range n {
-		wg.Go(func() {
+		go func() {
 			<-start
 			resp, err := h.client.Check(context.Background(), orders("cold").proto())
 			allowed <- err == nil && resp.GetOkResponse() != nil
-		})
+		}()
 	}
 	close(start)
-	wg.Wait()
-	close(allowed)
 	ok := 0
-	for a := range allowed {
-		if a {
+	for range n {
+		if <-allowed {
 			ok++
 		}
 	}
@@ -116,9 +111,7 @@ func TestReloadKeepsUnchangedTenantsCaches(t *testing.T) {
 	cfg := testConfig(as.URL)
 	cfg = strings.Replace(cfg, `client_secret: "other"`, `client_secret: "rotated"`, 1)
 	cfg = strings.Replace(cfg, `methods: ["GET", "HEAD"]`, `methods: ["GET", "HEAD", "OPTIONS"]`, 1)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, cfg)
 	if err := h.srv.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}

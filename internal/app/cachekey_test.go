@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,9 +41,7 @@ func TestReloadToAnotherServerAsksIt(t *testing.T) {
 			if moved == cfg {
 				t.Fatal("the test config did not change")
 			}
-			if err := os.WriteFile(path, []byte(moved), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			testsupport.WriteFile(t, path, moved)
 			if err := h.srv.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}

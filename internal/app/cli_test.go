@@ -6,7 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -93,7 +92,7 @@ func TestCheckCommand(t *testing.T) {
 	as := newGoodAS(t)
 	path := testsupport.WriteConfig(t, testConfig(as.URL))
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("good\n"), 0o600)
+	testsupport.WriteFile(t, tokenFile, "good\n")
 
 	code, out, errOut := run(t, context.Background(), "check", "--config", path, "--host", "orders.acme.example", "--path", "/orders/1", "--token-file", tokenFile)
 	if code != 0 {

@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection/introspectiontest"
@@ -27,14 +24,7 @@ func goodClaims(extra map[string]any) map[string]any {
 		"scope": "orders.read profile", "aud": "api://orders", "iss": "https://idp.acme.example",
 		"token_type": "Bearer", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
 	}
-	for k, v := range extra {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
+	return testsupport.Edit(c, extra)
 }
 
 // newGoodAS is the shared fake authorization server, answering the token
@@ -140,16 +130,7 @@ type harness struct {
 // metrics is the HTTP listener's /metrics page.
 func (h *harness) metrics(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get("http://" + h.srv.HTTPAddress() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+	return testsupport.Get(t, "http://"+h.srv.HTTPAddress()+"/metrics")
 }
 
 func startHarness(t *testing.T, config string) *harness {
@@ -177,10 +158,6 @@ func startHarnessOpts(t *testing.T, path string, level slog.Level, tel *telemetr
 		t.Fatalf("Start: %v", err)
 	}
 	testsupport.ShutdownOnCleanup(t, srv.Shutdown)
-	conn, err := grpc.NewClient(srv.GRPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testsupport.Dial(t, srv.GRPCAddress())
 	return &harness{srv: srv, conn: conn, client: authv3.NewAuthorizationClient(conn), logs: logs}
 }

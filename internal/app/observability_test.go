@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -180,15 +177,9 @@ func TestMetricsScrape(t *testing.T) {
 	tr.send(t, context.Background(), orders("nope"))
 	tr.send(t, context.Background(), req{path: "/nope"})
 	path := tr.srv.opts.ConfigPath
-	os.WriteFile(path, []byte("not: [valid"), 0o600)
+	testsupport.WriteFile(t, path, "not: [valid")
 	tr.srv.Reload(context.Background())
-	resp, err := http.Get("http://" + tr.srv.HTTPAddress() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	text := string(body)
+	text := tr.metrics(t)
 	for _, want := range []string{
 		`tokengate_decisions_total{decision="allow",reason="allowed",route="orders-read",tenant="acme"} 2`,
 		`tokengate_decisions_total{decision="deny",reason="inactive",route="orders-read",tenant="acme"} 1`,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -99,9 +98,7 @@ func TestReloadLogsOneLinePerOutcome(t *testing.T) {
 	bad := strings.Replace(cfg, "tenant: globex", "tenant: nope", 1)
 	bad = strings.Replace(bad, `path_prefix: "/reports"`, `path_prefix: "reports"`, 1)
 	bad = strings.Replace(bad, "timeout: 1s", "timeout: soon", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, bad)
 	if err := h.srv.Reload(context.Background()); err == nil {
 		t.Fatal("reload of an invalid file succeeded")
 	}
@@ -121,9 +118,7 @@ func TestReloadLogsOneLinePerOutcome(t *testing.T) {
 	// A valid change: the line names what changed.
 	good := strings.Replace(cfg, `any_scopes: ["reports.view", "reports.admin"]`, `any_scopes: ["reports.view"]`, 1)
 	good = strings.Replace(good, "  - name: globex-api\n", "  - name: globex-v2\n", 1)
-	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, good)
 	if err := h.srv.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -32,10 +30,7 @@ func startManyRoutes(b *testing.B, tenants, perTenant int) (*Server, req) {
 	b.Helper()
 	as := introspectiontest.New(b)
 	as.Claims("cached", goodClaims(nil))
-	path := filepath.Join(b.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(manyRoutesConfig(as.URL, tenants, perTenant)), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	path := testsupport.WriteConfig(b, manyRoutesConfig(as.URL, tenants, perTenant))
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := Start(context.Background(), Options{ConfigPath: path, Logger: logger, Version: "bench"})
 	if err != nil {

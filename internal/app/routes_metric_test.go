@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"testing"
 
@@ -29,18 +28,14 @@ func TestRoutesGauge(t *testing.T) {
 	if got := routes(); got != "5" {
 		t.Fatalf("tokengate_routes = %s at start, want 5 (testConfig's routes)", got)
 	}
-	if err := os.WriteFile(path, []byte(manyRoutesConfig(as.URL, 3, 4)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, manyRoutesConfig(as.URL, 3, 4))
 	if err := h.srv.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := routes(); got != "12" {
 		t.Fatalf("tokengate_routes = %s after a reload to 12 routes", got)
 	}
-	if err := os.WriteFile(path, []byte("not: [valid"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, "not: [valid")
 	if err := h.srv.Reload(context.Background()); err == nil {
 		t.Fatal("reload of an invalid config succeeded")
 	}

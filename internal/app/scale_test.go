@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -24,7 +23,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // scaleClaims is the body of an ordinary active answer about token number
@@ -105,13 +103,12 @@ func startScale(t testing.TB, config string) *scaleServer {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	conn, err := grpc.NewClient(srv.GRPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := testsupport.Dial(t, srv.GRPCAddress())
 	return &scaleServer{srv: srv, path: path, conn: conn, client: authv3.NewAuthorizationClient(conn)}
 }
 
+// stop stops the server and closes the connection now, not when the test
+// ends: the goroutine counts must not see them.
 func (s *scaleServer) stop() {
 	s.conn.Close()
 	s.srv.Shutdown(context.Background())
@@ -119,9 +116,7 @@ func (s *scaleServer) stop() {
 
 func (s *scaleServer) reload(t testing.TB, config string) {
 	t.Helper()
-	if err := os.WriteFile(s.path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, s.path, config)
 	if err := s.srv.Reload(context.Background()); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}

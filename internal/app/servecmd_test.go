@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tokengate/tokengate/internal/testlog"
@@ -64,11 +61,7 @@ func TestServeLogsServingAndDrainsOnSignal(t *testing.T) {
 		t.Fatalf("readyz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := testsupport.Dial(t, grpcAddr)
 	for _, svc := range []string{"", authService} {
 		hr, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -104,9 +97,7 @@ func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
 		t.Fatalf("before reload: %s", a.reason)
 	}
 	// Invalid: the old config stays.
-	if err := os.WriteFile(path, []byte("tenants: [\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, "tenants: [\n")
 	if err := h.srv.Reload(context.Background()); err == nil {
 		t.Fatal("invalid reload accepted")
 	}
@@ -115,9 +106,7 @@ func TestReloadSwapsValidAndKeepsOldOnInvalid(t *testing.T) {
 	}
 	// Valid, with the orders routes gone: new checks use it.
 	cfg := strings.Replace(testConfig(as.URL), `path_prefix: "/orders"`, `path_prefix: "/v2/orders"`, -1)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.WriteFile(t, path, cfg)
 	if err := h.srv.Reload(context.Background()); err != nil {
 		t.Fatalf("valid reload: %v", err)
 	}
@@ -210,10 +199,10 @@ func TestServeReloadsOnSignal(t *testing.T) {
 		testsupport.WaitFor(t, 5*time.Second, line+" in stderr", func() bool { return strings.Contains(stderr.String(), line) })
 	}
 	waitFor(`"msg":"serving"`)
-	os.WriteFile(path, []byte("tenants: [\n"), 0o600)
+	testsupport.WriteFile(t, path, "tenants: [\n")
 	reload <- struct{}{} // as SIGHUP does
 	waitFor(`"msg":"config reload failed, keeping the old config"`)
-	os.WriteFile(path, []byte(testConfig(as.URL)), 0o600)
+	testsupport.WriteFile(t, path, testConfig(as.URL))
 	reload <- struct{}{}
 	waitFor(`"msg":"config reloaded"`)
 	cancel()

@@ -3,13 +3,9 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 
-	"github.com/tokengate/tokengate/internal/admin"
 	"github.com/tokengate/tokengate/internal/config"
 	"github.com/tokengate/tokengate/internal/telemetry"
 	"github.com/tokengate/tokengate/introspection"
@@ -95,35 +91,6 @@ func (b *built) stores() map[string]*cache.Store {
 	}
 	return m
 }
-
-// listenAdmin binds and serves the admin listener when cfg has one.
-func (s *Server) listenAdmin(ctx context.Context, cfg *config.Config) error {
-	if cfg.Admin == nil {
-		return nil
-	}
-	var lc net.ListenConfig
-	lis, err := lc.Listen(ctx, "tcp", cfg.Admin.Address)
-	if err != nil {
-		return fmt.Errorf("admin listener: %w", err)
-	}
-	if s.tls.admin != nil { // admin.tls: TLS, or mTLS; certificates re-read by Reload (tls.go)
-		lis = tls.NewListener(lis, s.tls.admin.serverConfig())
-	}
-	s.admin = newHTTPServer(admin.New(cfg.Admin.Token, s.revoker, s.log), s.opts.IdleTimeout)
-	s.adminAddr = lis.Addr().String()
-	s.adminDone = make(chan struct{})
-	go func() {
-		defer close(s.adminDone)
-		if err := s.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin server stopped", slog.String("error", err.Error()))
-		}
-	}()
-	s.log.Info("admin listening", slog.String("admin_address", s.adminAddr))
-	return nil
-}
-
-// AdminAddress is the bound admin listener address ("" when off).
-func (s *Server) AdminAddress() string { return s.adminAddr }
 
 // Shared is the shared cache (nil without a redis section).
 func (s *Server) Shared() *sharedcache.Shared { return s.shared }

@@ -27,16 +27,7 @@ func (d *decoder) checkURL(path, v string) {
 // isScopeToken reports whether s is an RFC 6749 scope-token:
 // 1*( %x21 / %x23-5B / %x5D-7E ).
 func isScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-			return false
-		}
-	}
-	return true
+	return httpsyntax.OneOrMore(s, func(c byte) bool { return c >= 0x21 && c != 0x22 && c != 0x5c && c <= 0x7e })
 }
 
 // reservedUpstreamHeaders may not be set from claims: hop-by-hop headers,
@@ -151,17 +142,7 @@ func (d *decoder) checkPathPrefix(path, p string) {
 }
 
 // isName reports whether s is non-empty and made of bytes accepted by ok.
-func isName(s string, ok func(c byte) bool) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+func isName(s string, ok func(c byte) bool) bool { return httpsyntax.OneOrMore(s, ok) }
 
 func tenantNameChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
 

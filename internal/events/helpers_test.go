@@ -17,6 +17,7 @@ import (
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/jwkstest"
 	"github.com/tokengate/tokengate/introspection/revocation"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const (
@@ -112,12 +113,7 @@ func signWith(t *testing.T, key *ecdsa.PrivateKey, kid, typ string, claims map[s
 	if typ != "" {
 		h["typ"] = typ
 	}
-	hb, _ := json.Marshal(h)
-	pb, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return jwkstest.MustSignRaw(t, key, "ES256", hb, pb)
+	return jwkstest.MustSignRaw(t, key, "ES256", testsupport.MustJSON(t, h), testsupport.MustJSON(t, claims))
 }
 
 // logoutClaims is a valid logout token's claims.

@@ -5,15 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tokengate/tokengate/extauthz/grpcauthz/grpcauthztest"
 	"github.com/tokengate/tokengate/internal/app"
@@ -40,10 +36,7 @@ func startGate(t *testing.T, config string) *gate {
 
 func tryStartGate(t *testing.T, config string) (*gate, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tokengate.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := testsupport.WriteConfig(t, config)
 	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -53,17 +46,12 @@ func tryStartGate(t *testing.T, config string) (*gate, error) {
 		return nil, err
 	}
 	testsupport.ShutdownOnCleanup(t, srv.Shutdown)
-	conn, err := grpc.NewClient(srv.GRPCAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("tokengate logs:\n%s", logs)
 		}
 	})
-	return &gate{client: authv3.NewAuthorizationClient(conn), logs: logs, http: srv.HTTPAddress()}, nil
+	return &gate{client: testsupport.AuthorizationClient(t, srv.GRPCAddress()), logs: logs, http: srv.HTTPAddress()}, nil
 }
 
 // result is a CheckResponse in HTTP terms.

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // jwsParts decodes the header and claims of a JWS compact token.
@@ -38,11 +40,7 @@ func jwsParts(t *testing.T, token string) (header, claims map[string]any) {
 
 func jsonB64(t *testing.T, v any) string {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b64(b)
+	return b64(testsupport.MustJSON(t, v))
 }
 
 // forgeries makes tokens from a genuine one that no key of the provider

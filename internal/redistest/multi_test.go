@@ -122,6 +122,12 @@ func (in *instance) revoke(t *testing.T, auth, body string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
+// metrics is in's /metrics page.
+func (in *instance) metrics(t *testing.T) string {
+	t.Helper()
+	return testsupport.Get(t, "http://"+in.srv.HTTPAddress()+"/metrics")
+}
+
 // want fails the test, saying what was checked, unless in answers token
 // with code.
 func (in *instance) want(t *testing.T, token string, code int, what string) {
@@ -163,15 +169,10 @@ func TestSharedCacheAcrossInstances(t *testing.T) {
 		t.Fatalf("unknown token on instance 2: %d, calls %d", code, as.Calls("tok-unknown"))
 	}
 	// The shared cache's work is visible in the metrics.
-	resp, err := http.Get("http://" + ins[1].srv.HTTPAddress() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := ins[1].metrics(t)
 	for _, want := range []string{`tokengate_shared_cache_lookups_total{result="hit"} 1`, `tokengate_shared_cache_lookups_total{result="miss"} 1`,
 		`tokengate_revocations_total{source="local"} 0`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

@@ -3,8 +3,6 @@ package redistest_test
 import (
 	"context"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -81,14 +79,9 @@ func TestSignedReplicasIgnoreForgedEntries(t *testing.T) {
 		t.Fatalf("tok-two: %d calls, want 2", n)
 	}
 
-	resp, err := http.Get("http://" + b.srv.HTTPAddress() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := b.metrics(t)
 	for _, want := range []string{`tokengate_shared_cache_lookups_total{result="forged"} 1`, `tokengate_shared_cache_lookups_total{result="hit"} 1`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/jwkstest"
 	"github.com/tokengate/tokengate/introspection/jwtaccess"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 const issuer = "https://idp.example/realms/acme"
@@ -102,14 +103,7 @@ func payload(edits map[string]any) string {
 		"iss": issuer, "exp": now + 3600, "iat": now, "sub": "user-1", "client_id": "app",
 		"aud": "https://api.example", "scope": "read write", "jti": "id-1",
 	}
-	for k, v := range edits {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return string(must(json.Marshal(c)))
+	return string(must(json.Marshal(testsupport.Edit(c, edits))))
 }
 
 // header is a JWS header with alg, typ at+jwt and kid ("" leaves it out).
