@@ -43,10 +43,14 @@ func TestMain(m *testing.M) {
 	}
 	repoRoot = root
 	tokengateBin = filepath.Join(root, "bin", "tokengate")
-	build := exec.Command("go", "build", "-o", tokengateBin, "./cmd/tokengate")
+	// Static and -trimpath, as `make build` and the Dockerfile build it:
+	// the suite drives the binary users run (and reuses what make test's
+	// lint step compiled with the same settings).
+	build := exec.Command("go", "build", "-trimpath", "-o", tokengateBin, "./cmd/tokengate")
 	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build -o bin/tokengate ./cmd/tokengate: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "e2e: CGO_ENABLED=0 go build -trimpath -o bin/tokengate ./cmd/tokengate: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())

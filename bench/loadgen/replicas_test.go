@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,10 +39,12 @@ func buildTokengate(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "tokengate")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tokengate")
+	// As `make build` builds it (static, -trimpath).
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/tokengate")
 	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/tokengate: %v\n%s", err, out)
+		t.Fatalf("CGO_ENABLED=0 go build -trimpath ./cmd/tokengate: %v\n%s", err, out)
 	}
 	return bin
 }
