@@ -151,9 +151,9 @@ func (c *Cluster) ReplicaOf(m *Server) *Server {
 func (c *Cluster) Kill(n *Server) { n.Kill() }
 
 // WaitHealthy waits up to d until every live node says cluster_state:ok
-// with all 16384 slots served by nodes it believes up, and Masters live
-// nodes are masters (a failover has completed); the error says what was
-// still wrong.
+// with all 16384 slots served by nodes it believes up, every live replica
+// is linked to its master, and Masters live nodes are masters (a failover
+// has completed); the error says what was still wrong.
 func (c *Cluster) WaitHealthy(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
@@ -177,6 +177,16 @@ func (c *Cluster) unhealthy() string {
 		}
 		if st, ok := InfoField(info, "cluster_state"), InfoField(info, "cluster_slots_ok"); st != "ok" || ok != "16384" {
 			return fmt.Sprintf("node %s: cluster_state:%s cluster_slots_ok:%s", n.Addr(), st, ok)
+		}
+		// A replica still loading its first copy of the master (a fork and
+		// a transfer, slow on a busy machine) neither holds the master's
+		// keys nor can take over from it.
+		repl, err := n.Text("INFO", "replication")
+		if err != nil {
+			return fmt.Sprintf("node %s: INFO replication: %v", n.Addr(), err)
+		}
+		if InfoField(repl, "role") == "slave" && InfoField(repl, "master_link_status") != "up" {
+			return fmt.Sprintf("replica %s: master_link_status:%s", n.Addr(), InfoField(repl, "master_link_status"))
 		}
 	}
 	if m := len(c.Masters()); m != c.opts.Masters {

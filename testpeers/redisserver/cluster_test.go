@@ -44,7 +44,7 @@ func TestClusterFailover(t *testing.T) {
 	if r == nil {
 		t.Fatal("the first master has no replica")
 	}
-	testsupport.WaitFor(t, 5*time.Second, "the key replicated", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "the key replicated", func() bool {
 		n, err := r.Reply("DBSIZE") // keyless: the replica's own keyspace, no MOVED
 		return err == nil && n == "1"
 	})
