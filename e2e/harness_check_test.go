@@ -23,6 +23,7 @@ type req struct {
 	ext                map[string]string // context_extensions
 	md                 []string          // gRPC metadata of the Check call (key, value, ...)
 	cert               string            // attributes.source.certificate (URL-encoded PEM); "": none
+	raw                bool              // headers in header_map, as Envoy's encode_raw_headers sends them
 }
 
 func (r req) proto() *authv3.CheckRequest {
@@ -42,7 +43,7 @@ func (r req) proto() *authv3.CheckRequest {
 	maps.Copy(headers, r.headers)
 	return grpcauthztest.Request{
 		Method: r.method, Host: r.host, Path: r.path, Scheme: "https", Protocol: "HTTP/1.1",
-		Headers: headers, Extensions: r.ext, Certificate: r.cert,
+		Headers: headers, Extensions: r.ext, Certificate: r.cert, RawHeaders: r.raw,
 	}.Proto()
 }
 

@@ -23,6 +23,10 @@ const policyRoutes = `  - name: payments
     when:
       - claims.org_id == request.segments[1]
       - request.method in ["GET", "HEAD"] || "admin" in claims.roles
+  - name: env
+    tenant: acme
+    hosts: ["env.acme.example"]
+    when: ['!("x-env" in request.headers) || request.headers["x-env"] != "test"']
   - name: orgs-shadow
     tenant: acme
     hosts: ["shadow.acme.example"]
@@ -102,6 +106,26 @@ func TestWhenConditions(t *testing.T) {
 	}
 	if v := p.metric(t, "tokengate_decisions_total", map[string]string{"route": "orgs", "decision": "deny", "reason": "policy"}); v != 3 {
 		t.Errorf("decisions_total{policy} = %v, want 3", v)
+	}
+}
+
+// TestWhenRequestHeaders: a condition on a request header reads it
+// whether Envoy sent it in the headers map or, with encode_raw_headers, in
+// header_map.
+func TestWhenRequestHeaders(t *testing.T) {
+	t.Parallel()
+	p, claims := servePolicy(t)
+	claims("good", nil)
+	for _, raw := range []bool{false, true} {
+		for env, allow := range map[string]bool{"": true, "prod": true, "test": false} {
+			r := req{host: "env.acme.example", path: "/x", auth: bearer("good"), raw: raw}
+			if env != "" {
+				r.headers = map[string]string{"x-env": env}
+			}
+			if a := p.check(t, r); a.allow != allow || (!allow && a.status != 403) {
+				t.Errorf("header_map %v, x-env %q: allow %v (%d), want %v", raw, env, a.allow, a.status, allow)
+			}
+		}
 	}
 }
 

@@ -56,6 +56,18 @@ type Request struct {
 	// HeaderMap, set by the gRPC front end, are the request's headers as
 	// Envoy sent them (keys lowercase; read only), for `when` conditions.
 	HeaderMap map[string]string
+	// MoreHeaders, set by the gRPC front end when Envoy also sent
+	// header_map (encode_raw_headers), are those headers, in order, for
+	// `when` conditions; nil: none. Read only when a route has
+	// conditions, so no check copies them otherwise.
+	MoreHeaders HeaderList
+}
+
+// HeaderList is a read-only list of request headers. Implementations must
+// be safe for concurrent reads.
+type HeaderList interface {
+	Len() int
+	At(i int) (name, value string)
 }
 
 // Outcome is the result of one check, ready for a front end to render.

@@ -78,9 +78,14 @@ func credentialHeader(name string) bool {
 
 // policyHeaders are the request's headers by lowercase name, without the
 // credentials; the values of a header sent several times (or under names
-// differing in case) are comma-joined, in a stable order.
+// differing in case, or in both HeaderMap and MoreHeaders) are
+// comma-joined, in a stable order.
 func policyHeaders(req *Request) map[string]string {
-	m := make(map[string]string, len(req.HeaderMap)+len(req.Headers))
+	more := 0
+	if req.MoreHeaders != nil {
+		more = req.MoreHeaders.Len()
+	}
+	m := make(map[string]string, len(req.HeaderMap)+more+len(req.Headers))
 	add := func(name, value string) {
 		name = httpsyntax.ToLower(name)
 		if credentialHeader(name) {
@@ -93,6 +98,9 @@ func policyHeaders(req *Request) map[string]string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(req.HeaderMap)) {
 		add(k, req.HeaderMap[k])
+	}
+	for i := range more {
+		add(req.MoreHeaders.At(i))
 	}
 	for _, k := range slices.Sorted(maps.Keys(req.Headers)) {
 		add(k, strings.Join(req.Headers[k], ","))

@@ -152,11 +152,12 @@ func TestConditionFailureLogged(t *testing.T) {
 
 func TestPolicyRequest(t *testing.T) {
 	req := &Request{Method: "get", Host: "API.Example:8443", HeaderMap: map[string]string{"authorization": "Bearer x", "dpop": "p", "cookie": "c", "x-a": "1", "X-A": "2"},
-		Headers: map[string][]string{"Cookie": {"c"}, "X-B": {"1", "2"}}}
+		MoreHeaders: headerPairs{{"X-A", "3"}, {"Authorization", "Bearer y"}, {"x-c", "4"}},
+		Headers:     map[string][]string{"Cookie": {"c"}, "X-B": {"1", "2"}}}
 	pr := policyRequest(policy.Uses{Segments: true, Headers: true}, req, "/a/b/")
 	// Segments stay nil: the policy package splits the path when read.
 	want := policy.Request{Method: "GET", Host: "api.example", Path: "/a/b/",
-		Headers: map[string]string{"x-a": "2,1", "x-b": "1,2"}}
+		Headers: map[string]string{"x-a": "2,1,3", "x-b": "1,2", "x-c": "4"}}
 	if !reflect.DeepEqual(pr, want) {
 		t.Errorf("got %+v\nwant %+v", pr, want)
 	}
@@ -164,6 +165,12 @@ func TestPolicyRequest(t *testing.T) {
 		t.Errorf("built unused fields: %+v", pr)
 	}
 }
+
+// headerPairs is a HeaderList of name, value pairs.
+type headerPairs [][2]string
+
+func (p headerPairs) Len() int                      { return len(p) }
+func (p headerPairs) At(i int) (name, value string) { return p[i][0], p[i][1] }
 
 // benchPolicy checks GET /orgs/org_1/items for a cached token on a route
 // with the given conditions (none: the baseline).

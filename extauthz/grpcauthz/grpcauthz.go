@@ -160,8 +160,31 @@ func request(req *authv3.CheckRequest, mixed bool) check.Request {
 	r.Authorization, n = header(h, "authorization", mixed)
 	r.DuplicateAuthorization = n > 1
 	r.DPoP = appendHeader(nil, h, "dpop", mixed) // several: refused by the check
-	r.HeaderMap = policyHeaderMap(h)
+	r.HeaderMap = h.GetHeaders()
+	if raw := h.GetHeaderMap(); len(raw.GetHeaders()) > 0 {
+		r.MoreHeaders = (*headerList)(raw)
+	}
 	return r
+}
+
+// headerList is Envoy's header_map as a check.HeaderList: a pointer, so
+// that putting it in a check.Request allocates nothing.
+type headerList corev3.HeaderMap
+
+func (l *headerList) Len() int { return len((*corev3.HeaderMap)(l).GetHeaders()) }
+
+func (l *headerList) At(i int) (name, value string) {
+	hv := (*corev3.HeaderMap)(l).GetHeaders()[i]
+	return hv.GetKey(), headerValue(hv)
+}
+
+// headerValue is a header_map entry's value: Envoy puts it in raw_value
+// (bytes) with encode_raw_headers, in value otherwise.
+func headerValue(hv *corev3.HeaderValue) string {
+	if v := hv.GetValue(); v != "" {
+		return v
+	}
+	return string(hv.GetRawValue())
 }
 
 // header finds a request header by its lowercase name, in the headers map
@@ -196,11 +219,7 @@ func appendHeader(values []string, h *authv3.AttributeContext_HttpRequest, name 
 	}
 	for _, hv := range h.GetHeaderMap().GetHeaders() {
 		if httpsyntax.EqualFold(hv.GetKey(), name) {
-			v := hv.GetValue()
-			if v == "" {
-				v = string(hv.GetRawValue())
-			}
-			values = append(values, v)
+			values = append(values, headerValue(hv))
 		}
 	}
 	return values
@@ -329,30 +348,4 @@ func dynamicMetadata(m *check.Metadata) *structpb.Struct {
 		}
 	}
 	return &structpb.Struct{Fields: fields}
-}
-
-// policyHeaderMap is the request's headers for `when` conditions: Envoy's
-// headers map as it is (no copy), or, when Envoy sent header_map
-// (encode_raw_headers), a map built from both (the check folds names and
-// joins duplicates).
-func policyHeaderMap(h *authv3.AttributeContext_HttpRequest) map[string]string {
-	raw := h.GetHeaderMap().GetHeaders()
-	if len(raw) == 0 {
-		return h.GetHeaders()
-	}
-	m := make(map[string]string, len(h.GetHeaders())+len(raw))
-	for k, v := range h.GetHeaders() {
-		m[k] = v
-	}
-	for _, hv := range raw {
-		k, v := httpsyntax.ToLower(hv.GetKey()), hv.GetValue()
-		if v == "" {
-			v = string(hv.GetRawValue())
-		}
-		if prev, ok := m[k]; ok {
-			v = prev + "," + v
-		}
-		m[k] = v
-	}
-	return m
 }

@@ -7,6 +7,8 @@ package grpcauthztest
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,6 +33,9 @@ type Request struct {
 	// include_peer_certificate: true (attributes.source.certificate, a
 	// URL-encoded PEM); "": none.
 	Certificate string
+	// RawHeaders sends the headers as Envoy does with encode_raw_headers:
+	// in header_map, as raw_value bytes, the headers map left empty.
+	RawHeaders bool
 }
 
 // Proto is the CheckRequest for r.
@@ -48,6 +53,14 @@ func (r Request) Proto() *authv3.CheckRequest {
 		}},
 		ContextExtensions: r.Extensions,
 	}}
+	if r.RawHeaders {
+		http := req.Attributes.Request.Http
+		hm := &corev3.HeaderMap{}
+		for _, k := range slices.Sorted(maps.Keys(http.Headers)) {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: k, RawValue: []byte(http.Headers[k])})
+		}
+		http.Headers, http.HeaderMap = nil, hm
+	}
 	if r.Certificate != "" {
 		req.Attributes.Source = &authv3.AttributeContext_Peer{Certificate: r.Certificate}
 	}
