@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tokengate/tokengate/httpsyntax"
 )
 
 // Load reads the configuration file at path, expands ${NAME} with
@@ -215,7 +217,7 @@ func kindName(n *yaml.Node) string {
 // join appends key to path: "a.b", or a["b c"] when the key is not a
 // plain word (claim names such as "https://example.com/roles", odd keys).
 func join(path, key string) string {
-	if !isName(key, func(c byte) bool { return routeNameChar(c) && c != '.' }) {
+	if !httpsyntax.OneOrMore(key, func(c byte) bool { return routeNameChar(c) && c != '.' }) {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
 	if path == "" {

@@ -1,6 +1,10 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import (
+	"gopkg.in/yaml.v3"
+
+	"github.com/tokengate/tokengate/httpsyntax"
+)
 
 // namedEntries decodes every entry of the list n (a sequence) at key with
 // entry, in order, and reports a name (see name) that an earlier entry
@@ -42,7 +46,7 @@ func (d *decoder) name(o *object, ok func(c byte) bool, pattern string) string {
 	switch {
 	case st == absent:
 		d.required(o, "name")
-	case st == set && !isName(name, ok):
+	case st == set && !httpsyntax.OneOrMore(name, ok):
 		p := join(o.path, "name")
 		d.errorf(p, "%s must match %s", d.q(p, name), pattern)
 	}

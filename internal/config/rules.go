@@ -97,7 +97,7 @@ func isHostname(s string) bool {
 		return false
 	}
 	for _, label := range strings.Split(s, ".") {
-		if len(label) > 63 || !isName(label, isLabelChar) {
+		if len(label) > 63 || !httpsyntax.OneOrMore(label, isLabelChar) {
 			return false
 		}
 	}
@@ -140,9 +140,6 @@ func (d *decoder) checkPathPrefix(path, p string) {
 		}
 	}
 }
-
-// isName reports whether s is non-empty and made of bytes accepted by ok.
-func isName(s string, ok func(c byte) bool) bool { return httpsyntax.OneOrMore(s, ok) }
 
 func tenantNameChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
 
