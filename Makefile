@@ -222,7 +222,8 @@ nginx-deps: ## install nginx (apt-get) for internal/nginxtest when missing
 # in testdata/fuzz). Inputs that fail are written to testdata/fuzz by go test.
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./extauthz/bearer:FuzzParse ./extauthz/routing:FuzzNormalizePath ./extauthz/routing:FuzzMatch \
-	./introspection:FuzzParseClaims ./extauthz/claimheaders:FuzzFormatValue ./internal/config:FuzzParse
+	./introspection:FuzzParseClaims ./extauthz/claimheaders:FuzzFormatValue ./internal/config:FuzzParse \
+	./extauthz/grpcauthz:FuzzWireDecode
 fuzz: ## run each fuzz target for FUZZTIME (default 60s)
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg, $(FUZZTIME))"; \

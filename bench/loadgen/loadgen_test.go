@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,7 +231,7 @@ func TestTally(t *testing.T) {
 
 func TestMissedTargets(t *testing.T) {
 	good := results{}
-	good.tp = throughputResult{medianRatio: 0.95, medianRatioOK: true, tgChecks: 10}
+	good.tp = throughputResult{medianRatio: 0.95, medianRatioOK: true, tgChecks: 10, medianNoopP99: 10 * time.Millisecond, medianTgP99: 12 * time.Millisecond}
 	good.burst = burstResult{checks: 1000, asCalls: 1, tally: tally{allowed: 1000}}
 	good.inactive = inactiveResult{asCalls: 4, bound: 5, inactive: 3, res: loadResult{tally: tally{denied: map[int]int64{401: 3}}}}
 	good.flood = floodResult{asPeak: 16}
@@ -238,17 +239,17 @@ func TestMissedTargets(t *testing.T) {
 		t.Fatalf("good results missed: %v", m)
 	}
 	bad := good
-	bad.tp.medianRatio, bad.tp.tgNonAllows = 0.5, 2
+	bad.tp.medianRatio, bad.tp.tgNonAllows, bad.tp.medianTgP99 = 0.5, 2, 13*time.Millisecond
 	bad.burst.asCalls = 1000
 	bad.inactive.asCalls = 40
 	bad.flood.asPeak = 64
 	m := missedTargets(bad)
-	if len(m) != 5 {
-		t.Fatalf("bad results: %d missed, want 5: %v", len(m), m)
+	if len(m) != 6 || !slices.Contains(m, "p99 tokengate/noop 1.30 > 1.2") {
+		t.Fatalf("bad results: %d missed, want 6: %v", len(m), m)
 	}
 	var buf bytes.Buffer
 	printSummary(&buf, bad)
-	if n := strings.Count(buf.String(), "TARGET MISSED: "); n != 5 {
+	if n := strings.Count(buf.String(), "TARGET MISSED: "); n != 6 {
 		t.Errorf("summary has %d TARGET MISSED lines:\n%s", n, buf.String())
 	}
 }

@@ -45,9 +45,10 @@ func BenchmarkFrontCached(b *testing.B) {
 	ctx := benchIncomingContext()
 	b.ReportAllocs()
 	for b.Loop() {
-		mixed := hasMixedCaseKey(req.GetAttributes().GetRequest().GetHttp().GetHeaders())
+		headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+		mixed := hasMixedCaseKey(headers)
 		r := request(req, mixed)
-		if s.traceParent(ctx, req, mixed) != ctx || r.Authorization == "" {
+		if s.traceParent(ctx, traceCarrier(headers, mixed)) != ctx || r.Authorization == "" {
 			b.Fatal("unexpected trace context")
 		}
 	}

@@ -12,7 +12,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Codec is the gRPC codec of tokengate's server: protobuf, except that a
+// Codec is the gRPC codec of tokengate's server: protobuf, except that
+// Register's Check handler reads most requests itself (wire.go), and that a
 // request whose string fields hold invalid UTF-8 is still decoded (the bad
 // bytes become U+FFFD) instead of failing the call. Envoy can send such
 // bytes (header values are bytes on the wire), and a failed call is a gRPC
@@ -34,6 +35,9 @@ func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Ma
 // decodes the encoding with those fields repaired. Any other failure is
 // returned as it was.
 func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if w, ok := v.(*wireCheck); ok {
+		return c.unmarshalWire(data, w)
+	}
 	err := c.base.Unmarshal(data, v)
 	if err == nil || !errors.Is(err, proto.Error) {
 		return err

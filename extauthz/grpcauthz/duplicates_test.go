@@ -128,8 +128,7 @@ func TestTraceHeaderKeysDifferingOnlyInCase(t *testing.T) {
 		{"both spellings, same value: neither", map[string]string{"traceparent": a, "TRACEPARENT": a}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := s.traceParent(context.Background(), httpReq(&authv3.AttributeContext_HttpRequest{Headers: tt.headers}, nil),
-				hasMixedCaseKey(tt.headers))
+			ctx := s.traceParent(context.Background(), traceCarrier(tt.headers, hasMixedCaseKey(tt.headers)))
 			sc := trace.SpanContextFromContext(ctx)
 			got := ""
 			if sc.IsValid() {

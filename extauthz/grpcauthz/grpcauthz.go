@@ -59,22 +59,39 @@ func New(checker *check.Checker, o Options) *Server {
 	return &Server{checker: checker, propagator: o.Propagator, allowEntries: n}
 }
 
-// Check implements the ext_authz Check RPC.
+// Check implements the ext_authz Check RPC for a CheckRequest protobuf
+// decoded (Register's handler decodes most requests itself instead).
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	// Whether a header key has an uppercase letter is asked once: walking
 	// the headers map is a good part of what the adapter costs.
-	mixed := hasMixedCaseKey(req.GetAttributes().GetRequest().GetHttp().GetHeaders())
+	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+	mixed := hasMixedCaseKey(headers)
 	r := request(req, mixed)
+	return s.check(ctx, &r, traceCarrier(headers, mixed)), nil
+}
+
+// traceCarrier is the headers map as traceParent reads it: by lowercase
+// name (foldedHeaders when a key is not lowercase, mixed).
+func traceCarrier(headers map[string]string, mixed bool) propagation.TextMapCarrier {
+	if mixed {
+		return propagation.MapCarrier(foldedHeaders(headers))
+	}
+	return propagation.MapCarrier(headers)
+}
+
+// check answers r; headers are the checked request's, for its trace
+// context.
+func (s *Server) check(ctx context.Context, r *check.Request, headers propagation.TextMapCarrier) *authv3.CheckResponse {
 	snap := s.checker.Snapshot()
-	out := s.checker.Check(s.traceParent(ctx, req, mixed), &r)
-	return s.response(snap, &out), nil
+	out := s.checker.Check(s.traceParent(ctx, headers), r)
+	return s.response(snap, &out)
 }
 
 // traceParent puts the check in the trace of the checked request: the gRPC
 // call's trace context when its metadata carries one, else the checked
-// request's own traceparent or b3 headers. Without either, the check starts
-// a trace of its own. mixed is hasMixedCaseKey of the request's headers.
-func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest, mixed bool) context.Context {
+// request's own traceparent or b3 headers (read from headers, by lowercase
+// name). Without either, the check starts a trace of its own.
+func (s *Server) traceParent(ctx context.Context, headers propagation.TextMapCarrier) context.Context {
 	if s.propagator == nil {
 		return ctx
 	}
@@ -90,14 +107,10 @@ func (s *Server) traceParent(ctx context.Context, req *authv3.CheckRequest, mixe
 			}
 		}
 	}
-	headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
-	if mixed {
-		headers = foldedHeaders(headers)
-	}
-	if !hasTraceKey(func(k string) bool { _, ok := headers[k]; return ok }) {
+	if !hasTraceKey(func(k string) bool { return headers.Get(k) != "" }) {
 		return ctx
 	}
-	remote := s.propagator.Extract(context.Background(), propagation.MapCarrier(headers))
+	remote := s.propagator.Extract(context.Background(), headers)
 	if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
 		return trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
@@ -138,32 +151,57 @@ func Request(req *authv3.CheckRequest) check.Request {
 func request(req *authv3.CheckRequest, mixed bool) check.Request {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
+	r := newRequest(&requestFields{
+		method:      h.GetMethod(),
+		host:        h.GetHost(),
+		path:        h.GetPath(),
+		scheme:      h.GetScheme(),
+		certificate: attrs.GetSource().GetCertificate(),
+		route:       attrs.GetContextExtensions()["route"],
+	}, protoHeaders{h: h, mixed: mixed})
+	r.HeaderMap = h.GetHeaders()
+	if raw := h.GetHeaderMap(); len(raw.GetHeaders()) > 0 {
+		r.MoreHeaders = (*headerList)(raw)
+	}
+	return r
+}
+
+// requestFields are the fields of a CheckRequest a check reads, other than
+// headers.
+type requestFields struct {
+	method, host, path string
+	// scheme is for a DPoP proof's htu, certificate for certificate-bound
+	// tokens (Envoy sends it with include_peer_certificate: true).
+	scheme, certificate string
+	route               string // the `route` context extension
+}
+
+// headerSource finds a checked request's headers: appendHeader appends
+// the value of every copy of a header, by its lowercase name.
+type headerSource interface {
+	appendHeader(values []string, name string) []string
+}
+
+// newRequest is the check.Request of f and the headers of h, without the
+// headers for `when` conditions. Missing parts are left empty, which the
+// check denies.
+func newRequest(f *requestFields, h headerSource) check.Request {
 	r := check.Request{
-		Method:    h.GetMethod(),
-		Host:      h.GetHost(),
-		Path:      h.GetPath(),
-		RouteName: attrs.GetContextExtensions()["route"],
-		// For a DPoP proof's htu, and for certificate-bound tokens (Envoy
-		// sends the certificate with include_peer_certificate: true).
-		Scheme:      h.GetScheme(),
-		Certificate: attrs.GetSource().GetCertificate(),
+		Method: f.method, Host: f.host, Path: f.path, RouteName: f.route,
+		Scheme: f.scheme, Certificate: f.certificate,
 	}
 	for _, name := range []string{":authority", "host"} {
 		if r.Host != "" {
 			break
 		}
 		var n int
-		r.Host, n = header(h, name, mixed)
+		r.Host, n = header(h, name)
 		r.Duplicated = n > 1
 	}
 	var n int
-	r.Authorization, n = header(h, "authorization", mixed)
+	r.Authorization, n = header(h, "authorization")
 	r.DuplicateAuthorization = n > 1
-	r.DPoP = appendHeader(nil, h, "dpop", mixed) // several: refused by the check
-	r.HeaderMap = h.GetHeaders()
-	if raw := h.GetHeaderMap(); len(raw.GetHeaders()) > 0 {
-		r.MoreHeaders = (*headerList)(raw)
-	}
+	r.DPoP = h.appendHeader(nil, "dpop") // several: refused by the check
 	return r
 }
 
@@ -187,28 +225,36 @@ func headerValue(hv *corev3.HeaderValue) string {
 	return string(hv.GetRawValue())
 }
 
-// header finds a request header by its lowercase name, in the headers map
-// Envoy normally sends and in header_map (encode_raw_headers), and says how
-// many times it occurs (see appendHeader). Several values are
-// comma-joined, as Envoy joins duplicate headers; the caller decides what a
-// duplicate means.
-func header(h *authv3.AttributeContext_HttpRequest, name string, mixed bool) (string, int) {
+// header finds a request header by its lowercase name and says how many
+// times it occurs (see appendHeader). Several values are comma-joined, as
+// Envoy joins duplicate headers; the caller decides what a duplicate means.
+func header(h headerSource, name string) (string, int) {
 	var buf [2]string
-	values := appendHeader(buf[:0], h, name, mixed)
+	values := h.appendHeader(buf[:0], name)
 	if len(values) == 1 {
 		return values[0], 1
 	}
 	return strings.Join(values, ","), len(values)
 }
 
+// protoHeaders are the headers of a decoded CheckRequest: the headers map
+// Envoy normally sends and header_map (encode_raw_headers). mixed says
+// whether a key of the headers map has an uppercase ASCII letter
+// (hasMixedCaseKey).
+type protoHeaders struct {
+	h     *authv3.AttributeContext_HttpRequest
+	mixed bool
+}
+
 // appendHeader appends the value of every copy of a request header, by
 // its lowercase name, in the headers map and in header_map. Names are
 // compared ASCII-case-insensitively, so keys differing only in case (which
 // Envoy never sends, but another client can) are the same header sent
-// twice. mixed says whether any key of the headers map has an uppercase
-// ASCII letter (else an exact lookup finds every copy there).
-func appendHeader(values []string, h *authv3.AttributeContext_HttpRequest, name string, mixed bool) []string {
-	if mixed {
+// twice; without mixed-case keys an exact lookup finds every copy in the
+// map.
+func (p protoHeaders) appendHeader(values []string, name string) []string {
+	h := p.h
+	if p.mixed {
 		for _, k := range sortedKeys(h.GetHeaders()) {
 			if httpsyntax.EqualFold(k, name) {
 				values = append(values, h.GetHeaders()[k])
@@ -229,10 +275,8 @@ func appendHeader(values []string, h *authv3.AttributeContext_HttpRequest, name 
 // only then can two keys name the same header.
 func hasMixedCaseKey(headers map[string]string) bool {
 	for k := range headers {
-		for i := 0; i < len(k); i++ {
-			if 'A' <= k[i] && k[i] <= 'Z' {
-				return true
-			}
+		if hasUpper(k) {
+			return true
 		}
 	}
 	return false

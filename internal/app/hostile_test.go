@@ -189,6 +189,53 @@ func TestHostileCheckRequests(t *testing.T) {
 	}
 }
 
+// TestHostileMergedEncodings: a CheckRequest sent as two encodings one
+// after the other is one message to protobuf (the later scalar wins, maps
+// and lists merge); the server's own decoder leaves such messages to
+// protobuf, so the check reads what any protobuf reader would.
+func TestHostileMergedEncodings(t *testing.T) {
+	h, as := startWithAS(t)
+	as.Claims("good", goodClaims(nil))
+	const host = "orders.acme.example"
+	good := map[string]string{"authorization": "Bearer good"}
+	for _, tt := range []struct {
+		name        string
+		first, then *authv3.CheckRequest
+		status      int
+		reason      string
+	}{
+		{"token in the second", httpAttrs("GET", host, "/orders", nil), httpAttrs("", "", "", good), 200, "allowed"},
+		{"path replaced by the second", httpAttrs("GET", host, "/orders", good), httpAttrs("", "", "/orders/../admin", nil), 400, "malformed_request"},
+		{"route extension in the second", httpAttrs("GET", host, "/orders", good), withExt(httpAttrs("", "", "", nil), "admin"), 403, "no_route"},
+		{"same key twice across the two", httpAttrs("GET", host, "/orders", map[string]string{"authorization": "Bearer nope"}), httpAttrs("", "", "", good), 200, "allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			first, err := proto.Marshal(tt.first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			then, err := proto.Marshal(tt.then)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := rawMessage(append(first, then...))
+			resp := &authv3.CheckResponse{}
+			if err := h.conn.Invoke(ctx, "/envoy.service.auth.v3.Authorization/Check", &raw, resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+				t.Fatal(err)
+			}
+			status := 200
+			if resp.GetStatus().GetCode() != 0 {
+				status = int(resp.GetDeniedResponse().GetStatus().GetCode())
+			}
+			if status != tt.status || resp.GetStatus().GetMessage() != tt.reason {
+				t.Errorf("got %d %q, want %d %q", status, resp.GetStatus().GetMessage(), tt.status, tt.reason)
+			}
+		})
+	}
+}
+
 func TestHostileHTTPModeRequests(t *testing.T) {
 	h, as := startWithAS(t)
 	as.Claims("good", goodClaims(nil))

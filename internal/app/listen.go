@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -73,7 +72,7 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 	grpcOpts = append(grpcOpts, grpc.MaxRecvMsgSize(4<<20), grpc.ForceServerCodecV2(grpcauthz.Codec()))
 	grpcOpts = append(grpcOpts, grpcBounds()...)
 	s.grpc = grpc.NewServer(grpcOpts...)
-	authv3.RegisterAuthorizationServer(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
+	grpcauthz.Register(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.http = newHTTPServer(s.httpHandler(), s.opts.IdleTimeout)
