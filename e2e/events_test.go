@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tokengate/tokengate/introspection/jwkstest"
 	"github.com/tokengate/tokengate/testpeers/redisserver"
@@ -178,8 +181,11 @@ func TestEventsSSFSessionRevoked(t *testing.T) {
 	p := startServe(t, eventsConfig(t, as.URL, keys, ""), serveOpts{env: acmeEnv})
 	as.Claims("tok-s1", goodClaims(map[string]any{"sid": "sess-1"}))
 	as.Claims("tok-s2", goodClaims(map[string]any{"sid": "sess-2"}))
-	wantAllowed(t, p, "tok-s1")
-	wantAllowed(t, p, "tok-s2")
+	as.Claims("tok-s1-noiat", goodClaims(map[string]any{"sid": "sess-1", "sub": "user-9", "iat": nil}))
+	as.Claims("tok-s2-noiat", goodClaims(map[string]any{"sid": "sess-2", "iat": nil}))
+	for _, tok := range []string{"tok-s1", "tok-s2", "tok-s1-noiat", "tok-s2-noiat"} {
+		wantAllowed(t, p, tok)
+	}
 
 	set := signEvent(t, "secevent+jwt", map[string]any{
 		"iss": ssfTransmitter, "aud": ssfAudience, "iat": time.Now().Unix(), "jti": "set-1",
@@ -193,6 +199,12 @@ func TestEventsSSFSessionRevoked(t *testing.T) {
 	}
 	wantRevoked(t, p, "tok-s1")
 	wantAllowed(t, p, "tok-s2")
+	// The session's token without iat is evicted and introspected again
+	// (the server still calls it active here); the other session's is not.
+	wantAllowed(t, p, "tok-s1-noiat")
+	wantIntrospected(t, as, "tok-s1-noiat", 2, "evicted by the session event")
+	wantAllowed(t, p, "tok-s2-noiat")
+	wantIntrospected(t, as, "tok-s2-noiat", 1, "another session")
 	code, body := p.postSET(t, set)
 	var e struct{ Err, Description string }
 	if code != 400 || json.Unmarshal([]byte(body), &e) != nil || e.Err != "invalid_request" || e.Description == "" {
@@ -232,12 +244,24 @@ func TestEventsRedisReplicas(t *testing.T) {
 	token := logoutToken(t, map[string]any{"sub": "user-1", "sid": "sess-r"})
 	as.Claims("tok-r1", goodClaims(map[string]any{"sid": "sess-r"}))
 	as.Claims("tok-r2", goodClaims(map[string]any{"sid": "sess-r"}))
+	as.Claims("tok-r3-noiat", goodClaims(map[string]any{"sid": "sess-r", "sub": "user-9", "iat": nil}))
 	wantAllowed(t, b, "tok-r2")
+	wantAllowed(t, b, "tok-r3-noiat")
+	rc := goredis.NewClient(&goredis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { _ = rc.Close() })
+	testsupport.WaitFor(t, 5*time.Second, "B's answer for tok-r3-noiat to reach Redis (index sets of user-1, user-9 and sess-r)", func() bool {
+		return len(rc.Keys(context.Background(), "e2e-events:index:sub:*").Val()) >= 3
+	})
 	if code, body := a.postLogout(t, token); code != 200 {
 		t.Fatalf("logout at A: %d %s", code, body)
 	}
 	testsupport.WaitFor(t, time.Second, "replica B to deny tok-r2 as revoked", func() bool {
 		return b.check(t, req{auth: bearer("tok-r2")}).status == 401
+	})
+	// The session's token without iat leaves both caches, B's local one
+	// and Redis: B asks the server again.
+	testsupport.WaitFor(t, 5*time.Second, "replica B to introspect tok-r3-noiat again", func() bool {
+		return b.check(t, req{auth: bearer("tok-r3-noiat")}).allow && as.Calls("tok-r3-noiat") >= 2
 	})
 	wantRevoked(t, b, "tok-r2")
 	if code, body := b.postLogout(t, token); code != 400 || !strings.Contains(body, "replay") {

@@ -82,6 +82,19 @@ func (c *Claims) Claim(name string) (v json.RawMessage, ok bool) {
 	return v, ok
 }
 
+// StringClaim is claim name when the response carried it as a JSON
+// string; ok is false otherwise (absent, null, another type).
+func (c *Claims) StringClaim(name string) (v string, ok bool) {
+	raw, ok := c.Claim(name)
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false
+	}
+	return v, true
+}
+
 // RawClaims is every non-null claim of the response as it arrived: Raw,
 // or for compacted claims a map built from them. The caller must not
 // modify it.

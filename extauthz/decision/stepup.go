@@ -1,7 +1,6 @@
 package decision
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,7 +44,7 @@ func checkStepUp(p *Policy, c *introspection.Claims, now time.Time) (Decision, b
 		return Decision{}, false
 	}
 	if len(s.ACRValues) > 0 {
-		acr, ok := stringClaim(c, "acr")
+		acr, ok := c.StringClaim("acr")
 		if !ok || !contains(s.ACRValues, acr) {
 			return insufficientUserAuthentication(p, "a stronger authentication is required"), true
 		}
@@ -86,19 +85,6 @@ func AllowShadow() Decision { return Decision{Allow: true, Reason: Shadow} }
 // allow: every deny but malformed_request (a request no upstream reads
 // the same way is never let through).
 func Shadowable(d Decision) bool { return !d.Allow && d.Reason != MalformedRequest }
-
-// stringClaim is claim name when it is a JSON string.
-func stringClaim(c *introspection.Claims, name string) (string, bool) {
-	raw, ok := c.Claim(name)
-	if !ok || len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
 
 // timeClaim is claim name when it is a JSON number (NumericDate, seconds
 // since the epoch, fractions allowed).

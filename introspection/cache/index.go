@@ -21,35 +21,72 @@ import (
 // evictions since the last one reach half of byTok, so their cost per
 // eviction is constant.
 type index struct {
-	mu       sync.Mutex
-	gen      uint64
-	seed     maphash.Seed
-	bySub    keySets // by subHash of the subject
-	byTok    keySets // by the token id's 48 bits
-	tokStale int     // positive entries evicted since byTok was last pruned
-	positive shards  // the store's, set by NewStore
+	mu    sync.Mutex
+	gen   uint64
+	seed  maphash.Seed
+	bySub keySets // by subHash of the subject
+	byTok keySets // by the token id's 48 bits
+	// undated holds the entries without iat, by undatedHash of their sid
+	// and of their email: an event about a session or an address cannot
+	// tell whether such a token predates it, so it evicts them (tokens
+	// with iat are judged by the event's marker instead). Most servers
+	// send iat, so this is usually empty.
+	undated  keySets
+	tokStale int    // positive entries evicted since byTok was last pruned
+	positive shards // the store's, set by NewStore
 }
 
 // pruneAfter is the fewest evictions that make a prune of byTok worth it.
 const pruneAfter = 4096
 
 func newIndex() *index {
-	return &index{seed: maphash.MakeSeed(), bySub: newKeySets(), byTok: newKeySets()}
+	return &index{seed: maphash.MakeSeed(), bySub: newKeySets(), byTok: newKeySets(), undated: newKeySets()}
 }
 
 func (x *index) subHash(sub string) uint64 { return maphash.String(x.seed, sub) }
 
-// addLocked indexes the positive entry about to be stored under key.
-func (x *index) addLocked(key, tokenID, sub string) {
-	if old, ok := x.claims(key); ok && old.Subject != sub {
-		x.bySub.remove(x.subHash(old.Subject), key) // an overwrite: go-cache reports no eviction then
+// UndatedClaims are the claims by which an entry without iat is found:
+// an event about a session (sid) or an e-mail address evicts them.
+var UndatedClaims = [...]string{"sid", "email"}
+
+// undatedHash names claim's value in index.undated.
+func (x *index) undatedHash(claim, value string) uint64 {
+	return maphash.String(x.seed, claim+"\x00"+value)
+}
+
+// undatedNames calls f with the undated names of c: none when c has iat.
+func (x *index) undatedNames(c *introspection.Claims, f func(uint64)) {
+	if !c.IssuedAt.IsZero() {
+		return
 	}
-	if sub != "" {
-		x.bySub.add(x.subHash(sub), key)
+	for _, claim := range [...]string{"sid", "email"} { // what events name besides sub
+		if v, ok := c.StringClaim(claim); ok && v != "" {
+			f(x.undatedHash(claim, v))
+		}
 	}
+}
+
+// addLocked indexes the positive entry c about to be stored under key.
+func (x *index) addLocked(key, tokenID string, c *introspection.Claims) {
+	if old, ok := x.claims(key); ok {
+		x.unindexLocked(key, old) // an overwrite: go-cache reports no eviction then
+	}
+	if c.Subject != "" {
+		x.bySub.add(x.subHash(c.Subject), key)
+	}
+	x.undatedNames(c, func(name uint64) { x.undated.add(name, key) })
 	if id, ok := parseTokenID(tokenID); ok {
 		x.byTok.add(id, key)
 	}
+}
+
+// unindexLocked removes key, whose entry is c, from the subject and
+// undated sets (byTok is pruned instead: see index).
+func (x *index) unindexLocked(key string, c *introspection.Claims) {
+	if c.Subject != "" {
+		x.bySub.remove(x.subHash(c.Subject), key)
+	}
+	x.undatedNames(c, func(name uint64) { x.undated.remove(name, key) })
 }
 
 // evicted unindexes the positive entry c that left key.
@@ -59,9 +96,7 @@ func (x *index) evicted(key string, c *introspection.Claims) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if c.Subject != "" {
-		x.bySub.remove(x.subHash(c.Subject), key)
-	}
+	x.unindexLocked(key, c)
 	x.tokStale++
 	if x.tokStale >= pruneAfter && 2*x.tokStale >= x.byTok.n {
 		x.pruneLocked()

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,61 @@ func TestIndexPrunesTokenIDs(t *testing.T) {
 	st.sweep()
 	if st.Len() != 0 || st.idx.byTok.n != 0 || st.idx.bySub.n != 0 {
 		t.Fatalf("after every entry expired: %d entries, %d token ids, %d subjects", st.Len(), st.idx.byTok.n, st.idx.bySub.n)
+	}
+}
+
+// TestIndexUndated: entries without iat are found by their sid and email
+// (events about a session or an address evict them); entries with iat are
+// not (the event's marker judges those), and an evicted or overwritten
+// entry leaves the index.
+func TestIndexUndated(t *testing.T) {
+	st := NewStore(Options{Tenant: "acme", MaxTTL: time.Minute, NegativeTTL: time.Minute, MaxEntries: 10})
+	as := introspectiontest.NewIntrospector()
+	answer := func(token, body string) {
+		c, err := introspection.ParseClaims([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		as.Answer(token, introspection.Result{Claims: c})
+	}
+	iat := fmt.Sprint(time.Now().Unix())
+	answer("undated", `{"active":true,"sub":"u1","sid":"s1","email":"a@example.com"}`)
+	answer("dated", `{"active":true,"sub":"u1","sid":"s1","email":"a@example.com","iat":`+iat+`}`)
+	answer("other", `{"active":true,"sub":"u2","sid":"s2"}`)
+	answer("numeric sid", `{"active":true,"sid":1}`)
+	c := cached(st, as, time.Second)
+	for _, tok := range []string{"undated", "dated", "other", "numeric sid"} {
+		if _, err := c.Introspect(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undated := Key("acme", "", "undated")
+	for _, tt := range []struct {
+		claim, value string
+		want         []string
+	}{
+		{"sid", "s1", []string{undated}},
+		{"email", "a@example.com", []string{undated}},
+		{"sid", "s2", []string{Key("acme", "", "other")}},
+		{"email", "s1", nil},
+		{"sid", "1", nil},
+		{"sid", "", nil},
+	} {
+		if got := st.KeysUndated(tt.claim, tt.value); !slices.Equal(got, tt.want) {
+			t.Errorf("KeysUndated(%s, %s) = %q, want %q", tt.claim, tt.value, got, tt.want)
+		}
+	}
+	st.Delete(undated)
+	if got := st.KeysUndated("sid", "s1"); len(got) != 0 || st.idx.undated.n != 1 {
+		t.Errorf("after eviction: %q, %d held", got, st.idx.undated.n)
+	}
+	// Overwritten with an answer that has iat: no longer undated.
+	dated, err := introspection.ParseClaims([]byte(`{"active":true,"sub":"u2","sid":"s2","iat":` + iat + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.put(Key("acme", "", "other"), tokenid.Of("other"), dated, st.Generation())
+	if got := st.KeysUndated("sid", "s2"); len(got) != 0 || st.idx.undated.n != 0 {
+		t.Errorf("after an answer with iat: %q, %d held", got, st.idx.undated.n)
 	}
 }

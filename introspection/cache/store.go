@@ -206,7 +206,7 @@ func (s *Store) put(key, tokenID string, c *introspection.Claims, gen uint64) *i
 	if s.idx.gen != gen {
 		return c
 	}
-	s.idx.addLocked(key, tokenID, cc.Subject)
+	s.idx.addLocked(key, tokenID, cc)
 	s.positive.set(key, cc, ttl)
 	return cc
 }
@@ -245,6 +245,19 @@ func (s *Store) KeysBySubject(sub string) []string {
 		return nil
 	}
 	return s.idx.keys(&s.idx.bySub, s.idx.subHash(sub), func(c *introspection.Claims) bool { return c.Subject == sub })
+}
+
+// KeysUndated returns the keys of the positive entries without iat whose
+// claim ("sid" or "email", which events name a session and an address
+// by) is the string value.
+func (s *Store) KeysUndated(claim, value string) []string {
+	if value == "" {
+		return nil
+	}
+	return s.idx.keys(&s.idx.undated, s.idx.undatedHash(claim, value), func(c *introspection.Claims) bool {
+		v, ok := c.StringClaim(claim)
+		return ok && v == value && c.IssuedAt.IsZero()
+	})
 }
 
 // KeysByTokenID returns the keys of the positive entries for tokens whose

@@ -26,8 +26,9 @@ func (r *Revoker) Revoked(tenant string, c *introspection.Claims) bool {
 
 // Mark records the markers of one pushed revocation event on this
 // replica, evicts the entries they name from its local caches and the
-// shared one (a subject's by the subject index, which holds tokens without
-// iat too: those are then introspected again), keeps them in the shared
+// shared one (a subject's by the subject index; a session's or an e-mail
+// address's tokens without iat by theirs: tokens without iat are then
+// introspected again), keeps them in the shared
 // store and publishes them to the other replicas, which do the same. It
 // returns how many entries it evicted. A marker that does not fit
 // (ErrMarkersFull) or is malformed (ErrInvalid) is an error before
@@ -50,18 +51,17 @@ func (r *Revoker) Mark(ctx context.Context, marks ...Mark) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	// The subject's shared entries go (no marker: the checks judge the
-	// event's, and a token without iat is introspected again); the
+	// The subject's shared entries go, and the session's or address's
+	// without iat (no marker: the checks judge the event's, and a token
+	// without iat is introspected again); the
 	// markers are kept in the shared store, for replicas that start later
 	// (Restore), and published to those running. Each step is tried even
 	// when one before failed.
 	var errs []error
 	for _, mk := range marks {
-		if mk.Kind == MarkSubject {
-			deleted, err := r.opts.Store.Evict(ctx, sharedstore.Subject{Tenant: mk.Tenant, Sub: mk.Value})
-			errs = append(errs, err)
-			n += len(deleted)
-		}
+		deleted, err := r.opts.Store.Evict(ctx, mk.subject())
+		errs = append(errs, err)
+		n += len(deleted)
 		raw, err := json.Marshal(&mk)
 		if err == nil {
 			err = r.opts.Store.AddMark(ctx, raw, time.UnixMilli(mk.Until), r.marks.max)
@@ -115,14 +115,25 @@ func (r *Revoker) applyMarks(marks []Mark) (int, error) {
 			continue
 		}
 		var keys []string
-		if mk.Kind == MarkSubject {
+		switch mk.Kind {
+		case MarkSubject:
 			keys = st.KeysBySubject(mk.Value)
+		default: // a session's or an address's tokens without iat
+			keys = st.KeysUndated(string(mk.Kind), mk.Value)
 		}
 		// With no key, Delete still stops lookups in flight from storing
 		// an answer that predates the event.
 		evicted += st.Delete(keys...)
 	}
 	return evicted, nil
+}
+
+// subject is the shared store's index set of the entries mk evicts.
+func (mk *Mark) subject() sharedstore.Subject {
+	if mk.Kind == MarkSubject {
+		return sharedstore.Subject{Tenant: mk.Tenant, Sub: mk.Value}
+	}
+	return sharedstore.Subject{Tenant: mk.Tenant, Sub: mk.Value, UndatedClaim: string(mk.Kind)}
 }
 
 // receivedMarks applies the markers another replica published.

@@ -10,6 +10,7 @@ import (
 	"github.com/tokengate/tokengate/introspection"
 	"github.com/tokengate/tokengate/introspection/revocation"
 	"github.com/tokengate/tokengate/introspection/sharedstore/sharedstoretest"
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // tokenClaims is an active token's claims with sub, sid and email, issued
@@ -131,6 +132,27 @@ func TestMarkEvictsAndReachesReplicas(t *testing.T) {
 	}
 	if !a.rv.Revoked("acme", tokenClaims(t, "user-3", "", "", t0)) {
 		t.Error("marker not recorded locally when the store failed")
+	}
+}
+
+// TestMarkSessionEvictsUndated: a session (or e-mail) mark evicts that
+// session's tokens without iat on every replica (they are introspected
+// again), and nothing else; the shared store is asked to evict them too.
+func TestMarkSessionEvictsUndated(t *testing.T) {
+	shared := sharedstoretest.New(nil)
+	a, b := newReplica(t, shared, nil), newReplica(t, shared, nil)
+	n, err := a.rv.Mark(context.Background(), revocation.NewMark("acme", revocation.MarkSession, "sess-tok-3", t0, t0, time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Mark: %d, %v", n, err)
+	}
+	testsupport.WaitFor(t, 5*time.Second, "replica b to evict tok-3", func() bool { return b.store.Len() == 2 })
+	for name, r := range map[string]replica{"a": a, "b": b} {
+		if r.store.Len() != 2 || len(r.store.KeysBySubject("user-1")) != 2 {
+			t.Errorf("replica %s holds %d entries, want user-1's two", name, r.store.Len())
+		}
+	}
+	if n, err := a.rv.Mark(context.Background(), revocation.NewMark("acme", revocation.MarkEmail, "nobody@example.com", t0, t0, time.Hour)); err != nil || n != 0 {
+		t.Errorf("email mark: %d, %v", n, err)
 	}
 }
 

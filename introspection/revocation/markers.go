@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -163,21 +162,9 @@ func (s *Markers) Revoked(tenant string, c *introspection.Claims) bool {
 	if kinds[MarkSubject] > 0 && check(MarkSubject, c.Subject) {
 		return true
 	}
-	if kinds[MarkSession] > 0 && check(MarkSession, stringClaim(c, "sid")) {
+	if sid, _ := c.StringClaim("sid"); kinds[MarkSession] > 0 && check(MarkSession, sid) {
 		return true
 	}
-	return kinds[MarkEmail] > 0 && check(MarkEmail, stringClaim(c, "email"))
-}
-
-// stringClaim is claim name of c when it is a JSON string, else "".
-func stringClaim(c *introspection.Claims, name string) string {
-	raw, ok := c.Claim(name)
-	if !ok || len(raw) == 0 || raw[0] != '"' {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
+	email, _ := c.StringClaim("email")
+	return kinds[MarkEmail] > 0 && check(MarkEmail, email)
 }

@@ -37,7 +37,7 @@ func authServer(t *testing.T) claimsOf {
 	as := claimsOf{}
 	for tok, sub := range map[string]string{"tok-1": "user-1", "tok-2": "user-1", "tok-3": "user-3"} {
 		exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-		c, err := introspection.ParseClaims([]byte(`{"active":true,"sub":` + strconv.Quote(sub) + `,"exp":` + exp + `}`))
+		c, err := introspection.ParseClaims([]byte(`{"active":true,"sub":` + strconv.Quote(sub) + `,"sid":"sess-` + tok + `","exp":` + exp + `}`))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,12 +52,14 @@ func TestFakeLifetimesAndIndexes(t *testing.T) {
 	setClaims(as, "long", map[string]any{"active": true, "sub": "user-1", "exp": at(time.Hour)})
 	setClaims(as, "short", map[string]any{"active": true, "exp": at(3 * time.Second)})
 	setClaims(as, "expired", map[string]any{"active": true, "exp": at(-time.Minute)})
+	setClaims(as, "session", map[string]any{"active": true, "sid": "s1", "email": "a@example.com", "exp": at(time.Hour)})
+	setClaims(as, "dated", map[string]any{"active": true, "sid": "s1", "iat": at(0), "exp": at(time.Hour)})
 	as.Fail("broken", fmt.Errorf("%w: boom", introspection.ErrIntrospection))
 	// "inactive" has no answer: active false.
 	short := sharedcache.Tenant{Name: "acme", MaxTTL: 10 * time.Second, NegativeTTL: 7 * time.Second}
 	d := sh.Middleware(short)(as)
 	ctx := context.Background()
-	for _, tok := range []string{"long", "short", "inactive", "expired"} {
+	for _, tok := range []string{"long", "short", "inactive", "expired", "session", "dated"} {
 		if _, err := d.Introspect(ctx, tok); err != nil {
 			t.Fatal(tok, err)
 		}
@@ -80,8 +82,8 @@ func TestFakeLifetimesAndIndexes(t *testing.T) {
 	if v, _, _ := store.Raw(key("inactive")); string(v) != `{"active":false}` {
 		t.Errorf("stored %q", v)
 	}
-	if n := sh.Stats().Writes.Load(); n != 3 {
-		t.Errorf("writes = %d, want 3", n)
+	if n := sh.Stats().Writes.Load(); n != 5 {
+		t.Errorf("writes = %d, want 5", n)
 	}
 	// Active answers are indexed for revocations, as long as the markers
 	// live; inactive ones are not.
@@ -92,6 +94,12 @@ func TestFakeLifetimesAndIndexes(t *testing.T) {
 	}
 	if len(store.Index(sharedstore.Target{TokenID: tokenid.Of("inactive")})) != 0 {
 		t.Error("an inactive answer is indexed")
+	}
+	// Answers without iat are indexed by their sid and email too.
+	for _, u := range []sharedstore.Subject{{Tenant: "acme", Sub: "s1", UndatedClaim: "sid"}, {Tenant: "acme", Sub: "a@example.com", UndatedClaim: "email"}} {
+		if got := store.Index(sharedstore.Target{Subject: u}); len(got) != 1 || got[key("session")] != 5*time.Minute {
+			t.Errorf("undated index %+v: %v", u, got)
+		}
 	}
 }
 

@@ -124,6 +124,21 @@ func revokedBySubject(m sharedstore.Markers, c *introspection.Claims) bool {
 	return c.IssuedAt.IsZero() || c.IssuedAt.UnixMilli() <= m.SubjectAt.UnixMilli()
 }
 
+// undated are the index sets of c's sid and email when c has no iat (see
+// sharedstore.Entry.Undated).
+func undated(tenant string, c *introspection.Claims) []sharedstore.Subject {
+	if !c.IssuedAt.IsZero() {
+		return nil
+	}
+	var out []sharedstore.Subject
+	for _, claim := range [...]string{"sid", "email"} {
+		if v, ok := c.StringClaim(claim); ok && v != "" {
+			out = append(out, sharedstore.Subject{Tenant: tenant, Sub: v, UndatedClaim: claim})
+		}
+	}
+	return out
+}
+
 // writeAsync stores an answer in the background, bounded by Timeout; it
 // never delays the check. Beyond MaxPendingWrites writes in flight it
 // gives the answer up.
@@ -140,6 +155,7 @@ func (s *Shared) writeAsync(t Tenant, k, tokenID string, c *introspection.Claims
 	if c.Active {
 		// Indexed for revocations; an inactive answer admits nobody.
 		e.TokenID, e.Subject = tokenID, sharedstore.Subject{Tenant: t.Name, Sub: c.Subject}
+		e.Undated = undated(t.Name, c)
 		e.IndexTTL = max(s.opts.IndexTTL(), ttl)
 	}
 	select {

@@ -25,8 +25,14 @@ import (
 const DefaultTimeout = 50 * time.Millisecond
 
 // Subject is one tenant's subject: markers and index sets of a sub are per
-// tenant.
-type Subject struct{ Tenant, Sub string }
+// tenant. With UndatedClaim ("sid" or "email") it names instead the index
+// set of the answers without iat whose claim of that name is Sub: a
+// session or an e-mail address an event revokes (no marker is kept for
+// those).
+type Subject struct {
+	Tenant, Sub  string
+	UndatedClaim string
+}
 
 // IsZero reports whether s names no subject.
 func (s Subject) IsZero() bool { return s.Sub == "" }
@@ -51,8 +57,12 @@ type Entry struct {
 	// TokenID, when set, lists Key in the token_id's index set, and a
 	// non-zero Subject in the subject's, each kept for IndexTTL (active
 	// answers only: an inactive one admits nobody).
-	TokenID  string
-	Subject  Subject
+	TokenID string
+	Subject Subject
+	// Undated lists Key, for an active answer without iat, in the index
+	// sets of its sid and email (Subjects with UndatedClaim), also kept
+	// for IndexTTL.
+	Undated  []Subject
 	IndexTTL time.Duration
 }
 

@@ -58,12 +58,24 @@ func TestEvict(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An answer without iat, also in its session's set.
+	session := sharedstore.Subject{Tenant: "acme", Sub: "sess-1", UndatedClaim: "sid"}
+	if err := st.Put(ctx, sharedstore.Entry{Key: "k3", Value: []byte("v"), TTL: time.Minute, Subject: sharedstore.Subject{Tenant: "acme", Sub: "sess-1"},
+		Undated: []sharedstore.Subject{session}, IndexTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	deleted, err := st.Evict(ctx, user)
 	if err != nil || len(deleted) != 2 {
 		t.Fatalf("Evict: %v, %v", deleted, err)
 	}
 	if n := rc.Exists(ctx, "p:k1", "p:k2").Val(); n != 0 {
 		t.Errorf("%d entries left", n)
+	}
+	if n := rc.Exists(ctx, "p:k3").Val(); n != 1 {
+		t.Fatal("the session's entry went with another subject's")
+	}
+	if deleted, err := st.Evict(ctx, session); err != nil || len(deleted) != 1 || deleted[0] != "k3" {
+		t.Errorf("Evict(session): %v, %v", deleted, err)
 	}
 	if keys := rc.Keys(ctx, "p:revoked:*").Val(); len(keys) != 0 {
 		t.Errorf("Evict wrote markers: %v", keys)

@@ -76,7 +76,11 @@ func (s *Store) jtiKey(tenant, jti string) string {
 
 // subjectHash names a tenant's subject in keys (a sub may hold any bytes).
 func subjectHash(sub sharedstore.Subject) string {
-	sum := sha256.Sum256([]byte(sub.Tenant + "\x00" + sub.Sub))
+	name := sub.Tenant + "\x00" + sub.Sub
+	if sub.UndatedClaim != "" {
+		name = sub.Tenant + "\x00" + sub.UndatedClaim + "\x00" + sub.Sub
+	}
+	sum := sha256.Sum256([]byte(name))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -151,6 +155,9 @@ func (s *Store) Put(ctx context.Context, e sharedstore.Entry) error {
 	}
 	if !e.Subject.IsZero() {
 		index(s.subIndexKey(e.Subject))
+	}
+	for _, u := range e.Undated {
+		index(s.subIndexKey(u))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redis: writing an entry: %w", err)

@@ -58,8 +58,10 @@ func New(now func() time.Time) *Store {
 		index: map[string]map[string]item{}, jtis: map[string]item{}, marks: map[string]time.Time{}, subs: map[int]func([]byte){}}
 }
 
-func idName(tokenID string) string         { return "id:" + tokenID }
-func subName(s sharedstore.Subject) string { return "sub:" + s.Tenant + "\x00" + s.Sub }
+func idName(tokenID string) string { return "id:" + tokenID }
+func subName(s sharedstore.Subject) string {
+	return "sub:" + s.Tenant + "\x00" + s.UndatedClaim + "\x00" + s.Sub
+}
 
 func targetName(t sharedstore.Target) string {
 	if !t.Subject.IsZero() {
@@ -200,6 +202,9 @@ func (s *Store) Put(_ context.Context, e sharedstore.Entry) error {
 	}
 	if !e.Subject.IsZero() {
 		add(subName(e.Subject))
+	}
+	for _, u := range e.Undated {
+		add(subName(u))
 	}
 	return nil
 }
