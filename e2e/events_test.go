@@ -238,6 +238,7 @@ func TestEventsRedisReplicas(t *testing.T) {
 	redis := fmt.Sprintf("redis:\n  address: %q\n  key_prefix: \"e2e-events:\"\n  timeout: 200ms\n", rs.Addr())
 	a := startServe(t, eventsConfig(t, as.URL, keys, redis), serveOpts{env: acmeEnv})
 	b := startServe(t, eventsConfig(t, as.URL, keys, redis), serveOpts{env: acmeEnv})
+	rs.WaitSubscribers(t, "e2e-events:revocations", 2) // both replicas hear events
 	wantAllowed(t, a, "tok-r1")
 	wantAllowed(t, b, "tok-r1")
 

@@ -56,6 +56,7 @@ func TestRedisSharedCacheAndAdminRevoke(t *testing.T) {
 	const tok = "tok-shared-e2e"
 	as.Claims(tok, goodClaims(nil))
 	a, b := startReplica(t, as.URL, rs.Addr()), startReplica(t, as.URL, rs.Addr())
+	rs.WaitSubscribers(t, "e2e:revocations", 2) // both replicas hear revocations
 
 	if ans := a.check(t, req{auth: bearer(tok)}); !ans.allow {
 		t.Fatalf("replica A: %d %v", ans.status, ans.body)

@@ -17,8 +17,8 @@ func TestSameTenantNameOtherServerSharesNothing(t *testing.T) {
 	rs := redisserver.Start(t)
 	asA, asB := introspectiontest.New(t), introspectiontest.New(t)
 	active(asA, "tok-a", "user-1") // B has never heard of it
-	a := startInstances(t, 1, asA.URL, rs.Addr())[0]
-	b := startInstances(t, 1, asB.URL, rs.Addr())[0]
+	a := startInstances(t, 1, asA.URL, rs)[0]
+	b := startInstances(t, 1, asB.URL, rs)[0]
 
 	a.want(t, "tok-a", 200, "at A")
 	a.waitWrites(t, 1)

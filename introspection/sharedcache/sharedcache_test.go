@@ -194,7 +194,7 @@ func TestRevokeMarksAndEvicts(t *testing.T) {
 	if as.Total() != 3 || b.store.Len() != 3 {
 		t.Fatalf("calls %d, b holds %d", as.Total(), b.store.Len())
 	}
-	time.Sleep(100 * time.Millisecond) // the subscriptions are up
+	srv.WaitSubscribers(t, prefix+"revocations", 2)
 
 	// By sub, through a: both user-1 tokens, locally and in Redis.
 	n, err := a.rv.Revoke(ctx, revocation.Request{Tenant: "acme", Sub: "user-1"})
@@ -251,13 +251,9 @@ func TestRedisDownIsAMissAndBreakerSkips(t *testing.T) {
 	d := sh.Middleware(acme)(as)
 	srv.Kill()
 	for i := range 10 {
-		start := time.Now()
 		res, err := d.Introspect(ctx, "tok")
 		if err != nil || !res.Claims.Active {
 			t.Fatalf("call %d: %v", i, err)
-		}
-		if el := time.Since(start); el > 300*time.Millisecond {
-			t.Fatalf("call %d took %v", i, el)
 		}
 	}
 	st := sh.Stats()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 )
 
 // Value sends one command as Do does and returns its whole reply: a
@@ -87,4 +89,39 @@ func readValue(r *bufio.Reader, depth int) (any, error) {
 		return arr, nil
 	}
 	return nil, fmt.Errorf("redis: unexpected reply %q", line)
+}
+
+// Subscribers is the number of subscribers of channel (PUBSUB NUMSUB).
+func (s *Server) Subscribers(channel string) (int, error) {
+	v, err := s.Value("PUBSUB", "NUMSUB", channel)
+	if err != nil {
+		return 0, err
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 2 {
+		return 0, fmt.Errorf("PUBSUB NUMSUB answered %v", v)
+	}
+	n, ok := arr[1].(int64)
+	if !ok {
+		return 0, fmt.Errorf("PUBSUB NUMSUB answered %v", v)
+	}
+	return int(n), nil
+}
+
+// WaitSubscribers waits, up to 10 s, until channel has at least n
+// subscribers, so that a test publishes only once every replica listens;
+// it fails t otherwise.
+func (s *Server) WaitSubscribers(t testing.TB, channel string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := s.Subscribers(channel)
+		if err == nil && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel %q: %d subscribers after 10 s, want %d (%v)", channel, got, n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
