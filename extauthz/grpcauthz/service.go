@@ -60,12 +60,8 @@ func (s *Server) checkWire(ctx context.Context, in *wireCheck) *authv3.CheckResp
 		resp, _ := s.Check(ctx, in.slow) // never an error: a deny is a response
 		return resp
 	}
-	w := &in.fast
-	r := newRequest(&w.fields, w)
-	if len(w.headers) > 0 || len(w.headerMap) > 0 {
-		r.MoreHeaders = w
-	}
-	return s.check(ctx, &r, w)
+	r := in.fast.checkRequest()
+	return s.check(ctx, &r, &in.fast)
 }
 
 // unmarshalWire is Codec's Unmarshal for Register's handler: one copy of

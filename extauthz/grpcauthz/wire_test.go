@@ -163,7 +163,7 @@ func sameAsProtobuf(t *testing.T, data []byte) (fast bool) {
 		}
 		return false
 	}
-	want, got := Request(&ref), wireCheckRequest(&w.fast)
+	want, got := Request(&ref), w.fast.checkRequest()
 	if wp, gp := conditionPairs(want), conditionPairs(got); !reflect.DeepEqual(wp, gp) {
 		t.Errorf("condition headers: fast %q, protobuf %q", gp, wp)
 	}
@@ -183,15 +183,6 @@ func sameAsProtobuf(t *testing.T, data []byte) (fast bool) {
 		}
 	}
 	return true
-}
-
-// wireCheckRequest is the check.Request checkWire builds.
-func wireCheckRequest(w *wireRequest) check.Request {
-	r := newRequest(&w.fields, w)
-	if len(w.headers) > 0 || len(w.headerMap) > 0 {
-		r.MoreHeaders = w
-	}
-	return r
 }
 
 // conditionPairs are the headers in the order policyHeaders adds them.
@@ -238,7 +229,7 @@ func TestWireDecodeCases(t *testing.T) {
 		if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(seeds[name])}, &w); err != nil || w.slow != nil {
 			t.Fatalf("%s: %v, fast %v", name, err, w.slow == nil)
 		}
-		return wireCheckRequest(&w.fast)
+		return w.fast.checkRequest()
 	}
 	if r := read("map key twice"); r.Authorization != "Bearer last" || r.Path != "/later" || r.Method != "PUT" || r.DuplicateAuthorization {
 		t.Errorf("map key twice: %+v", r)
@@ -279,7 +270,7 @@ func BenchmarkDecode(b *testing.B) {
 			if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(data)}, &w); err != nil || w.slow != nil {
 				b.Fatal("not read by the fast path")
 			}
-			if r := wireCheckRequest(&w.fast); r.Authorization == "" {
+			if r := w.fast.checkRequest(); r.Authorization == "" {
 				b.Fatal("no authorization")
 			}
 		}
@@ -389,7 +380,7 @@ func TestWireDecodeManyRepeatedKeys(t *testing.T) {
 	if err := Codec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(wrapHTTP(http))}, &w); err != nil {
 		t.Fatal(err)
 	}
-	r := wireCheckRequest(&w.fast)
+	r := w.fast.checkRequest()
 	if r.Authorization != "Bearer b,Bearer last" || !r.DuplicateAuthorization || r.MoreHeaders.Len() != 2 {
 		t.Errorf("read %q (duplicate %v), %d condition headers", r.Authorization, r.DuplicateAuthorization, r.MoreHeaders.Len())
 	}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/tokengate/tokengate/extauthz/check"
 	"github.com/tokengate/tokengate/httpsyntax"
 )
 
@@ -21,7 +22,6 @@ type wireRequest struct {
 	// headerMap are header_map's entries, in order (value, else
 	// raw_value).
 	headerMap []wireHeader
-	mixed     bool // a key in headers has an uppercase ASCII letter
 	seen      uint8
 	buf       [16]wireHeader // headers, for the usual number of them
 
@@ -122,7 +122,6 @@ func (w *wireRequest) http(s string) bool {
 			}
 			key, value, ok := mapEntry(f.value)
 			w.headers = append(w.headers, wireHeader{key, value})
-			w.mixed = w.mixed || hasUpper(key)
 			return true, ok
 		case httpHeaderMap:
 			return true, f.typ == protowire.BytesType && w.once(seenHeaderMap) && w.headerList(f.value)
@@ -172,6 +171,15 @@ func hasUpper(s string) bool {
 		}
 	}
 	return false
+}
+
+// checkRequest is the check.Request of w.
+func (w *wireRequest) checkRequest() check.Request {
+	r := newRequest(&w.fields, w)
+	if len(w.headers) > 0 || len(w.headerMap) > 0 {
+		r.MoreHeaders = w
+	}
+	return r
 }
 
 // appendHeader is the wire form of appendHeader (grpcauthz.go): the value
