@@ -3,14 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // TestCheckRequestEncodings: the binary reads a CheckRequest from its bytes
@@ -47,7 +47,7 @@ func TestCheckRequestEncodings(t *testing.T) {
 		{"invalid UTF-8 in the token", bytes.Replace(enc(req{auth: bearer("goodé")}), []byte("é"), []byte{0xff, 0xfe}, -1), 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := checkBytes(p.grpcConn(t), tt.data)
+			resp, err := checkBytes(t, p.grpcConn(t), tt.data)
 			if err != nil {
 				t.Fatalf("gRPC error instead of a decision: %v", err)
 			}
@@ -57,7 +57,7 @@ func TestCheckRequestEncodings(t *testing.T) {
 		})
 	}
 	good := enc(req{auth: bearer("good")})
-	if resp, err := checkBytes(p.grpcConn(t), good[:len(good)-1]); err == nil {
+	if resp, err := checkBytes(t, p.grpcConn(t), good[:len(good)-1]); err == nil {
 		t.Errorf("a truncated message was answered: %v", resp)
 	}
 	if a := p.check(t, req{auth: bearer("good")}); !a.allow {
@@ -65,36 +65,9 @@ func TestCheckRequestEncodings(t *testing.T) {
 	}
 }
 
-// checkBytes sends data as a CheckRequest's encoding on conn.
-func checkBytes(conn *grpc.ClientConn, data []byte) (*authv3.CheckResponse, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// checkBytes sends data as a CheckRequest's encoding, bounded by 10 s.
+func checkBytes(t *testing.T, conn *grpc.ClientConn, data []byte) (*authv3.CheckResponse, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	raw := rawMessage(data)
-	resp := &authv3.CheckResponse{}
-	err := conn.Invoke(ctx, authv3.Authorization_Check_FullMethodName, &raw, resp, grpc.ForceCodecV2(rawCodec{}))
-	return resp, err
-}
-
-// rawMessage is an encoded request, sent as it is by rawCodec.
-type rawMessage []byte
-
-// rawCodec sends a rawMessage's bytes and decodes answers as protobuf.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(*rawMessage)
-	if !ok {
-		return nil, fmt.Errorf("rawCodec: %T", v)
-	}
-	return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return fmt.Errorf("rawCodec: %T", v)
-	}
-	return proto.Unmarshal(data.Materialize(), m)
+	return testsupport.CheckBytes(ctx, conn, data)
 }

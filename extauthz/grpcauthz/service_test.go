@@ -13,9 +13,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/tokengate/tokengate/testsupport"
 )
@@ -35,39 +33,12 @@ func serve(t *testing.T, opts ...grpc.ServerOption) *grpc.ClientConn {
 	return testsupport.Dial(t, lis.Addr().String())
 }
 
-// rawCodec sends a message's encoding as given (a rawMessage) and decodes
-// answers as protobuf.
-type rawCodec struct{}
-
-type rawMessage []byte
-
-func (rawCodec) Name() string { return "proto" }
-
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	m, ok := v.(*rawMessage)
-	if !ok {
-		return nil, fmt.Errorf("rawCodec: %T", v)
-	}
-	return mem.BufferSlice{mem.SliceBuffer(*m)}, nil
-}
-
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return fmt.Errorf("rawCodec: %T", v)
-	}
-	return proto.Unmarshal(data.Materialize(), m)
-}
-
 // checkRaw sends data as a CheckRequest's encoding.
 func checkRaw(t *testing.T, conn *grpc.ClientConn, data []byte) (*authv3.CheckResponse, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	raw := rawMessage(data)
-	resp := new(authv3.CheckResponse)
-	err := conn.Invoke(ctx, authv3.Authorization_Check_FullMethodName, &raw, resp, grpc.ForceCodecV2(rawCodec{}))
-	return resp, err
+	return testsupport.CheckBytes(ctx, conn, data)
 }
 
 // Through a gRPC server, Register's handler answers what the fast path

@@ -14,10 +14,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tokengate/tokengate/testsupport"
 )
 
 // hostileCase is one malformed CheckRequest and the answer it must get.
@@ -220,9 +219,8 @@ func TestHostileMergedEncodings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw := rawMessage(append(first, then...))
-			resp := &authv3.CheckResponse{}
-			if err := h.conn.Invoke(ctx, "/envoy.service.auth.v3.Authorization/Check", &raw, resp, grpc.ForceCodecV2(rawCodec{})); err != nil {
+			resp, err := testsupport.CheckBytes(ctx, h.conn, append(first, then...))
+			if err != nil {
 				t.Fatal(err)
 			}
 			status := 200
@@ -300,25 +298,5 @@ func (h *harness) send(ctx context.Context, c hostileCase) (*authv3.CheckRespons
 	if err != nil {
 		return nil, err
 	}
-	raw := rawMessage(bytes.ReplaceAll(wire, []byte("é"), []byte{0xff, 0xfe}))
-	resp := &authv3.CheckResponse{}
-	err = h.conn.Invoke(ctx, "/envoy.service.auth.v3.Authorization/Check", &raw, resp, grpc.ForceCodecV2(rawCodec{}))
-	return resp, err
-}
-
-// rawMessage is an already encoded request.
-type rawMessage []byte
-
-// rawCodec sends a rawMessage as it is and decodes answers as protobuf.
-type rawCodec struct{}
-
-func (rawCodec) Name() string { return "proto" }
-func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if r, ok := v.(*rawMessage); ok {
-		return mem.BufferSlice{mem.SliceBuffer(*r)}, nil
-	}
-	return encoding.GetCodecV2("proto").Marshal(v)
-}
-func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	return encoding.GetCodecV2("proto").Unmarshal(data, v)
+	return testsupport.CheckBytes(ctx, h.conn, bytes.ReplaceAll(wire, []byte("é"), []byte{0xff, 0xfe}))
 }
