@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"syscall"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tokengate/tokengate/testsupport"
 )
@@ -29,8 +31,22 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		done <- result{resp, err}
 	}()
 	testsupport.WaitFor(t, 5*time.Second, "the check reaching the authorization server", func() bool { return as.InFlight() == 1 })
+	// gRPC health, watched from before the signal, turns NOT_SERVING.
+	watchCtx, stopWatch := context.WithTimeout(t.Context(), 10*time.Second)
+	defer stopWatch()
+	watch, err := healthpb.NewHealthClient(conn).Watch(watchCtx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := watch.Recv(); err != nil || st.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC health before the signal: %v, %v", st, err)
+	}
 	sent := time.Now()
 	p.signal(t, syscall.SIGTERM)
+	if st, err := watch.Recv(); err != nil || st.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("gRPC health during the drain: %v, %v; want NOT_SERVING", st, err)
+	}
+	stopWatch() // an open watch is an RPC in flight: the drain would wait for it
 
 	// /readyz answers 503 while the check drains.
 	testsupport.WaitFor(t, 1500*time.Millisecond, "/readyz 503 during the drain", func() bool {

@@ -208,3 +208,41 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 		t.Errorf("the second swap took %v, want within 2s", el)
 	}
 }
+
+// TestReloadKeepsUnchangedTenantsCache: a reload that changes only routes
+// keeps the tenant's cache (the token is not introspected again); one that
+// changes the tenant's introspection settings empties it.
+func TestReloadKeepsUnchangedTenantsCache(t *testing.T) {
+	t.Parallel()
+	as := newAS(t)
+	as.Claims("tok-keep", goodClaims(nil))
+	c := cfg{as: as.URL}
+	path := c.write(t)
+	p := startServe(t, path, serveOpts{env: acmeEnv})
+	check := func() answer { return p.check(t, req{auth: bearer("tok-keep")}) }
+	if a := check(); !a.allow {
+		t.Fatalf("before the reload: %d %v", a.status, a.body)
+	}
+	reload := func(content string) {
+		t.Helper()
+		mark := p.mark()
+		replaceFile(t, path, content)
+		p.signal(t, syscall.SIGHUP)
+		p.waitLog(t, 10*time.Second, mark, msgIs("config reloaded"))
+	}
+
+	reload(newScopes(c)) // routes only
+	if a := check(); !isNewConfig(a) {
+		t.Fatalf("after the route change: %d %q", a.status, a.challenge)
+	}
+	wantIntrospected(t, as, "tok-keep", 1, "acme's settings are unchanged: its cache is kept")
+
+	changed := c
+	changed.readScopes = []string{"orders.admin"}
+	changed.timeout = "2s" // an introspection setting
+	reload(changed.String())
+	if a := check(); !isNewConfig(a) {
+		t.Fatalf("after the introspection change: %d %q", a.status, a.challenge)
+	}
+	wantIntrospected(t, as, "tok-keep", 2, "acme's introspection changed: its cache is emptied")
+}
