@@ -29,6 +29,9 @@ func edgesConfig(asURL string) string {
     claims_to_headers:
       sub: x-auth-subject
 routes:
+  - name: health
+    path_prefix: "/healthz"
+    public: true
   - name: reports
     tenant: acme
     hosts: ["*.acme.example"]
@@ -102,6 +105,9 @@ func TestContractEdges(t *testing.T) {
 			if tt.challenge != "" && a.challenge != tt.challenge {
 				t.Errorf("challenge %q, want %q", a.challenge, tt.challenge)
 			}
+			if tt.status == 200 && a.meta["tenant"] != "acme" {
+				t.Errorf("metadata tenant %q, want acme", a.meta["tenant"])
+			}
 			if tt.status == 200 && !(slices.Contains(a.remove, "authorization") && slices.Contains(a.remove, "dpop")) {
 				t.Errorf("strip_authorization: headers_to_remove %v lacks authorization and dpop", a.remove)
 			}
@@ -109,6 +115,11 @@ func TestContractEdges(t *testing.T) {
 	}
 	if a := p.check(t, req{host: "eu.acme.example", path: "/reports/1", auth: bearer("future")}); !strings.Contains(a.meta["reason"], "not_yet_valid") {
 		t.Errorf("nbf in the future: reason %q, want not_yet_valid", a.meta["reason"])
+	}
+
+	// A public allow's dynamic metadata names the route, nothing else.
+	if a := p.check(t, req{host: "any.example", path: "/healthz"}); !a.allow || len(a.meta) != 1 || a.meta["route"] != "health" {
+		t.Errorf("public route: allow %v, metadata %v; want route=health only", a.allow, a.meta)
 	}
 
 	// Without a host attribute the host comes from :authority, then from

@@ -248,6 +248,7 @@ func (c *Checker) decide(ctx context.Context, s *Snapshot, req *Request) Outcome
 	if route.Public {
 		out.Decision = decision.AllowPublic()
 		out.Remove = s.publicRemove
+		out.Metadata = Metadata{Tenant: out.Tenant, Route: out.Route} // no claims: no token was read
 		return out
 	}
 	tenant := route.Tenant

@@ -41,7 +41,7 @@ func render(out *check.Outcome) *authv3.CheckResponse {
 			Status:       &rpcstatus.Status{Code: int32(codes.OK), Message: string(d.Reason)},
 			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		}
-		if out.Metadata.Tenant != "" { // public routes pass nothing on
+		if out.Metadata.Route != "" {
 			resp.DynamicMetadata = dynamicMetadata(&out.Metadata)
 		}
 		return resp
@@ -84,11 +84,9 @@ func grpcCode(httpStatus int) codes.Code {
 }
 
 func dynamicMetadata(m *check.Metadata) *structpb.Struct {
-	fields := map[string]*structpb.Value{
-		"tenant": structpb.NewStringValue(m.Tenant),
-		"route":  structpb.NewStringValue(m.Route),
-	}
-	for k, v := range map[string]string{"sub": m.Subject, "client_id": m.ClientID, "scope": m.Scope} {
+	fields := map[string]*structpb.Value{"route": structpb.NewStringValue(m.Route)}
+	// A public route may have no tenant; the others are the token's.
+	for k, v := range map[string]string{"tenant": m.Tenant, "sub": m.Subject, "client_id": m.ClientID, "scope": m.Scope} {
 		if v != "" {
 			fields[k] = structpb.NewStringValue(v)
 		}
