@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,8 +28,17 @@ func edgesConfig(asURL string) string {
       client_secret: "${E2E_ACME_SECRET}"
     audiences: ["api://orders"]
     strip_authorization: true
+    claims_header: x-auth-claims
     claims_to_headers:
       sub: x-auth-subject
+      level: x-auth-level
+      big: x-auth-big
+      ratio: x-auth-ratio
+      groups: x-auth-groups
+      profile: x-auth-profile
+      admin: x-auth-admin
+      note: x-auth-note
+      gone: x-auth-gone
 routes:
   - name: health
     path_prefix: "/healthz"
@@ -117,9 +128,39 @@ func TestContractEdges(t *testing.T) {
 		t.Errorf("nbf in the future: reason %q, want not_yet_valid", a.meta["reason"])
 	}
 
+	// Claim values in headers: numbers in decimal without exponent
+	// (integral floats as integers), booleans, arrays joined with ",",
+	// objects as compact JSON; null and control bytes: removed. All the
+	// claims go base64url (no padding) in claims_header.
+	typed := reports(map[string]any{"level": 3.0, "big": 1e21, "ratio": 0.25, "groups": []any{"a", 2, true},
+		"profile": map[string]any{"k": "v"}, "admin": false, "note": "a\x01b", "gone": nil})
+	as.Claims("typed", typed)
+	a := p.check(t, req{host: "eu.acme.example", path: "/reports/1", auth: bearer("typed")})
+	if !a.allow {
+		t.Fatalf("typed claims: %d %v", a.status, a.body)
+	}
+	for h, want := range map[string]string{"x-auth-level": "3", "x-auth-big": "1000000000000000000000", "x-auth-ratio": "0.25",
+		"x-auth-groups": "a,2,true", "x-auth-profile": `{"k":"v"}`, "x-auth-admin": "false"} {
+		if a.set[h] != want {
+			t.Errorf("%s = %q, want %q", h, a.set[h], want)
+		}
+	}
+	for _, h := range []string{"x-auth-note", "x-auth-gone"} {
+		if _, set := a.set[h]; set || !slices.Contains(a.remove, h) {
+			t.Errorf("%s: set %q, removed %v; want removed", h, a.set[h], slices.Contains(a.remove, h))
+		}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(a.set["x-auth-claims"])
+	var all map[string]any
+	if err != nil || json.Unmarshal(raw, &all) != nil || all["sub"] != "user-1" || all["level"] != 3.0 {
+		t.Errorf("claims_header %q: %s, %v", a.set["x-auth-claims"], raw, err)
+	}
+
 	// A public allow's dynamic metadata names the route, nothing else.
-	if a := p.check(t, req{host: "any.example", path: "/healthz"}); !a.allow || len(a.meta) != 1 || a.meta["route"] != "health" {
-		t.Errorf("public route: allow %v, metadata %v; want route=health only", a.allow, a.meta)
+	// Its claim headers, claims_header too, are removed.
+	if a := p.check(t, req{host: "any.example", path: "/healthz"}); !a.allow || len(a.meta) != 1 || a.meta["route"] != "health" ||
+		len(a.set) != 0 || !slices.Contains(a.remove, "x-auth-claims") {
+		t.Errorf("public route: allow %v, metadata %v, set %v, removed %v", a.allow, a.meta, a.set, a.remove)
 	}
 
 	// Without a host attribute the host comes from :authority, then from
