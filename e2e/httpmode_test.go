@@ -145,3 +145,34 @@ func TestHTTPModeXOriginal(t *testing.T) {
 		t.Fatalf("x-original POST: %d, want 403", code)
 	}
 }
+
+// TestHTTPModeForwardedNone: with forwarded_headers none (Envoy's
+// http_service) neither X-Forwarded-* nor X-Original-* is read: the checked
+// request is the incoming one, /authz cut from its path.
+func TestHTTPModeForwardedNone(t *testing.T) {
+	t.Parallel()
+	as, p := serveAcme(t, cfg{forwarded: "none"})
+	as.Claims("tok-envoy", goodClaims(nil))
+	base := "http://" + p.httpAddr + "/authz"
+
+	code, h, _ := httpDo(t, "GET", base+"/orders/1", hdr("Host", "orders.acme.example", "Authorization", bearer("tok-envoy")), "")
+	if code != 200 || h.Get("X-Auth-Subject") != "user-1" {
+		t.Fatalf("allow: %d, subject %q", code, h.Get("X-Auth-Subject"))
+	}
+	// A client's headers naming a public path are not read.
+	for _, smuggled := range [][]string{
+		{"X-Forwarded-Uri", "/healthz", "X-Forwarded-Method", "GET", "X-Forwarded-Host", "any.example"},
+		{"X-Original-URI", "/healthz", "X-Original-Method", "GET"},
+	} {
+		code, _, _ = httpDo(t, "GET", base+"/orders/1", hdr(append([]string{"Host", "orders.acme.example"}, smuggled...)...), "")
+		if code != 401 {
+			t.Errorf("with %v: %d, want 401 (the request's own path, which needs a token)", smuggled, code)
+		}
+	}
+	// And a client's method header does not turn a POST into a GET.
+	code, _, _ = httpDo(t, "POST", base+"/orders", hdr("Host", "orders.acme.example", "X-Forwarded-Method", "GET",
+		"Authorization", bearer("tok-envoy")), "")
+	if code != 403 {
+		t.Errorf("POST with X-Forwarded-Method GET: %d, want 403 (orders-write needs orders.write)", code)
+	}
+}
