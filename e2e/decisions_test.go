@@ -195,4 +195,11 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 		}
 	}
 	wantIntrospected(t, as, "tok-burst", 1, "8 concurrent checks")
+	// The waiters count as coalesced lookups, the first as the miss.
+	lookups := func(result string) float64 {
+		return p.metric(t, "tokengate_cache_lookups_total", map[string]string{"tenant": "acme", "result": result})
+	}
+	if miss, coalesced := lookups("miss"), lookups("coalesced"); miss+coalesced != 8 || coalesced < 1 {
+		t.Errorf("cache lookups: miss %v, coalesced %v; want 8 in all, waiters coalesced", miss, coalesced)
+	}
 }

@@ -45,6 +45,8 @@ func TestMetrics(t *testing.T) {
 		{"tokengate_cache_lookups_total", map[string]string{"tenant": "acme", "result": "negative_hit"}, 1},
 		{"tokengate_config_reloads_total", map[string]string{"result": "success"}, 1},
 		{"tokengate_introspection_duration_seconds_count", map[string]string{"tenant": "acme"}, 2},
+		{"tokengate_routes", nil, 4}, // health, orders-read, orders-write, down-api
+		{"tokengate_circuit_breaker_state", map[string]string{"tenant": "acme"}, 0},
 	}
 	for _, w := range want {
 		got, ok := metricValue(text, w.name, w.labels)
