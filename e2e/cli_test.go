@@ -99,6 +99,19 @@ routes:
 		t.Errorf("misspelt key: exit %d, stderr %q", code, stderr)
 	}
 
+	// The admin API off loopback needs TLS.
+	exposed := writeFile(t, dir, "admin.yaml", cfg{as: "https://idp.acme.example",
+		extra: "admin:\n  address: \"0.0.0.0:9901\"\n  token: \"" + strings.Repeat("a", 32) + "\"\n"}.String())
+	_, stderr, code = runCLI(t, acmeEnv, "validate", "--config", exposed)
+	if code != 1 || !strings.Contains(stderr, "admin.address") {
+		t.Errorf("admin.address 0.0.0.0 without admin.tls: exit %d, stderr %q; want 1 naming admin.address", code, stderr)
+	}
+	loopback := writeFile(t, dir, "admin-loopback.yaml", cfg{as: "https://idp.acme.example",
+		extra: "admin:\n  address: \"127.0.0.1:9901\"\n  token: \"" + strings.Repeat("a", 32) + "\"\n"}.String())
+	if stdout, stderr, code := runCLI(t, acmeEnv, "validate", "--config", loopback); code != 0 {
+		t.Errorf("admin on loopback: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
 	_, _, code = runCLI(t, nil, "validate", "--config", filepath.Join(dir, "missing.yaml"))
 	if code != 1 {
 		t.Errorf("missing file: exit %d, want 1", code)
@@ -140,6 +153,8 @@ func TestCLICheck(t *testing.T) {
 		{"deny no token", []string{"--host", "orders.acme.example", "--path", "/orders/1"}, 1, "deny", 401, "missing_token"},
 		{"deny no route", []string{"--host", "elsewhere.example", "--path", "/x", "--token", "good-cli"}, 1, "deny", 403, "no_route"},
 		{"route by name", []string{"--route", "health", "--path", "/anything"}, 0, "allow", 200, "public"},
+		{"token and host from --header", []string{"--path", "/orders/1", "--header", "Authorization: Bearer good-cli", "--header", "host: orders.acme.example"}, 0, "allow", 200, "allowed"},
+		{"malformed token from --header", []string{"--host", "orders.acme.example", "--path", "/orders/1", "--header", "Authorization: Bearer a b"}, 1, "deny", 400, "malformed_token"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

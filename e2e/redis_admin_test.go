@@ -114,6 +114,21 @@ func TestRedisSharedCacheAndAdminRevoke(t *testing.T) {
 	}
 	testsupport.WaitFor(t, 3*time.Second, "tok2 denied on replica A", func() bool { return a.check(t, req{auth: bearer(tok2)}).status == 401 })
 
+	// By subject: every cached token of the tenant's user-1, on every replica.
+	const tok3 = "tok-shared-e2e-3"
+	as.Claims(tok3, goodClaims(nil))
+	for _, r := range []replica{a, b} {
+		if ans := r.check(t, req{auth: bearer(tok3)}); !ans.allow {
+			t.Fatalf("tok3: %d", ans.status)
+		}
+	}
+	as.Claims(tok3, map[string]any{"active": false})
+	code, body = a.revoke(t, "Bearer "+adminToken, `{"tenant":"acme","sub":"user-1"}`)
+	if code != 200 || !strings.Contains(body, `"evicted"`) {
+		t.Fatalf("POST /revoke by subject: %d %s", code, body)
+	}
+	testsupport.WaitFor(t, 3*time.Second, "tok3 denied on replica B", func() bool { return b.check(t, req{auth: bearer(tok3)}).status == 401 })
+
 	for _, r := range []replica{a, b} {
 		if out := r.stderr.String(); strings.Contains(out, tok) || strings.Contains(out, adminToken) {
 			t.Errorf("a replica logged the token or the admin token")
