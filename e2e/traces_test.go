@@ -87,8 +87,8 @@ func complete(tr jTrace) bool {
 }
 
 func tracesSubtest(t *testing.T, j *jaeger, env []string) {
-	tokA, tokB := "tok-trace-a", "tok-trace-b"
-	as := newTraceAS(t, tokA, tokB)
+	tokA, tokB, tokE := "tok-trace-a", "tok-trace-b", "tok-trace-e"
+	as := newTraceAS(t, tokA, tokB, tokE)
 	p := startServe(t, cfg{as: as.URL}.write(t), serveOpts{env: append(env, acmeEnv...)})
 
 	// A: the trace context in the checked request's headers.
@@ -108,6 +108,11 @@ func tracesSubtest(t *testing.T, j *jaeger, env []string) {
 	traceD, spanD := randomHex(t, 16), randomHex(t, 8)
 	if a := p.check(t, req{auth: bearer("tok-trace-inactive"), headers: map[string]string{"traceparent": traceparent(traceD, spanD)}}); a.status != 401 {
 		t.Fatalf("check D: %d", a.status)
+	}
+	// E: a b3 (single header) trace context in the checked request.
+	traceE, spanE := randomHex(t, 16), randomHex(t, 8)
+	if a := p.check(t, req{auth: bearer(tokE), headers: map[string]string{"b3": traceE + "-" + spanE + "-1"}}); !a.allow {
+		t.Fatalf("check E: %d %v", a.status, a.body)
 	}
 	// Spans are flushed at shutdown.
 	p.signal(t, syscall.SIGTERM)
@@ -145,6 +150,11 @@ func tracesSubtest(t *testing.T, j *jaeger, env []string) {
 	}
 	if got := lastTraceparent(as, tokB); !strings.HasPrefix(got, "00-"+traceB+"-") {
 		t.Errorf("trace B: the authorization server got traceparent %q, want trace %s", got, traceB)
+	}
+
+	trE := j.trace(t, traceE, complete)
+	if check, _ = checkSpan(trE); check.parent() != spanE {
+		t.Errorf("trace E: check span's parent %q, want %s (the request's b3 header)", check.parent(), spanE)
 	}
 
 	trD := j.trace(t, traceD, complete)
