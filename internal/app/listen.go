@@ -74,7 +74,7 @@ func (s *Server) listen(ctx context.Context, cfg *config.Config) error {
 	s.grpc = grpc.NewServer(grpcOpts...)
 	grpcauthz.Register(s.grpc, grpcauthz.New(s.checker, grpcauthz.Options{Propagator: s.tel.Propagator}))
 	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	healthpb.RegisterHealthServer(s.grpc, drainingHealth{Server: s.health, draining: &s.draining})
 	s.http = newHTTPServer(s.httpHandler(), s.opts.IdleTimeout)
 	if err := s.listenAdmin(ctx, cfg); err != nil {
 		_ = grpcLis.Close()

@@ -54,9 +54,11 @@ type Server struct {
 	checker *check.Checker
 	grpc    *grpc.Server
 	health  *health.Server
-	http    *http.Server
-	ready   atomic.Bool
-	tls     tlsListeners // certificates of the TLS listeners (tls.go)
+	// draining is set when Shutdown starts (health.go ends Watch streams).
+	draining atomic.Bool
+	http     *http.Server
+	ready    atomic.Bool
+	tls      tlsListeners // certificates of the TLS listeners (tls.go)
 
 	grpcAddr, httpAddr string
 	served             sync.WaitGroup
@@ -235,6 +237,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	s.draining.Store(true)
 	s.setServing(false)
 	s.log.Info("draining")
 	stopped := make(chan struct{})
