@@ -2,14 +2,10 @@ package grpcauthz
 
 import (
 	"errors"
-	"strings"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Codec is the gRPC codec of tokengate's server: protobuf, except that
@@ -52,52 +48,4 @@ func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	proto.Reset(m)
 	return proto.Unmarshal(fixed, m)
-}
-
-// validUTF8 rewrites the wire encoding of a message of type md so that every
-// string field (in nested messages and maps too) is valid UTF-8; repaired
-// says whether any was not. ok is false when the bytes are not a
-// well-formed encoding.
-func validUTF8(b []byte, md protoreflect.MessageDescriptor) (out []byte, repaired, ok bool) {
-	out = make([]byte, 0, len(b))
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, false, false
-		}
-		tag := b[:n]
-		b = b[n:]
-		if typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, b)
-			if m < 0 {
-				return nil, false, false
-			}
-			out = append(append(out, tag...), b[:m]...)
-			b = b[m:]
-			continue
-		}
-		value, m := protowire.ConsumeBytes(b)
-		if m < 0 {
-			return nil, false, false
-		}
-		b = b[m:]
-		if fd := md.Fields().ByNumber(num); fd != nil {
-			switch fd.Kind() {
-			case protoreflect.StringKind:
-				if !utf8.Valid(value) {
-					value = []byte(strings.ToValidUTF8(string(value), "\uFFFD"))
-					repaired = true
-				}
-			case protoreflect.MessageKind:
-				var inner, ok bool
-				if value, inner, ok = validUTF8(value, fd.Message()); !ok {
-					return nil, false, false
-				}
-				repaired = repaired || inner
-			}
-		}
-		out = append(out, tag...)
-		out = protowire.AppendBytes(out, value)
-	}
-	return out, repaired, true
 }

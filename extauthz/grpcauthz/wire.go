@@ -21,11 +21,18 @@ import (
 // What it declines: malformed encodings (protobuf's error, then, is the
 // caller's), a message field we read sent more than once (protobuf merges
 // those), a known field with an unexpected wire type, packed repeated
-// fields and groups anywhere, and nesting deeper than maxWireDepth.
+// fields and groups anywhere, nesting deeper than maxWireDepth, and more
+// than maxWireHeaders headers.
 
 // maxWireDepth bounds the nesting the fast path follows; Envoy's messages
 // nest a few levels (a Struct in metadata a few more).
 const maxWireDepth = 32
+
+// maxWireHeaders bounds the headers the fast path keeps (both lists
+// together; Envoy sends at most 100 by default). Beyond it protobuf
+// decodes the request: a hostile one repeating a key millions of times
+// costs protobuf one map entry, where the fast path would keep every copy.
+const maxWireHeaders = 1024
 
 // Field numbers of the fields read, from envoy/service/auth/v3 and
 // envoy/config/core/v3.

@@ -90,8 +90,11 @@ func (w *wireRequest) source(s string) bool {
 		if f.num != peerCertificate {
 			return false, true
 		}
+		if f.typ != protowire.BytesType {
+			return true, false
+		}
 		w.fields.certificate = text(f.value)
-		return true, f.typ == protowire.BytesType
+		return true, true
 	})
 }
 
@@ -117,7 +120,7 @@ func (w *wireRequest) http(s string) bool {
 		case httpScheme:
 			dst = &w.fields.scheme
 		case httpHeaders:
-			if f.typ != protowire.BytesType {
+			if f.typ != protowire.BytesType || len(w.headers)+len(w.headerMap) >= maxWireHeaders {
 				return true, false
 			}
 			key, value, ok := mapEntry(f.value)
@@ -139,11 +142,14 @@ func (w *wireRequest) headerList(s string) bool {
 		if f.num != headerMapHeaders {
 			return false, true
 		}
-		if f.typ != protowire.BytesType {
+		if f.typ != protowire.BytesType || len(w.headers)+len(w.headerMap) >= maxWireHeaders {
 			return true, false
 		}
 		var key, value, raw string
 		ok := fields(f.value, headerValueDesc, 5, func(f wireField) (bool, bool) {
+			if f.typ != protowire.BytesType {
+				return f.num == hvKey || f.num == hvValue || f.num == hvRawValue, false
+			}
 			switch f.num {
 			case hvKey:
 				key = text(f.value)
@@ -154,13 +160,16 @@ func (w *wireRequest) headerList(s string) bool {
 			default:
 				return false, true
 			}
-			return true, f.typ == protowire.BytesType
+			return true, true
 		})
+		if !ok {
+			return true, false
+		}
 		if value == "" {
 			value = raw
 		}
 		w.headerMap = append(w.headerMap, wireHeader{key, value})
-		return true, ok
+		return true, true
 	})
 }
 
