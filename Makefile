@@ -57,7 +57,7 @@ fmt-check: ## fail when a Go file needs gofmt
 # (static binary), then every Go test with the race detector (e2e/ builds
 # bin/tokengate itself and drives only the binary). go test's own vet pass
 # is off: golangci-lint's govet ran the same analyzers. Cold, on 2 cores,
-# this is ~17 minutes (16:33 and 17:10 measured), most of it compiling:
+# this is ~17 minutes (16:33, 17:10 and 17:20 measured), most of it compiling:
 # see test-prepare and test-downloads.
 test: ## every test (installs and builds what they need)
 	@$(MAKE) --no-print-directory test-downloads & downloads=$$!; \
