@@ -8,15 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokengate/tokengate/introspection/introspectiontest"
 	"github.com/tokengate/tokengate/testsupport"
 )
 
 // The reload tests change the orders-read route's scopes from orders.read
 // to orders.admin: a token with orders.read goes from allow to 403.
 
-func reloadFixture(t *testing.T) (*proc, cfg, string, func() answer) {
+// reloadFixture serves the suite's config in front of as, where
+// tok-reload is good, and checks it is allowed.
+func reloadFixture(t *testing.T, as *introspectiontest.Server) (*proc, cfg, string, func() answer) {
 	t.Helper()
-	as := newAS(t)
 	as.Claims("tok-reload", goodClaims(nil))
 	c := cfg{as: as.URL}
 	path := c.write(t)
@@ -44,7 +46,7 @@ func failedReload(l logLine) bool {
 
 func TestReloadOnSIGHUP(t *testing.T) {
 	t.Parallel()
-	p, c, path, check := reloadFixture(t)
+	p, c, path, check := reloadFixture(t, newAS(t))
 
 	// An invalid file: logged, counted, the old config stays.
 	mark := p.mark()
@@ -128,7 +130,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			p, conf, path, check := reloadFixture(t)
+			p, conf, path, check := reloadFixture(t, newAS(t))
 			time.Sleep(100 * time.Millisecond) // a change right after start is a change too, but not the one tested
 			mark := p.mark()
 			c.write(t, path, newScopes(conf))
@@ -215,14 +217,7 @@ func TestReloadOnConfigMapSymlinkSwap(t *testing.T) {
 func TestReloadKeepsUnchangedTenantsCache(t *testing.T) {
 	t.Parallel()
 	as := newAS(t)
-	as.Claims("tok-keep", goodClaims(nil))
-	c := cfg{as: as.URL}
-	path := c.write(t)
-	p := startServe(t, path, serveOpts{env: acmeEnv})
-	check := func() answer { return p.check(t, req{auth: bearer("tok-keep")}) }
-	if a := check(); !a.allow {
-		t.Fatalf("before the reload: %d %v", a.status, a.body)
-	}
+	p, c, path, check := reloadFixture(t, as)
 	reload := func(content string) {
 		t.Helper()
 		mark := p.mark()
@@ -235,7 +230,7 @@ func TestReloadKeepsUnchangedTenantsCache(t *testing.T) {
 	if a := check(); !isNewConfig(a) {
 		t.Fatalf("after the route change: %d %q", a.status, a.challenge)
 	}
-	wantIntrospected(t, as, "tok-keep", 1, "acme's settings are unchanged: its cache is kept")
+	wantIntrospected(t, as, "tok-reload", 1, "acme's settings are unchanged: its cache is kept")
 
 	changed := c
 	changed.readScopes = []string{"orders.admin"}
@@ -244,5 +239,5 @@ func TestReloadKeepsUnchangedTenantsCache(t *testing.T) {
 	if a := check(); !isNewConfig(a) {
 		t.Fatalf("after the introspection change: %d %q", a.status, a.challenge)
 	}
-	wantIntrospected(t, as, "tok-keep", 2, "acme's introspection changed: its cache is emptied")
+	wantIntrospected(t, as, "tok-reload", 2, "acme's introspection changed: its cache is emptied")
 }
