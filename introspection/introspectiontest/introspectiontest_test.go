@@ -183,6 +183,10 @@ func TestFaultsDelayAndPeak(t *testing.T) {
 	}
 	cancel()
 	s.SetFault(introspectiontest.Fault{})
+	// The hung request counts as in flight until its handler sees the
+	// client gone: wait for that, so that the peak below is the three.
+	testsupport.WaitFor(t, 5*time.Second, "the hung request to end", func() bool { return s.InFlight() == 0 })
+	s.ResetPeak()
 
 	s.SetDelay(150 * time.Millisecond)
 	var wg sync.WaitGroup
