@@ -95,6 +95,21 @@ func (c *Claims) StringClaim(name string) (v string, ok bool) {
 	return v, true
 }
 
+// UndatedIDs calls f with each claim by which a revocation event names a
+// token besides its sub, "sid" and "email" (non-empty strings), when the
+// token has no iat: an event cannot tell whether such a token predates
+// it, so caches index those to evict them.
+func (c *Claims) UndatedIDs(f func(claim, value string)) {
+	if !c.IssuedAt.IsZero() {
+		return
+	}
+	for _, claim := range [...]string{"sid", "email"} {
+		if v, ok := c.StringClaim(claim); ok && v != "" {
+			f(claim, v)
+		}
+	}
+}
+
 // RawClaims is every non-null claim of the response as it arrived: Raw,
 // or for compacted claims a map built from them. The caller must not
 // modify it.

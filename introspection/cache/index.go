@@ -45,10 +45,6 @@ func newIndex() *index {
 
 func (x *index) subHash(sub string) uint64 { return maphash.String(x.seed, sub) }
 
-// UndatedClaims are the claims by which an entry without iat is found:
-// an event about a session (sid) or an e-mail address evicts them.
-var UndatedClaims = [...]string{"sid", "email"}
-
 // undatedHash names claim's value in index.undated.
 func (x *index) undatedHash(claim, value string) uint64 {
 	return maphash.String(x.seed, claim+"\x00"+value)
@@ -56,14 +52,7 @@ func (x *index) undatedHash(claim, value string) uint64 {
 
 // undatedNames calls f with the undated names of c: none when c has iat.
 func (x *index) undatedNames(c *introspection.Claims, f func(uint64)) {
-	if !c.IssuedAt.IsZero() {
-		return
-	}
-	for _, claim := range [...]string{"sid", "email"} { // what events name besides sub
-		if v, ok := c.StringClaim(claim); ok && v != "" {
-			f(x.undatedHash(claim, v))
-		}
-	}
+	c.UndatedIDs(func(claim, value string) { f(x.undatedHash(claim, value)) })
 }
 
 // addLocked indexes the positive entry c about to be stored under key.

@@ -127,15 +127,10 @@ func revokedBySubject(m sharedstore.Markers, c *introspection.Claims) bool {
 // undated are the index sets of c's sid and email when c has no iat (see
 // sharedstore.Entry.Undated).
 func undated(tenant string, c *introspection.Claims) []sharedstore.Subject {
-	if !c.IssuedAt.IsZero() {
-		return nil
-	}
 	var out []sharedstore.Subject
-	for _, claim := range [...]string{"sid", "email"} {
-		if v, ok := c.StringClaim(claim); ok && v != "" {
-			out = append(out, sharedstore.Subject{Tenant: tenant, Sub: v, UndatedClaim: claim})
-		}
-	}
+	c.UndatedIDs(func(claim, value string) {
+		out = append(out, sharedstore.Subject{Tenant: tenant, Sub: value, UndatedClaim: claim})
+	})
 	return out
 }
 
